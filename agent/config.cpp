@@ -1,0 +1,393 @@
+#include "config.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <boost/asio/ip/address.hpp>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "model/validation.hpp"
+
+namespace gpuhost::agent {
+
+namespace {
+
+[[noreturn]] void fail(const std::string& key, const std::string& what) { throw ConfigError(key + ": " + what); }
+
+void rejectUnknownKeys(const YAML::Node& node, const std::string& prefix, const std::set<std::string>& allowed) {
+    if (!node.IsMap()) {
+        fail(prefix.empty() ? "config" : prefix, "must be a mapping");
+    }
+    std::set<std::string> seen;
+    for (const auto& entry : node) {
+        auto key = entry.first.as<std::string>();
+        std::string path = prefix.empty() ? key : prefix + "." + key;
+        if (!allowed.contains(key)) {
+            fail(path, "unknown key");
+        }
+        // yaml-cpp keeps the first of two equal keys silently; a typo'd override must not.
+        if (!seen.insert(key).second) {
+            fail(path, "given more than once");
+        }
+    }
+}
+
+std::string scalar(const YAML::Node& node, const std::string& key) {
+    if (!node.IsScalar()) {
+        fail(key, "must be a string");
+    }
+    return node.as<std::string>();
+}
+
+std::uint64_t positiveInteger(const YAML::Node& node, const std::string& key, std::uint64_t max) {
+    std::string text = node.IsScalar() ? node.as<std::string>() : "";
+    if (text.empty() || text.size() > 19 || text.find_first_not_of("0123456789") != std::string::npos) {
+        fail(key, "must be a positive integer");
+    }
+    std::uint64_t value = std::stoull(text);
+    if (value == 0 || value > max) {
+        fail(key, "must be between 1 and " + std::to_string(max));
+    }
+    return value;
+}
+
+bool boolean(const YAML::Node& node, const std::string& key) {
+    std::string text = node.IsScalar() ? node.as<std::string>() : "";
+    if (text == "true") {
+        return true;
+    }
+    if (text == "false") {
+        return false;
+    }
+    fail(key, "must be true or false");
+}
+
+std::filesystem::path resolvePath(const YAML::Node& node, const std::string& key, const std::filesystem::path& base) {
+    std::filesystem::path path = scalar(node, key);
+    if (path.empty()) {
+        fail(key, "must not be empty");
+    }
+    return (path.is_absolute() ? path : base / path).lexically_normal();
+}
+
+void parseListen(Config& config, const YAML::Node& node) {
+    std::string text = scalar(node, "listen");
+    auto colon = text.rfind(':');
+    if (colon == std::string::npos || colon == 0) {
+        fail("listen", "must be host:port");
+    }
+    std::string host = text.substr(0, colon);
+    if (host.front() == '[' && host.back() == ']') {
+        host = host.substr(1, host.size() - 2);
+    }
+    std::string port = text.substr(colon + 1);
+    if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoul(port) > 65535) {
+        fail("listen", "port must be 0-65535");
+    }
+    boost::system::error_code ec;
+    boost::asio::ip::make_address(host, ec);
+    if (ec && host != "localhost") {
+        fail("listen", "host must be an IP address or localhost");
+    }
+    config.listenHost = host == "localhost" ? "127.0.0.1" : host;
+    config.listenPort = static_cast<std::uint16_t>(std::stoul(port));
+}
+
+std::array<std::uint8_t, 32> parseSha256(const std::string& hex, const std::string& key) {
+    std::array<std::uint8_t, 32> out{};
+    if (hex.size() != 64 || hex.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
+        fail(key, "must be 64 hex digits (SHA-256 of the token)");
+    }
+    for (std::size_t i = 0; i < out.size(); ++i) {
+        out[i] = static_cast<std::uint8_t>(std::stoul(hex.substr(i * 2, 2), nullptr, 16));
+    }
+    return out;
+}
+
+TokenConfig parseToken(const YAML::Node& node, const std::string& key) {
+    rejectUnknownKeys(node, key, {"name", "sha256", "projects"});
+    if (!node["name"] || !node["sha256"] || !node["projects"]) {
+        fail(key, "needs name, sha256 and projects");
+    }
+    TokenConfig token;
+    token.name = scalar(node["name"], key + ".name");
+    if (token.name.empty() || !model::isPrintableUtf8(token.name)) {
+        fail(key + ".name", "must be printable text");
+    }
+    token.sha256 = parseSha256(scalar(node["sha256"], key + ".sha256"), key + ".sha256");
+    const auto& projects = node["projects"];
+    if (!projects.IsSequence() || projects.size() == 0) {
+        fail(key + ".projects", "must be a non-empty list of project ids or \"*\"");
+    }
+    for (std::size_t i = 0; i < projects.size(); ++i) {
+        std::string itemKey = key + ".projects[" + std::to_string(i) + "]";
+        std::string text = scalar(projects[i], itemKey);
+        if (text == "*") {
+            token.allProjects = true;
+        } else if (auto id = model::Uuid::parse(text)) {
+            token.projects.push_back(*id);
+        } else {
+            fail(itemKey, "must be a project UUID or \"*\"");
+        }
+    }
+    return token;
+}
+
+void parseAuth(Config& config, const YAML::Node& node) {
+    rejectUnknownKeys(node, "auth", {"tokens"});
+    const auto& tokens = node["tokens"];
+    if (!tokens || !tokens.IsSequence() || tokens.size() == 0) {
+        fail("auth.tokens", "must be a non-empty list");
+    }
+    std::set<std::string> names;
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+        std::string key = "auth.tokens[" + std::to_string(i) + "]";
+        auto token = parseToken(tokens[i], key);
+        if (!names.insert(token.name).second) {
+            fail(key + ".name", "duplicate token name");
+        }
+        config.tokens.push_back(std::move(token));
+    }
+}
+
+void parseLibvirt(Config& config, const YAML::Node& node) {
+    rejectUnknownKeys(node, "libvirt", {"uri", "virt_type"});
+    if (node["uri"]) {
+        config.libvirtUri = scalar(node["uri"], "libvirt.uri");
+        if (config.libvirtUri.find(":///") == std::string::npos && config.libvirtUri.find("://") == std::string::npos) {
+            fail("libvirt.uri", "must be a libvirt connection URI such as qemu:///system");
+        }
+    }
+    if (node["virt_type"]) {
+        std::string type = scalar(node["virt_type"], "libvirt.virt_type");
+        if (type != "kvm" && type != "qemu") {
+            fail("libvirt.virt_type", "must be kvm or qemu");
+        }
+        config.virtType = type == "kvm" ? VirtType::Kvm : VirtType::Qemu;
+    }
+}
+
+void parseImages(Config& config, const YAML::Node& node, const std::filesystem::path& base) {
+    if (!node.IsMap()) {
+        fail("images", "must be a mapping of image name to path");
+    }
+    for (const auto& entry : node) {
+        std::string name = entry.first.as<std::string>();
+        std::string key = "images." + name;
+        if (name.empty() || name.size() > 63 || name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.-_") !=
+                                                     std::string::npos) {
+            fail(key, "image names must be 1-63 lowercase letters, digits, '.', '-' or '_'");
+        }
+        ImageConfig image;
+        image.name = name;
+        if (entry.second.IsScalar()) {
+            image.path = resolvePath(entry.second, key, base);
+        } else {
+            rejectUnknownKeys(entry.second, key, {"path", "kernel", "initrd", "cmdline"});
+            if (!entry.second["path"]) {
+                fail(key + ".path", "is required");
+            }
+            image.path = resolvePath(entry.second["path"], key + ".path", base);
+            if (entry.second["kernel"]) {
+                image.kernel = resolvePath(entry.second["kernel"], key + ".kernel", base);
+            }
+            if (entry.second["initrd"]) {
+                image.initrd = resolvePath(entry.second["initrd"], key + ".initrd", base);
+            }
+            if (entry.second["cmdline"]) {
+                image.cmdline = scalar(entry.second["cmdline"], key + ".cmdline");
+            }
+        }
+        config.images.push_back(std::move(image));
+    }
+}
+
+void parseInstanceTypes(Config& config, const YAML::Node& node) {
+    if (!node.IsSequence()) {
+        fail("instance_types", "must be a list");
+    }
+    std::set<std::string> names;
+    for (std::size_t i = 0; i < node.size(); ++i) {
+        std::string key = "instance_types[" + std::to_string(i) + "]";
+        const auto& item = node[i];
+        rejectUnknownKeys(item, key, {"name", "cpu", "memory", "gpu_count", "gpu_model"});
+        if (!item["name"] || !item["cpu"] || !item["memory"]) {
+            fail(key, "needs name, cpu and memory");
+        }
+        model::InstanceType type;
+        type.name = scalar(item["name"], key + ".name");
+        if (type.name.empty() || type.name.size() > 63 ||
+            type.name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.-_") != std::string::npos) {
+            fail(key + ".name", "must be 1-63 lowercase letters, digits, '.', '-' or '_'");
+        }
+        if (!names.insert(type.name).second) {
+            fail(key + ".name", "duplicate instance type");
+        }
+        type.cpu = static_cast<unsigned>(positiveInteger(item["cpu"], key + ".cpu", 1024));
+        auto memory = model::parseBinarySize(scalar(item["memory"], key + ".memory"), key + ".memory");
+        if (!memory) {
+            fail(key + ".memory", "must be a size such as 16Gi");
+        }
+        type.memoryBytes = *memory;
+        if (item["gpu_count"] && item["gpu_count"].as<std::string>() != "0") {
+            type.gpuCount = static_cast<unsigned>(positiveInteger(item["gpu_count"], key + ".gpu_count", 64));
+        }
+        if (item["gpu_model"]) {
+            type.gpuModel = scalar(item["gpu_model"], key + ".gpu_model");
+        }
+        if ((type.gpuCount == 0) != type.gpuModel.empty()) {
+            fail(key + ".gpu_model", "gpu_count and gpu_model must be given together");
+        }
+        config.instanceTypes.push_back(std::move(type));
+    }
+}
+
+std::chrono::seconds seconds(const YAML::Node& node, const std::string& key) {
+    return std::chrono::seconds(positiveInteger(node, key, 86400));
+}
+
+void parseLimits(Config& config, const YAML::Node& node) {
+    rejectUnknownKeys(node, "limits",
+                      {"body_bytes", "user_data_bytes", "header_bytes", "max_connections", "header_timeout_s",
+                       "body_timeout_s", "idle_timeout_s", "shutdown_grace_s"});
+    auto& limits = config.limits;
+    if (node["body_bytes"]) {
+        limits.bodyBytes = positiveInteger(node["body_bytes"], "limits.body_bytes", 64 << 20);
+    }
+    if (node["user_data_bytes"]) {
+        limits.userDataBytes = positiveInteger(node["user_data_bytes"], "limits.user_data_bytes", 16 << 20);
+    }
+    if (node["header_bytes"]) {
+        limits.headerBytes = positiveInteger(node["header_bytes"], "limits.header_bytes", 1 << 20);
+    }
+    if (node["max_connections"]) {
+        limits.maxConnections = static_cast<unsigned>(positiveInteger(node["max_connections"], "limits.max_connections", 1000000));
+    }
+    if (node["header_timeout_s"]) {
+        limits.headerTimeout = seconds(node["header_timeout_s"], "limits.header_timeout_s");
+    }
+    if (node["body_timeout_s"]) {
+        limits.bodyTimeout = seconds(node["body_timeout_s"], "limits.body_timeout_s");
+    }
+    if (node["idle_timeout_s"]) {
+        limits.idleTimeout = seconds(node["idle_timeout_s"], "limits.idle_timeout_s");
+    }
+    if (node["shutdown_grace_s"]) {
+        limits.shutdownGrace = seconds(node["shutdown_grace_s"], "limits.shutdown_grace_s");
+    }
+    // userData is base64 inside a JSON body, so the body must be able to carry it.
+    if (limits.bodyBytes < limits.userDataBytes / 3 * 4 + 4096) {
+        fail("limits.body_bytes", "must hold user_data_bytes once base64-encoded (plus 4 KiB)");
+    }
+}
+
+void parseTls(Config& config, const YAML::Node& node, const std::filesystem::path& base) {
+    rejectUnknownKeys(node, "tls", {"cert", "key"});
+    if (!node["cert"] || !node["key"]) {
+        fail("tls", "needs both cert and key");
+    }
+    config.tls = TlsConfig{resolvePath(node["cert"], "tls.cert", base), resolvePath(node["key"], "tls.key", base)};
+}
+
+void parseTopLevel(Config& config, const YAML::Node& root, const std::filesystem::path& base) {
+    rejectUnknownKeys(root, "",
+                      {"region", "listen", "state_dir", "allow_insecure_http", "tls", "libvirt", "auth", "images",
+                       "instance_types", "limits", "log_level", "io_threads", "blocking_threads"});
+    if (root["region"]) {
+        config.region = scalar(root["region"], "region");
+        if (auto ok = model::validateResourceName(config.region, "region"); !ok) {
+            fail("region", "must be 1-63 lowercase letters, digits and '-'");
+        }
+    }
+    if (root["listen"]) {
+        parseListen(config, root["listen"]);
+    }
+    if (!root["state_dir"]) {
+        fail("state_dir", "is required");
+    }
+    config.stateDir = resolvePath(root["state_dir"], "state_dir", base);
+    if (root["allow_insecure_http"]) {
+        config.allowInsecureHttp = boolean(root["allow_insecure_http"], "allow_insecure_http");
+    }
+    if (root["tls"]) {
+        parseTls(config, root["tls"], base);
+    }
+    if (root["libvirt"]) {
+        parseLibvirt(config, root["libvirt"]);
+    }
+    if (!root["auth"]) {
+        fail("auth", "is required (auth.tokens)");
+    }
+    parseAuth(config, root["auth"]);
+    if (root["images"]) {
+        parseImages(config, root["images"], base);
+    }
+    if (root["instance_types"]) {
+        parseInstanceTypes(config, root["instance_types"]);
+    }
+    if (root["limits"]) {
+        parseLimits(config, root["limits"]);
+    }
+    if (root["log_level"]) {
+        config.logLevel = scalar(root["log_level"], "log_level");
+        if (config.logLevel != "debug" && config.logLevel != "info" && config.logLevel != "warn" &&
+            config.logLevel != "error") {
+            fail("log_level", "must be debug, info, warn or error");
+        }
+    }
+    if (root["io_threads"]) {
+        config.ioThreads = static_cast<unsigned>(positiveInteger(root["io_threads"], "io_threads", 256));
+    }
+    if (root["blocking_threads"]) {
+        config.blockingThreads = static_cast<unsigned>(positiveInteger(root["blocking_threads"], "blocking_threads", 256));
+    }
+}
+
+}  // namespace
+
+bool isLoopbackHost(const std::string& host) {
+    if (host == "localhost") {
+        return true;
+    }
+    boost::system::error_code ec;
+    auto address = boost::asio::ip::make_address(host, ec);
+    return !ec && address.is_loopback();
+}
+
+std::string_view nameOf(VirtType type) { return type == VirtType::Kvm ? "kvm" : "qemu"; }
+
+Config parseConfig(const std::string& yamlText, const std::filesystem::path& baseDir) {
+    YAML::Node root;
+    try {
+        root = YAML::Load(yamlText);
+    } catch (const YAML::Exception& e) {
+        throw ConfigError("config: invalid YAML at line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
+    }
+    Config config;
+    try {
+        parseTopLevel(config, root, baseDir);
+    } catch (const YAML::Exception& e) {
+        throw ConfigError("config: " + e.msg);
+    }
+    if (!config.tls && !config.allowInsecureHttp && !isLoopbackHost(config.listenHost)) {
+        fail("listen",
+             "plain HTTP on a non-loopback address would send bearer tokens in clear: configure tls.cert/tls.key "
+             "or set allow_insecure_http: true");
+    }
+    return config;
+}
+
+Config loadConfigFile(const std::filesystem::path& file) {
+    std::ifstream in(file);
+    if (!in) {
+        throw ConfigError("config: cannot read " + file.string());
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    auto base = std::filesystem::absolute(file).parent_path();
+    return parseConfig(text.str(), base);
+}
+
+}  // namespace gpuhost::agent

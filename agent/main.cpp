@@ -1,0 +1,151 @@
+// gpuhostd: wiring only. Reads the config, builds the concrete store, services and
+// API, runs the event loop, and turns signals into reload and shutdown.
+#include <systemd/sd-daemon.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+#include <vector>
+
+#include "api_context.hpp"
+#include "auth.hpp"
+#include "blocking_pool.hpp"
+#include "config.hpp"
+#include "log.hpp"
+#include "metrics.hpp"
+#include "request_handler.hpp"
+#include "server.hpp"
+#include "services/catalog.hpp"
+#include "services/project_service.hpp"
+#include "store/sqlite_store.hpp"
+
+namespace asio = boost::asio;
+using namespace gpuhost;
+
+namespace {
+
+struct Options {
+    std::filesystem::path config;
+    bool checkOnly = false;
+};
+
+int usage() {
+    std::cerr << "usage: gpuhostd --config FILE [--check-config]\n";
+    return 2;
+}
+
+std::optional<Options> parseArguments(int argc, char** argv) {
+    Options options;
+    for (int i = 1; i < argc; ++i) {
+        std::string_view arg = argv[i];
+        if (arg == "--config" && i + 1 < argc) {
+            options.config = argv[++i];
+        } else if (arg == "--check-config") {
+            options.checkOnly = true;
+        } else {
+            return std::nullopt;
+        }
+    }
+    if (options.config.empty()) {
+        return std::nullopt;
+    }
+    return options;
+}
+
+void handleSignals(asio::signal_set& signals, api::Server& server, const agent::Config& config) {
+    signals.async_wait([&signals, &server, &config](const boost::system::error_code& ec, int signal) {
+        if (ec) {
+            return;
+        }
+        if (signal == SIGHUP) {
+            server.reloadTls();
+            handleSignals(signals, server, config);
+            return;
+        }
+        sd_notify(0, "STOPPING=1");
+        agent::log::info("shutting down", {{"signal", strsignal(signal)}});
+        asio::co_spawn(
+            signals.get_executor(),
+            [&server, &config, &signals]() -> asio::awaitable<void> {
+                co_await server.shutdown(config.limits.shutdownGrace);
+                signals.cancel();
+            },
+            asio::detached);
+    });
+}
+
+int run(const agent::Config& config) {
+    agent::log::setLevel(config.logLevel);
+    std::filesystem::create_directories(config.stateDir);
+
+    agent::Metrics metrics;
+    agent::SqliteStore store(config.stateDir / "gpuhost.db", &metrics);
+    agent::BlockingPool blocking(config.blockingThreads);
+    agent::ProjectService projects(store, blocking);
+    if (auto loaded = projects.loadBlocking(); !loaded) {
+        throw std::runtime_error(loaded.error().message);
+    }
+    metrics.addResourceCounter([&projects] { return projects.countByState(); });
+    agent::Catalog catalog(config);
+
+    api::ApiContext context{projects, catalog, metrics};
+    api::TokenAuthenticator auth(config.tokens);
+    api::RequestHandler handler(context, auth);
+
+    asio::io_context ioc;
+    api::Server server(ioc, handler,
+                       api::ServerOptions{config.listenHost, config.listenPort, config.limits, config.tls});
+    server.start();
+    asio::signal_set signals(ioc, SIGTERM, SIGINT, SIGHUP);
+    handleSignals(signals, server, config);
+
+    std::string address = config.listenHost + ":" + std::to_string(server.port());
+    agent::log::info("listening", {{"address", address}, {"tls", config.tls ? "on" : "off"},
+                                   {"state_dir", config.stateDir.string()}});
+    sd_notify(0, "READY=1");
+
+    unsigned threads = config.ioThreads != 0 ? config.ioThreads : std::max(1u, std::thread::hardware_concurrency());
+    std::vector<std::thread> workers;
+    for (unsigned i = 1; i < threads; ++i) {
+        workers.emplace_back([&ioc] {
+            agent::markIoThread();
+            ioc.run();
+        });
+    }
+    agent::markIoThread();
+    ioc.run();
+    for (auto& worker : workers) {
+        worker.join();
+    }
+    blocking.join();
+    agent::log::info("stopped");
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    auto options = parseArguments(argc, argv);
+    if (!options) {
+        return usage();
+    }
+    try {
+        auto config = agent::loadConfigFile(options->config);
+        if (options->checkOnly) {
+            std::cout << "config ok: " << options->config.string() << "\n";
+            return 0;
+        }
+        return run(config);
+    } catch (const agent::ConfigError& e) {
+        std::cerr << "gpuhostd: " << e.what() << "\n";
+        return 1;
+    } catch (const std::exception& e) {
+        agent::log::error("fatal", {{"error", e.what()}});
+        return 1;
+    }
+}

@@ -1,0 +1,231 @@
+#include "store/sqlite_store.hpp"
+
+#include <sqlite3.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <vector>
+
+#include "blocking_pool.hpp"
+
+namespace gpuhost::agent {
+
+using model::Error;
+using model::Result;
+
+namespace {
+
+// Schema migrations, applied in order; entry i moves the schema from version i to i + 1.
+// Never edit an entry that has shipped: append a new one.
+const std::vector<const char*> kMigrations = {
+    R"sql(
+    CREATE TABLE projects (
+        id         TEXT PRIMARY KEY NOT NULL,
+        name       TEXT NOT NULL UNIQUE,
+        tags       TEXT NOT NULL,
+        state      TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    ) STRICT;
+    )sql",
+};
+
+// Tables whose rows belong to a project (column project_id). A project is deleted
+// only when none of them has a row for it; later resources add their table here.
+const std::vector<const char*> kProjectOwnedTables = {};
+
+}  // namespace
+
+/// A prepared statement, finalized on scope exit.
+class SqliteStore::Statement {
+public:
+    Statement(sqlite3* db, const char* sql) {
+        if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) {
+            throw std::runtime_error(std::string("sqlite prepare: ") + sqlite3_errmsg(db));
+        }
+    }
+    ~Statement() { sqlite3_finalize(stmt_); }
+    Statement(const Statement&) = delete;
+    Statement& operator=(const Statement&) = delete;
+
+    void bind(int index, const std::string& text) {
+        sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+    }
+    int step() { return sqlite3_step(stmt_); }
+    std::string text(int column) const {
+        auto* data = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
+        return data == nullptr ? std::string() : std::string(data, sqlite3_column_bytes(stmt_, column));
+    }
+    sqlite3_int64 integer(int column) const { return sqlite3_column_int64(stmt_, column); }
+
+private:
+    sqlite3_stmt* stmt_ = nullptr;
+};
+
+/// Records one store operation's latency in the metrics.
+class SqliteStore::Timer {
+public:
+    Timer(Metrics* metrics, const char* operation)
+        : metrics_(metrics), operation_(operation), start_(std::chrono::steady_clock::now()) {
+        assertNotOnIoThread(operation);
+    }
+    ~Timer() {
+        if (metrics_ != nullptr) {
+            std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start_;
+            metrics_->observeStore(operation_, elapsed.count());
+        }
+    }
+
+private:
+    Metrics* metrics_;
+    const char* operation_;
+    std::chrono::steady_clock::time_point start_;
+};
+
+SqliteStore::SqliteStore(const std::filesystem::path& file, Metrics* metrics) : metrics_(metrics) {
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(file.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
+        std::string message = db_ != nullptr ? sqlite3_errmsg(db_) : "out of memory";
+        sqlite3_close(db_);
+        throw std::runtime_error("cannot open store " + file.string() + ": " + message);
+    }
+    try {
+        sqlite3_busy_timeout(db_, 5000);
+        execute("PRAGMA journal_mode=WAL");
+        // FULL: a commit is on disk (WAL fsynced) before we acknowledge the request.
+        execute("PRAGMA synchronous=FULL");
+        execute("PRAGMA foreign_keys=ON");
+        migrate();
+    } catch (...) {
+        sqlite3_close(db_);  // the destructor does not run for a throwing constructor
+        throw;
+    }
+}
+
+SqliteStore::~SqliteStore() { sqlite3_close(db_); }
+
+void SqliteStore::execute(const char* sql) {
+    char* message = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &message) != SQLITE_OK) {
+        std::string text = message != nullptr ? message : "unknown error";
+        sqlite3_free(message);
+        throw std::runtime_error("sqlite: " + text);
+    }
+}
+
+int SqliteStore::latestSchemaVersion() { return static_cast<int>(kMigrations.size()); }
+
+int SqliteStore::schemaVersion() {
+    std::lock_guard lock(mutex_);
+    Statement statement(db_, "PRAGMA user_version");
+    statement.step();
+    return static_cast<int>(statement.integer(0));
+}
+
+void SqliteStore::migrate() {
+    int version = 0;
+    {
+        Statement statement(db_, "PRAGMA user_version");
+        statement.step();
+        version = static_cast<int>(statement.integer(0));
+    }
+    if (version > latestSchemaVersion()) {
+        throw std::runtime_error("store schema version " + std::to_string(version) +
+                                 " is newer than this gpuhostd understands (" +
+                                 std::to_string(latestSchemaVersion()) + ")");
+    }
+    for (int next = version; next < latestSchemaVersion(); ++next) {
+        execute("BEGIN IMMEDIATE");
+        try {
+            execute(kMigrations[next]);
+            execute(("PRAGMA user_version=" + std::to_string(next + 1)).c_str());
+            execute("COMMIT");
+        } catch (...) {
+            sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+            throw;
+        }
+    }
+}
+
+Error SqliteStore::lastError(std::string_view what) const {
+    return Error::internal(std::string(what) + ": " + sqlite3_errmsg(db_));
+}
+
+Result<std::vector<model::Project>> SqliteStore::loadProjects() {
+    Timer timer(metrics_, "load_projects");
+    std::lock_guard lock(mutex_);
+    Statement statement(db_, "SELECT id, name, tags, state, created_at FROM projects ORDER BY created_at, rowid");
+    std::vector<model::Project> projects;
+    int rc = SQLITE_ROW;
+    while ((rc = statement.step()) == SQLITE_ROW) {
+        model::Project project;
+        auto id = model::Uuid::parse(statement.text(0));
+        auto state = model::projectStateFromString(statement.text(3));
+        auto created = model::parseTimestamp(statement.text(4));
+        auto tags = nlohmann::json::parse(statement.text(2), nullptr, false);
+        if (!id || !state || !created || !tags.is_object()) {
+            return Error::internal("store: malformed project row " + statement.text(0));
+        }
+        project.id = *id;
+        project.name = statement.text(1);
+        project.tags = tags.get<model::Tags>();
+        project.state = *state;
+        project.createdAt = *created;
+        projects.push_back(std::move(project));
+    }
+    if (rc != SQLITE_DONE) {
+        return lastError("load projects");
+    }
+    return projects;
+}
+
+Result<void> SqliteStore::insertProject(const model::Project& project) {
+    Timer timer(metrics_, "insert_project");
+    std::lock_guard lock(mutex_);
+    Statement statement(db_, "INSERT INTO projects (id, name, tags, state, created_at) VALUES (?, ?, ?, ?, ?)");
+    statement.bind(1, project.id.str());
+    statement.bind(2, project.name);
+    statement.bind(3, nlohmann::json(project.tags).dump());
+    statement.bind(4, std::string(model::nameOf(project.state)));
+    statement.bind(5, model::formatTimestamp(project.createdAt));
+    int rc = statement.step();
+    if (rc == SQLITE_CONSTRAINT) {
+        return Error::conflict("a project with this name already exists");
+    }
+    if (rc != SQLITE_DONE) {
+        return lastError("insert project");
+    }
+    return {};
+}
+
+Result<void> SqliteStore::deleteProjectIfEmpty(const model::Uuid& id) {
+    Timer timer(metrics_, "delete_project");
+    std::lock_guard lock(mutex_);
+    execute("BEGIN IMMEDIATE");
+    auto finish = [&](Result<void> result) -> Result<void> {
+        if (result && sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK) {
+            return result;
+        }
+        Error error = result ? lastError("commit") : result.error();
+        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+        return error;
+    };
+    for (const char* table : kProjectOwnedTables) {
+        Statement owned(db_, (std::string("SELECT 1 FROM ") + table + " WHERE project_id = ? LIMIT 1").c_str());
+        owned.bind(1, id.str());
+        if (owned.step() == SQLITE_ROW) {
+            return finish(Error::conflict(std::string("project still owns ") + table + "; delete them first"));
+        }
+    }
+    Statement statement(db_, "DELETE FROM projects WHERE id = ?");
+    statement.bind(1, id.str());
+    if (statement.step() != SQLITE_DONE) {
+        return finish(lastError("delete project"));
+    }
+    if (sqlite3_changes(db_) == 0) {
+        return finish(Error::notFound("project"));
+    }
+    return finish({});
+}
+
+}  // namespace gpuhost::agent

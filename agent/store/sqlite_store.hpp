@@ -1,0 +1,47 @@
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "metrics.hpp"
+#include "store/store.hpp"
+
+struct sqlite3;
+
+namespace gpuhost::agent {
+
+/// The SQLite store: WAL journal, synchronous=FULL, schema migrations applied in
+/// order at open (PRAGMA user_version is the schema version).
+class SqliteStore final : public ProjectStore {
+public:
+    /// Opens (creating if needed) `file` and migrates it. Throws std::runtime_error
+    /// when the database cannot be opened or is newer than this binary.
+    SqliteStore(const std::filesystem::path& file, Metrics* metrics);
+    ~SqliteStore() override;
+
+    SqliteStore(const SqliteStore&) = delete;
+    SqliteStore& operator=(const SqliteStore&) = delete;
+
+    model::Result<std::vector<model::Project>> loadProjects() override;
+    model::Result<void> insertProject(const model::Project& project) override;
+    model::Result<void> deleteProjectIfEmpty(const model::Uuid& id) override;
+
+    int schemaVersion();
+    static int latestSchemaVersion();
+
+private:
+    class Statement;
+    class Timer;
+
+    void execute(const char* sql);
+    void migrate();
+    model::Error lastError(std::string_view what) const;
+
+    sqlite3* db_ = nullptr;
+    std::mutex mutex_;  // one connection; SQLite serialises writers anyway
+    Metrics* metrics_;
+};
+
+}  // namespace gpuhost::agent

@@ -1,0 +1,22 @@
+#pragma once
+
+#include <string_view>
+
+#include "metrics.hpp"
+#include "services/catalog.hpp"
+#include "services/project_service.hpp"
+
+namespace gpuhost::api {
+
+/// The agent services the handlers use. Built by main.cpp; the API never sees
+/// libvirt, the store or any other concrete driver.
+struct ApiContext {
+    agent::ProjectService& projects;
+    const agent::Catalog& catalog;
+    agent::Metrics& metrics;
+};
+
+/// The OpenAPI 3.0 document, embedded at build time from api/openapi.json.
+std::string_view openapiDocument();
+
+}  // namespace gpuhost::api

@@ -1,0 +1,53 @@
+#include "auth.hpp"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include <stdexcept>
+
+namespace gpuhost::api {
+
+TokenAuthenticator::TokenAuthenticator(const std::vector<agent::TokenConfig>& tokens) {
+    for (const auto& token : tokens) {
+        model::Principal principal{.name = token.name, .allProjects = token.allProjects, .projects = {}};
+        principal.projects.insert(token.projects.begin(), token.projects.end());
+        entries_.push_back({token.sha256, std::move(principal)});
+    }
+}
+
+std::array<std::uint8_t, 32> TokenAuthenticator::sha256(std::string_view text) {
+    std::array<std::uint8_t, 32> digest{};
+    unsigned int length = 0;
+    if (EVP_Digest(text.data(), text.size(), digest.data(), &length, EVP_sha256(), nullptr) != 1 ||
+        length != digest.size()) {
+        throw std::runtime_error("SHA-256 failed");
+    }
+    return digest;
+}
+
+const model::Principal* TokenAuthenticator::authenticate(std::string_view header) const {
+    constexpr std::string_view kScheme = "bearer ";
+    if (header.size() <= kScheme.size()) {
+        return nullptr;
+    }
+    for (std::size_t i = 0; i < kScheme.size(); ++i) {
+        char c = header[i];
+        if ((c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c) != kScheme[i]) {
+            return nullptr;
+        }
+    }
+    std::string_view token = header.substr(kScheme.size());
+    if (token.size() > 4096) {
+        return nullptr;
+    }
+    auto digest = sha256(token);
+    const model::Principal* match = nullptr;
+    for (const auto& entry : entries_) {
+        // No early exit: every entry costs the same whether or not it matches.
+        bool equal = CRYPTO_memcmp(entry.hash.data(), digest.data(), digest.size()) == 0;
+        match = equal ? &entry.principal : match;
+    }
+    return match;
+}
+
+}  // namespace gpuhost::api

@@ -1,0 +1,33 @@
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "config.hpp"
+#include "model/principal.hpp"
+
+namespace gpuhost::api {
+
+/// Checks `Authorization: Bearer <token>` against the configured SHA-256 hashes.
+/// Every configured hash is compared in constant time, so the time taken says
+/// nothing about which token (or how much of one) matched.
+class TokenAuthenticator {
+public:
+    explicit TokenAuthenticator(const std::vector<agent::TokenConfig>& tokens);
+
+    /// The principal for a valid header value, or nullptr.
+    const model::Principal* authenticate(std::string_view authorizationHeader) const;
+
+    static std::array<std::uint8_t, 32> sha256(std::string_view text);
+
+private:
+    struct Entry {
+        std::array<std::uint8_t, 32> hash;
+        model::Principal principal;
+    };
+    std::vector<Entry> entries_;
+};
+
+}  // namespace gpuhost::api

@@ -1,0 +1,23 @@
+#pragma once
+
+#include "api_context.hpp"
+#include "router.hpp"
+
+// Handlers: parse and validate the call, ask a service, shape the reply. ~25 lines each.
+namespace gpuhost::api::handlers {
+
+using Awaitable = boost::asio::awaitable<model::Result<Reply>>;
+
+Awaitable createProject(ApiContext& ctx, const Call& call);
+Awaitable listProjects(ApiContext& ctx, const Call& call);
+Awaitable getProject(ApiContext& ctx, const Call& call);
+Awaitable deleteProject(ApiContext& ctx, const Call& call);
+
+Awaitable listInstanceTypes(ApiContext& ctx, const Call& call);
+Awaitable getCapabilities(ApiContext& ctx, const Call& call);
+
+Awaitable health(ApiContext& ctx, const Call& call);
+Awaitable metrics(ApiContext& ctx, const Call& call);
+Awaitable openapi(ApiContext& ctx, const Call& call);
+
+}  // namespace gpuhost::api::handlers

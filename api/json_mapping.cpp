@@ -1,0 +1,130 @@
+#include "json_mapping.hpp"
+
+#include <set>
+
+#include "model/validation.hpp"
+
+namespace gpuhost::api {
+
+using model::Error;
+using model::Result;
+using nlohmann::json;
+
+namespace {
+
+// Depth of the deepest container, counting only brackets outside strings.
+std::size_t nestingDepth(std::string_view text) {
+    std::size_t depth = 0, deepest = 0;
+    bool inString = false, escaped = false;
+    for (char c : text) {
+        if (inString) {
+            if (escaped) {
+                escaped = false;
+            } else if (c == '\\') {
+                escaped = true;
+            } else if (c == '"') {
+                inString = false;
+            }
+        } else if (c == '"') {
+            inString = true;
+        } else if (c == '{' || c == '[') {
+            deepest = std::max(deepest, ++depth);
+        } else if ((c == '}' || c == ']') && depth > 0) {
+            --depth;
+        }
+    }
+    return deepest;
+}
+
+Result<void> rejectUnknownFields(const json& body, const std::set<std::string_view>& known) {
+    for (const auto& [key, value] : body.items()) {
+        if (!known.contains(key)) {
+            return Error::invalid(key, "unknown field");
+        }
+    }
+    return {};
+}
+
+}  // namespace
+
+Result<json> parseJsonObject(std::string_view body) {
+    if (nestingDepth(body) > kMaxJsonDepth) {
+        return Error::invalid("body", "JSON nested deeper than 32 levels");
+    }
+    json parsed = json::parse(body, nullptr, false);
+    if (parsed.is_discarded()) {
+        return Error::invalid("body", "malformed JSON");
+    }
+    if (!parsed.is_object()) {
+        return Error::invalid("body", "must be a JSON object");
+    }
+    return parsed;
+}
+
+Result<model::Tags> parseTags(const json& body, const char* field) {
+    model::Tags tags;
+    auto it = body.find(field);
+    if (it == body.end() || it->is_null()) {
+        return tags;
+    }
+    if (!it->is_object()) {
+        return Error::invalid(field, "must be an object of string values");
+    }
+    for (const auto& [key, value] : it->items()) {
+        if (!value.is_string()) {
+            return Error::invalid(std::string(field) + "." + key, "must be a string");
+        }
+        tags.emplace(key, value.get<std::string>());
+    }
+    if (auto valid = model::validateTags(tags, field); !valid) {
+        return valid.error();
+    }
+    return tags;
+}
+
+Result<model::CreateProject> parseCreateProject(const json& body) {
+    if (auto known = rejectUnknownFields(body, {"name", "tags"}); !known) {
+        return known.error();
+    }
+    auto name = body.find("name");
+    if (name == body.end()) {
+        return Error::invalid("name", "is required");
+    }
+    if (!name->is_string()) {
+        return Error::invalid("name", "must be a string");
+    }
+    model::CreateProject request{.name = name->get<std::string>(), .tags = {}};
+    if (auto valid = model::validateProjectName(request.name); !valid) {
+        return valid.error();
+    }
+    auto tags = parseTags(body);
+    if (!tags) {
+        return tags.error();
+    }
+    request.tags = std::move(*tags);
+    return request;
+}
+
+json toJson(const model::Project& project) {
+    return json{
+        {"id", project.id.str()},
+        {"name", project.name},
+        {"tags", project.tags},
+        {"state", model::nameOf(project.state)},
+        {"createdAt", model::formatTimestamp(project.createdAt)},
+    };
+}
+
+json toJson(const model::InstanceType& type) {
+    return json{
+        {"name", type.name},
+        {"cpu", type.cpu},
+        {"memory", model::formatBinarySize(type.memoryBytes)},
+        {"gpu_count", type.gpuCount},
+        {"gpu_model", type.gpuModel},
+    };
+}
+
+std::string dump(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+}  // namespace gpuhost::api

@@ -1,0 +1,68 @@
+#include "handlers/handlers.hpp"
+#include "router.hpp"
+
+namespace gpuhost::api {
+
+namespace h = handlers;
+using http::verb;
+using enum Access;
+
+// Every route of the API. A null handler answers 501 until its issue lands;
+// /capabilities derives "implemented" from this column, so it cannot lie.
+const std::vector<Route>& routeTable() {
+    // clang-format off
+    static const std::vector<Route> routes = {
+        // method        path                                                  access    body   feature       handler
+        {verb::get,    "/healthz",                                             Public,   false, "operations", h::health},
+        {verb::get,    "/metrics",                                             Operator, false, "operations", h::metrics},
+        {verb::get,    "/api/v1alpha1/openapi.json",                           Public,   false, "operations", h::openapi},
+
+        {verb::post,   "/api/v1alpha1/projects",                               Token,    true,  "projects", h::createProject},
+        {verb::get,    "/api/v1alpha1/projects",                               Token,    false, "projects", h::listProjects},
+        {verb::get,    "/api/v1alpha1/projects/{id}",                          Token,    false, "projects", h::getProject},
+        {verb::delete_,"/api/v1alpha1/projects/{id}",                          Token,    false, "projects", h::deleteProject},
+
+        {verb::get,    "/api/v1alpha1/instance-types",                         Project,  false, "catalog", h::listInstanceTypes},
+        {verb::get,    "/api/v1alpha1/capacity",                               Project,  false, "capacity", nullptr},
+        {verb::get,    "/api/v1alpha1/capabilities",                           Project,  false, "catalog", h::getCapabilities},
+
+        {verb::post,   "/api/v1alpha1/instances",                              Project,  true,  "instances", nullptr},
+        {verb::get,    "/api/v1alpha1/instances",                              Project,  false, "instances", nullptr},
+        {verb::get,    "/api/v1alpha1/instances/{id}",                         Project,  false, "instances", nullptr},
+        {verb::delete_,"/api/v1alpha1/instances/{id}",                         Project,  false, "instances", nullptr},
+        {verb::post,   "/api/v1alpha1/instances/{id}/actions/start",           Project,  false, "instances", nullptr},
+        {verb::post,   "/api/v1alpha1/instances/{id}/actions/stop",            Project,  false, "instances", nullptr},
+
+        {verb::post,   "/api/v1alpha1/filesystems",                            Project,  true,  "filesystems", nullptr},
+        {verb::get,    "/api/v1alpha1/filesystems",                            Project,  false, "filesystems", nullptr},
+        {verb::get,    "/api/v1alpha1/filesystems/{id}",                       Project,  false, "filesystems", nullptr},
+        {verb::delete_,"/api/v1alpha1/filesystems/{id}",                       Project,  false, "filesystems", nullptr},
+
+        {verb::post,   "/api/v1alpha1/kubernetes/clusters",                    Project,  true,  "kubernetes", nullptr},
+        {verb::get,    "/api/v1alpha1/kubernetes/clusters",                    Project,  false, "kubernetes", nullptr},
+        {verb::get,    "/api/v1alpha1/kubernetes/clusters/{id}",               Project,  false, "kubernetes", nullptr},
+        {verb::patch,  "/api/v1alpha1/kubernetes/clusters/{id}",               Project,  true,  "kubernetes", nullptr},
+        {verb::delete_,"/api/v1alpha1/kubernetes/clusters/{id}",               Project,  false, "kubernetes", nullptr},
+        {verb::get,    "/api/v1alpha1/kubernetes/clusters/{id}/node-pools",    Project,  false, "kubernetes", nullptr},
+        {verb::get,    "/api/v1alpha1/kubernetes/clusters/{id}/node-pools/{pool}", Project, false, "kubernetes", nullptr},
+        {verb::get,    "/api/v1alpha1/kubernetes/node-pools",                  Project,  false, "kubernetes", nullptr},
+        {verb::get,    "/api/v1alpha1/kubernetes/clusters/{id}/kubeconfig",    Project,  false, "kubernetes", nullptr},
+
+        {verb::post,   "/api/v1alpha1/slurm/clusters",                         Project,  true,  "slurm", nullptr},
+        {verb::get,    "/api/v1alpha1/slurm/clusters",                         Project,  false, "slurm", nullptr},
+        {verb::get,    "/api/v1alpha1/slurm/clusters/{id}",                    Project,  false, "slurm", nullptr},
+        {verb::delete_,"/api/v1alpha1/slurm/clusters/{id}",                    Project,  false, "slurm", nullptr},
+        {verb::get,    "/api/v1alpha1/slurm/clusters/{id}/node-pools",         Project,  false, "slurm", nullptr},
+        {verb::get,    "/api/v1alpha1/slurm/clusters/{id}/node-pools/{pool}",  Project,  false, "slurm", nullptr},
+        {verb::get,    "/api/v1alpha1/slurm/node-pools",                       Project,  false, "slurm", nullptr},
+        {verb::get,    "/api/v1alpha1/slurm/clusters/{id}/users",              Project,  false, "slurm", nullptr},
+        {verb::post,   "/api/v1alpha1/slurm/clusters/{id}/users",              Project,  true,  "slurm", nullptr},
+        {verb::get,    "/api/v1alpha1/slurm/clusters/{id}/users/{username}",   Project,  false, "slurm", nullptr},
+        {verb::put,    "/api/v1alpha1/slurm/clusters/{id}/users/{username}",   Project,  true,  "slurm", nullptr},
+        {verb::delete_,"/api/v1alpha1/slurm/clusters/{id}/users/{username}",   Project,  false, "slurm", nullptr},
+    };
+    // clang-format on
+    return routes;
+}
+
+}  // namespace gpuhost::api

@@ -1,0 +1,269 @@
+#include "server.hpp"
+
+#include <openssl/ssl.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+
+#include "log.hpp"
+
+namespace gpuhost::api {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using asio::ip::tcp;
+using model::Error;
+using model::ErrorCode;
+
+namespace {
+
+constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+
+bool isHttpParseError(const boost::system::error_code& ec) {
+    return ec.category() == beast::http::make_error_code(http::error::bad_target).category() &&
+           ec != http::error::end_of_stream && ec != http::error::partial_message;
+}
+
+// A read failure that deserves an answer before the connection closes; nullopt: just close.
+std::optional<Error> readErrorReply(const boost::system::error_code& ec) {
+    if (ec == http::error::body_limit) {
+        return Error{ErrorCode::PayloadTooLarge, "request body too large", {}};
+    }
+    if (ec == http::error::header_limit) {
+        return Error::invalid("headers", "request headers too large");
+    }
+    if (isHttpParseError(ec)) {
+        return Error::invalid("request", "malformed HTTP request");
+    }
+    return std::nullopt;
+}
+
+tcp::socket& lowestSocket(beast::tcp_stream& stream) { return stream.socket(); }
+tcp::socket& lowestSocket(beast::ssl_stream<beast::tcp_stream>& stream) { return stream.next_layer().socket(); }
+
+}  // namespace
+
+/// Registry entry for one connection; touched only on the connection's strand.
+struct Server::Connection {
+    explicit Connection(asio::any_io_executor executor) : strand(std::move(executor)) {}
+    asio::any_io_executor strand;  // the connection's own strand
+    tcp::socket* socket = nullptr;  // null once the session has ended
+    bool busy = false;              // between reading a request and writing its response
+};
+
+Server::Server(asio::io_context& ioc, RequestHandler& handler, ServerOptions options)
+    : ioc_(ioc),
+      handler_(handler),
+      options_(std::move(options)),
+      acceptorStrand_(asio::make_strand(ioc)),
+      acceptor_(acceptorStrand_) {}
+
+Server::~Server() = default;
+
+std::shared_ptr<asio::ssl::context> Server::loadTlsContext() const {
+    auto context = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+    // TLS 1.2 is the floor; bearer tokens must not ride on anything weaker.
+    SSL_CTX_set_min_proto_version(context->native_handle(), TLS1_2_VERSION);
+    context->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_compression |
+                         asio::ssl::context::single_dh_use);
+    context->use_certificate_chain_file(options_.tls->cert.string());
+    context->use_private_key_file(options_.tls->key.string(), asio::ssl::context::pem);
+    return context;
+}
+
+void Server::reloadTls() {
+    if (!options_.tls) {
+        return;
+    }
+    try {
+        auto context = loadTlsContext();
+        std::lock_guard lock(tlsMutex_);
+        tlsContext_ = std::move(context);
+        agent::log::info("tls reloaded", {{"cert", options_.tls->cert.string()}});
+    } catch (const std::exception& e) {
+        agent::log::error("tls reload failed; keeping the previous certificate", {{"error", e.what()}});
+    }
+}
+
+void Server::start() {
+    if (options_.tls) {
+        tlsContext_ = loadTlsContext();
+    }
+    tcp::endpoint endpoint{asio::ip::make_address(options_.host), options_.port};
+    acceptor_.open(endpoint.protocol());
+    acceptor_.set_option(asio::socket_base::reuse_address(true));
+    acceptor_.bind(endpoint);
+    acceptor_.listen(asio::socket_base::max_listen_connections);
+    port_ = acceptor_.local_endpoint().port();
+    asio::co_spawn(acceptorStrand_, acceptLoop(), asio::detached);
+}
+
+asio::awaitable<void> Server::acceptLoop() {
+    while (!draining_) {
+        auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ioc_), kUseTuple);
+        if (ec == asio::error::operation_aborted || !acceptor_.is_open()) {
+            co_return;
+        }
+        if (ec) {
+            // EMFILE and friends: back off briefly instead of spinning.
+            agent::log::warn("accept failed", {{"error", ec.message()}});
+            asio::steady_timer pause(acceptorStrand_, std::chrono::milliseconds(50));
+            co_await pause.async_wait(kUseTuple);
+            continue;
+        }
+        if (active_.load() >= options_.limits.maxConnections) {
+            boost::system::error_code ignored;
+            socket.close(ignored);
+            continue;
+        }
+        ++active_;
+        auto executor = socket.get_executor();
+        asio::co_spawn(executor, runConnection(std::move(socket)), asio::detached);
+    }
+}
+
+asio::awaitable<void> Server::runConnection(tcp::socket socket) {
+    boost::system::error_code ec;
+    auto remote = socket.remote_endpoint(ec);
+    std::string peer = ec ? "unknown" : remote.address().to_string() + ":" + std::to_string(remote.port());
+    auto connection = std::make_shared<Connection>(socket.get_executor());
+    std::uint64_t id = 0;
+    {
+        std::lock_guard lock(connectionsMutex_);
+        id = nextConnectionId_++;
+        connections_.emplace(id, connection);
+    }
+    try {
+        std::shared_ptr<asio::ssl::context> tls;
+        {
+            std::lock_guard lock(tlsMutex_);
+            tls = tlsContext_;
+        }
+        if (tls) {
+            beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *tls);
+            connection->socket = &lowestSocket(stream);
+            beast::get_lowest_layer(stream).expires_after(options_.limits.headerTimeout);
+            auto [handshakeError] = co_await stream.async_handshake(asio::ssl::stream_base::server, kUseTuple);
+            if (!handshakeError) {
+                co_await serve(stream, *connection, peer);
+                beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
+                co_await stream.async_shutdown(kUseTuple);
+            }
+            connection->socket = nullptr;
+        } else {
+            beast::tcp_stream stream(std::move(socket));
+            connection->socket = &lowestSocket(stream);
+            co_await serve(stream, *connection, peer);
+            stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+            connection->socket = nullptr;
+        }
+    } catch (const std::exception& e) {
+        connection->socket = nullptr;
+        agent::log::error("connection failed", {{"peer", peer}, {"error", e.what()}});
+    }
+    {
+        std::lock_guard lock(connectionsMutex_);
+        connections_.erase(id);
+    }
+    --active_;
+}
+
+template <class Stream>
+asio::awaitable<void> Server::serve(Stream& stream, Connection& connection, const std::string& peer) {
+    const auto& limits = options_.limits;
+    beast::flat_buffer buffer;
+    bool first = true;
+    while (!draining_ || first) {
+        http::request_parser<http::string_body> parser;
+        parser.header_limit(static_cast<std::uint32_t>(limits.headerBytes));
+        parser.body_limit(limits.bodyBytes);
+        connection.busy = false;
+        beast::get_lowest_layer(stream).expires_after(first ? limits.headerTimeout : limits.idleTimeout);
+        first = false;
+        auto [headerError, headerBytes] = co_await http::async_read_header(stream, buffer, parser, kUseTuple);
+        connection.busy = true;
+        std::optional<Error> early = headerError ? readErrorReply(headerError) : std::nullopt;
+        if (!headerError && parser.content_length() && *parser.content_length() > limits.bodyBytes) {
+            early = Error{ErrorCode::PayloadTooLarge, "request body too large", {}};
+        }
+        if (!early && !headerError) {
+            if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+                http::response<http::empty_body> go{http::status::continue_, 11};
+                co_await http::async_write(stream, go, kUseTuple);
+            }
+            beast::get_lowest_layer(stream).expires_after(limits.bodyTimeout);
+            auto [bodyError, bodyBytes] = co_await http::async_read(stream, buffer, parser, kUseTuple);
+            headerError = bodyError;
+            early = bodyError ? readErrorReply(bodyError) : std::nullopt;
+        }
+        if (early) {
+            agent::log::warn("request rejected", {{"peer", peer}, {"error", early->message}});
+            auto reply = RequestHandler::errorResponse(*early, 11, false);
+            beast::get_lowest_layer(stream).expires_after(limits.bodyTimeout);
+            co_await http::async_write(stream, reply, kUseTuple);
+            co_return;
+        }
+        if (headerError) {
+            co_return;
+        }
+        auto response = co_await handler_.handle(parser.release(), peer);
+        if (draining_) {
+            response.keep_alive(false);
+        }
+        beast::get_lowest_layer(stream).expires_after(limits.bodyTimeout);
+        auto [writeError, written] = co_await http::async_write(stream, response, kUseTuple);
+        if (writeError || !response.keep_alive()) {
+            co_return;
+        }
+    }
+}
+
+void Server::forEachConnection(bool force) {
+    std::lock_guard lock(connectionsMutex_);
+    for (const auto& [id, connection] : connections_) {
+        asio::post(connection->strand, [connection, force] {
+            if (connection->socket != nullptr && (force || !connection->busy)) {
+                boost::system::error_code ignored;
+                connection->socket->cancel(ignored);
+                connection->socket->close(ignored);
+            }
+        });
+    }
+}
+
+asio::awaitable<void> Server::shutdown(std::chrono::steady_clock::duration grace) {
+    draining_ = true;
+    co_await asio::dispatch(acceptorStrand_, asio::use_awaitable);
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    forEachConnection(false);
+    auto deadline = std::chrono::steady_clock::now() + grace;
+    asio::steady_timer timer(acceptorStrand_);
+    while (active_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+        // Idle keep-alive connections that were busy a moment ago close here too.
+        forEachConnection(false);
+        timer.expires_after(std::chrono::milliseconds(20));
+        co_await timer.async_wait(kUseTuple);
+    }
+    if (active_.load() > 0) {
+        agent::log::warn("shutdown grace elapsed; closing busy connections",
+                         {{"connections", std::to_string(active_.load())}});
+        forEachConnection(true);
+    }
+}
+
+}  // namespace gpuhost::api

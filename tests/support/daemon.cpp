@@ -1,0 +1,133 @@
+#include "support/daemon.hpp"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace gpuhost::test {
+
+namespace fs = std::filesystem;
+
+std::string Daemon::sha256Hex(const std::string& text) {
+    unsigned char digest[32];
+    unsigned int length = 0;
+    EVP_Digest(text.data(), text.size(), digest, &length, EVP_sha256(), nullptr);
+    std::string hex;
+    char byte[3];
+    for (unsigned i = 0; i < length; ++i) {
+        std::snprintf(byte, sizeof(byte), "%02x", digest[i]);
+        hex += byte;
+    }
+    return hex;
+}
+
+fs::path Daemon::binary() { return GPUHOST_DAEMON_PATH; }
+
+Daemon::Daemon(std::string extraYaml, std::string listen) : extraYaml_(std::move(extraYaml)) {
+    char pattern[] = "/tmp/gpuhost-test-XXXXXX";
+    if (mkdtemp(pattern) == nullptr) {
+        throw std::runtime_error("mkdtemp failed");
+    }
+    dir_ = pattern;
+    std::ofstream config(configPath());
+    config << "listen: " << listen << "\n"
+           << "state_dir: state\n"
+           << "libvirt:\n  uri: test:///default\n  virt_type: qemu\n"
+           << "auth:\n  tokens:\n"
+           << "    - {name: operator, sha256: " << sha256Hex(kOperatorToken) << ", projects: [\"*\"]}\n"
+           << "    - {name: limited, sha256: " << sha256Hex(kLimitedToken) << ", projects: [" << kLimitedProject
+           << "]}\n"
+           << "instance_types:\n"
+           << "  - {name: cpu.small, cpu: 1, memory: 1Gi}\n"
+           << "  - {name: h100.8x, cpu: 192, memory: 1800Gi, gpu_count: 8, gpu_model: H100-SXM5-80GB}\n"
+           << extraYaml_;
+}
+
+Daemon::~Daemon() {
+    if (pid_ > 0) {
+        kill();
+    }
+    std::error_code ignored;
+    fs::remove_all(dir_, ignored);
+}
+
+std::string Daemon::log() const {
+    std::ifstream in(dir_ / "gpuhostd.log");
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+void Daemon::start() {
+    fs::remove(dir_ / "gpuhostd.log");
+    pid_ = fork();
+    if (pid_ == 0) {
+        int fd = ::open((dir_ / "gpuhostd.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+        dup2(fd, STDERR_FILENO);
+        dup2(fd, STDOUT_FILENO);
+        execl(binary().c_str(), "gpuhostd", "--config", configPath().c_str(), nullptr);
+        _exit(127);
+    }
+    static const std::regex kListening(R"(msg=listening address=127\.0\.0\.1:(\d+))");
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < deadline) {
+        std::smatch match;
+        std::string text = log();
+        if (std::regex_search(text, match, kListening)) {
+            port_ = static_cast<std::uint16_t>(std::stoi(match[1]));
+            return;
+        }
+        int status = 0;
+        if (waitpid(pid_, &status, WNOHANG) == pid_) {
+            pid_ = -1;
+            throw std::runtime_error("gpuhostd exited during start-up:\n" + text);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    throw std::runtime_error("gpuhostd did not start listening:\n" + log());
+}
+
+int Daemon::stop() {
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+}
+
+void Daemon::signal(int number) const { ::kill(pid_, number); }
+
+void Daemon::kill() {
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+}
+
+int runDaemonCommand(const std::string& arguments, std::string& output) {
+    // A daemon that unexpectedly starts serving must not hang the test.
+    std::string command = "timeout 20 " + Daemon::binary().string() + " " + arguments + " 2>&1";
+    FILE* pipe = popen(command.c_str(), "r");
+    if (pipe == nullptr) {
+        throw std::runtime_error("popen failed");
+    }
+    char buffer[512];
+    output.clear();
+    while (std::fgets(buffer, sizeof(buffer), pipe) != nullptr) {
+        output += buffer;
+    }
+    int status = pclose(pipe);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+}  // namespace gpuhost::test

@@ -1,0 +1,93 @@
+#include <doctest/doctest.h>
+
+#include "json_mapping.hpp"
+
+using namespace gpuhost;
+using namespace gpuhost::api;
+using nlohmann::json;
+
+TEST_CASE("request bodies: malformed, too deep or not an object → 400 naming body") {
+    const std::vector<std::string> bad = {
+        "",
+        "{",
+        "{\"name\": }",
+        "{'name': 'x'}",
+        "[1, 2]",
+        "\"just a string\"",
+        "42",
+        "null",
+        "{\"a\": 1} trailing",
+        "{\"name\": \"\xff\"}",  // invalid UTF-8 inside a string
+        std::string(10000, '[') + std::string(10000, ']'),
+        "{\"a\":" + std::string(40, '[') + std::string(40, ']') + "}",
+    };
+    for (const auto& body : bad) {
+        CAPTURE(body.substr(0, 40));
+        auto parsed = parseJsonObject(body);
+        REQUIRE_FALSE(parsed.ok());
+        CHECK(parsed.error().field == "body");
+    }
+    // Brackets inside strings do not count as nesting.
+    CHECK(parseJsonObject("{\"name\": \"" + std::string(100, '[') + "\"}").ok());
+    CHECK(parseJsonObject("{\"a\":" + std::string(31, '[') + std::string(31, ']') + "}").ok());
+}
+
+TEST_CASE("create project: fields are typed, required, validated, and unknown ones rejected") {
+    struct Case {
+        const char* body;
+        const char* field;
+    };
+    const std::vector<Case> cases = {
+        {R"({})", "name"},
+        {R"({"name": 5})", "name"},
+        {R"({"name": null})", "name"},
+        {R"({"name": ["a"]})", "name"},
+        {R"({"name": ""})", "name"},
+        {R"({"name": "ok", "tags": []})", "tags"},
+        {R"({"name": "ok", "tags": "env=dev"})", "tags"},
+        {R"({"name": "ok", "tags": {"env": 1}})", "tags.env"},
+        {R"({"name": "ok", "tags": {"bad key": "v"}})", "tags"},
+        {R"({"name": "ok", "extra": true})", "extra"},
+        {R"({"Name": "ok"})", "Name"},
+    };
+    for (const auto& c : cases) {
+        CAPTURE(c.body);
+        auto body = parseJsonObject(c.body);
+        REQUIRE(body.ok());
+        auto request = parseCreateProject(*body);
+        REQUIRE_FALSE(request.ok());
+        CHECK(request.error().field == c.field);
+        CHECK(request.error().message.find(c.field) != std::string::npos);
+    }
+    auto good = parseCreateProject(json{{"name", "ML team"}, {"tags", {{"env", "prod"}}}});
+    REQUIRE(good.ok());
+    CHECK(good->name == "ML team");
+    CHECK(good->tags.at("env") == "prod");
+}
+
+TEST_CASE("projects and instance types map to the API's JSON shape") {
+    model::Project project{
+        .id = *model::Uuid::parse("2d7c4b1e-52a8-4a8f-9a59-0c9e1f4b7a11"),
+        .name = "team",
+        .tags = {{"env", "dev"}},
+        .state = model::ProjectState::Active,
+        .createdAt = model::Timestamp{std::chrono::milliseconds{1795779079123}},
+    };
+    CHECK(toJson(project) == json::parse(R"({"id": "2d7c4b1e-52a8-4a8f-9a59-0c9e1f4b7a11", "name": "team",
+        "tags": {"env": "dev"}, "state": "active", "createdAt": "2026-11-27T11:31:19.123Z"})"));
+    model::InstanceType type{.name = "h100.8x", .cpu = 192, .memoryBytes = 1800ull << 30, .gpuCount = 8,
+                             .gpuModel = "H100-SXM5-80GB"};
+    CHECK(toJson(type) == json::parse(R"({"name": "h100.8x", "cpu": 192, "memory": "1800Gi", "gpu_count": 8,
+        "gpu_model": "H100-SXM5-80GB"})"));
+}
+
+TEST_CASE("timestamps round-trip") {
+    model::Timestamp t{std::chrono::milliseconds{1795779079123}};
+    auto text = model::formatTimestamp(t);
+    CHECK(text == "2026-11-27T11:31:19.123Z");
+    auto back = model::parseTimestamp(text);
+    REQUIRE(back.has_value());
+    CHECK(*back == t);
+    CHECK_FALSE(model::parseTimestamp("2026-13-01T00:00:00.000Z").has_value());
+    CHECK_FALSE(model::parseTimestamp("yesterday").has_value());
+}

@@ -1,0 +1,176 @@
+#include <doctest/doctest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "auth.hpp"
+#include "fakes/fake_project_store.hpp"
+#include "request_handler.hpp"
+#include "support/run_coroutine.hpp"
+
+using namespace gpuhost;
+using namespace gpuhost::api;
+using test::runCoroutine;
+
+namespace {
+
+const char* kOperator = "op-secret";
+const char* kScoped = "scoped-secret";
+
+agent::TokenConfig token(const std::string& name, const char* secret, bool all, std::vector<model::Uuid> projects) {
+    return agent::TokenConfig{name, TokenAuthenticator::sha256(secret), all, std::move(projects)};
+}
+
+struct Fixture {
+    test::FakeProjectStore store;
+    agent::BlockingPool pool{2};
+    agent::ProjectService projects{store, pool};
+    agent::Config config = [] {
+        agent::Config c;
+        c.instanceTypes.push_back({"cpu.small", 1, 1ull << 30, 0, ""});
+        return c;
+    }();
+    agent::Catalog catalog{config};
+    agent::Metrics metrics;
+    ApiContext context{projects, catalog, metrics};
+    model::Uuid scopedProject = model::Uuid::random();
+    TokenAuthenticator auth{{token("op", kOperator, true, {}), token("scoped", kScoped, false, {scopedProject})}};
+    RequestHandler handler{context, auth};
+
+    Response send(http::verb method, const std::string& target, const std::string& secret = kOperator,
+                  const std::string& body = {}, const std::string& project = {}) {
+        Request request{method, target, 11};
+        if (!secret.empty()) {
+            request.set(http::field::authorization, "Bearer " + secret);
+        }
+        if (!project.empty()) {
+            request.set("X-PROJECT-ID", project);
+        }
+        if (!body.empty()) {
+            request.set(http::field::content_type, "application/json");
+            request.body() = body;
+            request.prepare_payload();
+        }
+        return runCoroutine(handler.handle(std::move(request), "test"));
+    }
+
+    std::string createProject(const std::string& name) {
+        auto response = send(http::verb::post, "/api/v1alpha1/projects", kOperator, R"({"name":")" + name + "\"}");
+        REQUIRE(response.result() == http::status::created);
+        return nlohmann::json::parse(response.body()).at("id");
+    }
+};
+
+}  // namespace
+
+TEST_CASE("handler: tokens are checked before anything else") {
+    Fixture f;
+    CHECK(f.send(http::verb::get, "/api/v1alpha1/projects", "").result() == http::status::unauthorized);
+    auto bad = f.send(http::verb::get, "/api/v1alpha1/projects", "wrong");
+    CHECK(bad.result() == http::status::unauthorized);
+    CHECK(bad[http::field::www_authenticate] == "Bearer realm=\"gpuhost\"");
+    CHECK(f.send(http::verb::get, "/api/v1alpha1/projects").result() == http::status::ok);
+    CHECK(f.send(http::verb::get, "/healthz", "").result() == http::status::ok);
+    CHECK(f.send(http::verb::get, "/metrics", "").result() == http::status::unauthorized);
+    CHECK(f.send(http::verb::get, "/metrics", kScoped).result() == http::status::forbidden);
+    CHECK(f.send(http::verb::get, "/metrics").result() == http::status::ok);
+}
+
+TEST_CASE("handler: project scoping: 400 missing/bad header, 403 foreign project, 404 unknown project") {
+    Fixture f;
+    auto project = f.createProject("team");
+    const std::string target = "/api/v1alpha1/instance-types";
+    auto missing = f.send(http::verb::get, target);
+    CHECK(missing.result() == http::status::bad_request);
+    CHECK(nlohmann::json::parse(missing.body()).at("field") == "X-PROJECT-ID");
+    CHECK(f.send(http::verb::get, target, kOperator, {}, "not-a-uuid").result() == http::status::bad_request);
+    CHECK(f.send(http::verb::get, target, kScoped, {}, project).result() == http::status::forbidden);
+    CHECK(f.send(http::verb::get, target, kOperator, {}, model::Uuid::random().str()).result() ==
+          http::status::not_found);
+    // The scoped token's own project does not exist (yet): 404, not 403.
+    CHECK(f.send(http::verb::get, target, kScoped, {}, f.scopedProject.str()).result() == http::status::not_found);
+    auto ok = f.send(http::verb::get, target, kOperator, {}, project);
+    CHECK(ok.result() == http::status::ok);
+    CHECK(nlohmann::json::parse(ok.body())[0].at("name") == "cpu.small");
+}
+
+TEST_CASE("handler: unimplemented routes answer 501 after auth, never invented data") {
+    Fixture f;
+    auto project = f.createProject("team");
+    auto response = f.send(http::verb::get, "/api/v1alpha1/instances", kOperator, {}, project);
+    CHECK(response.result() == http::status::not_implemented);
+    CHECK(nlohmann::json::parse(response.body()) == nlohmann::json{{"message", "not implemented"}});
+    CHECK(f.send(http::verb::get, "/api/v1alpha1/instances", "").result() == http::status::unauthorized);
+}
+
+TEST_CASE("handler: 404 unknown path, 405 with Allow, 415 without JSON content type") {
+    Fixture f;
+    CHECK(f.send(http::verb::get, "/api/v1alpha1/nothing").result() == http::status::not_found);
+    auto wrongMethod = f.send(http::verb::put, "/api/v1alpha1/projects");
+    CHECK(wrongMethod.result() == http::status::method_not_allowed);
+    CHECK(wrongMethod[http::field::allow] == "POST, GET");
+    Request plain{http::verb::post, "/api/v1alpha1/projects", 11};
+    plain.set(http::field::authorization, std::string("Bearer ") + kOperator);
+    plain.set(http::field::content_type, "text/plain");
+    plain.body() = R"({"name":"x"})";
+    plain.prepare_payload();
+    CHECK(runCoroutine(f.handler.handle(std::move(plain), "t")).result() == http::status::unsupported_media_type);
+    CHECK(f.store.size() == 0);
+}
+
+TEST_CASE("handler: every response carries a request id; a safe client id is echoed") {
+    Fixture f;
+    auto generated = f.send(http::verb::get, "/healthz");
+    CHECK(generated["X-Request-Id"].size() == 16);
+    Request request{http::verb::get, "/healthz", 11};
+    request.set("X-Request-Id", "client-abc.1");
+    CHECK(runCoroutine(f.handler.handle(std::move(request), "t"))["X-Request-Id"] == "client-abc.1");
+    CHECK(requestIdFor("evil\nid").size() == 16);
+    CHECK(requestIdFor(std::string(65, 'a')).size() == 16);
+}
+
+TEST_CASE("handler: repeated identity headers are rejected as ambiguous") {
+    Fixture f;
+    Request request{http::verb::get, "/api/v1alpha1/projects", 11};
+    request.insert(http::field::authorization, std::string("Bearer ") + kScoped);
+    request.insert(http::field::authorization, std::string("Bearer ") + kOperator);
+    CHECK(runCoroutine(f.handler.handle(std::move(request), "t")).result() == http::status::bad_request);
+}
+
+TEST_CASE("handler: projects lifecycle and error bodies name the field") {
+    Fixture f;
+    auto bad = f.send(http::verb::post, "/api/v1alpha1/projects", kOperator, R"({"name": 7})");
+    CHECK(bad.result() == http::status::bad_request);
+    CHECK(nlohmann::json::parse(bad.body()) ==
+          nlohmann::json{{"message", "name: must be a string"}, {"field", "name"}});
+    auto id = f.createProject("team");
+    CHECK(f.send(http::verb::get, "/api/v1alpha1/projects/" + id).result() == http::status::ok);
+    CHECK(f.send(http::verb::get, "/api/v1alpha1/projects/" + id, kScoped).result() == http::status::not_found);
+    CHECK(f.send(http::verb::get, "/api/v1alpha1/projects/nope").result() == http::status::bad_request);
+    auto deleted = f.send(http::verb::delete_, "/api/v1alpha1/projects/" + id);
+    CHECK(deleted.result() == http::status::no_content);
+    CHECK(deleted.body().empty());
+    CHECK(f.send(http::verb::get, "/api/v1alpha1/projects/" + id).result() == http::status::not_found);
+}
+
+TEST_CASE("handler: an internal error is logged, not leaked") {
+    Fixture f;
+    f.store.failNext(model::Error::internal("disk I/O error at /var/lib/gpuhost/gpuhost.db"));
+    auto response = f.send(http::verb::post, "/api/v1alpha1/projects", kOperator, R"({"name":"x"})");
+    CHECK(response.result() == http::status::internal_server_error);
+    CHECK(response.body().find("disk") == std::string::npos);
+}
+
+TEST_CASE("handler: capabilities are derived from the route table") {
+    Fixture f;
+    auto project = f.createProject("team");
+    auto response = f.send(http::verb::get, "/api/v1alpha1/capabilities", kOperator, {}, project);
+    REQUIRE(response.result() == http::status::ok);
+    auto body = nlohmann::json::parse(response.body());
+    std::map<std::string, bool> features;
+    for (const auto& feature : body.at("features")) {
+        features[feature.at("name")] = feature.at("implemented");
+    }
+    CHECK(features.at("projects"));
+    CHECK_FALSE(features.at("instances"));
+    CHECK_FALSE(features.at("slurm"));
+}

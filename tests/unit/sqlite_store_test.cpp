@@ -1,0 +1,128 @@
+#include <doctest/doctest.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "blocking_pool.hpp"
+#include "store/sqlite_store.hpp"
+
+using namespace gpuhost;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+    TempDir() {
+        char pattern[] = "/tmp/gpuhost-store-XXXXXX";
+        path = mkdtemp(pattern);
+    }
+    ~TempDir() { fs::remove_all(path); }
+    fs::path path;
+};
+
+model::Project makeProject(const std::string& name, long millis) {
+    return model::Project{.id = model::Uuid::random(),
+                          .name = name,
+                          .tags = {{"env", "dev"}, {"team", "ml"}},
+                          .state = model::ProjectState::Active,
+                          .createdAt = model::Timestamp{std::chrono::milliseconds{millis}}};
+}
+
+std::string pragma(const fs::path& file, const char* name) {
+    sqlite3* db = nullptr;
+    sqlite3_open(file.c_str(), &db);
+    sqlite3_stmt* stmt = nullptr;
+    sqlite3_prepare_v2(db, (std::string("PRAGMA ") + name).c_str(), -1, &stmt, nullptr);
+    sqlite3_step(stmt);
+    std::string value = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return value;
+}
+
+}  // namespace
+
+TEST_CASE("sqlite store: a new database is migrated to the latest schema, in WAL mode") {
+    TempDir dir;
+    agent::Metrics metrics;
+    {
+        agent::SqliteStore store(dir.path / "gpuhost.db", &metrics);
+        CHECK(store.schemaVersion() == agent::SqliteStore::latestSchemaVersion());
+        CHECK(store.loadProjects()->empty());
+    }
+    CHECK(pragma(dir.path / "gpuhost.db", "journal_mode") == "wal");
+    CHECK(pragma(dir.path / "gpuhost.db", "user_version") ==
+          std::to_string(agent::SqliteStore::latestSchemaVersion()));
+}
+
+TEST_CASE("sqlite store: projects survive reopening, in creation order, with tags") {
+    TempDir dir;
+    auto first = makeProject("first", 1000);
+    auto second = makeProject("second", 2000);
+    {
+        agent::SqliteStore store(dir.path / "gpuhost.db", nullptr);
+        REQUIRE(store.insertProject(second).ok());
+        REQUIRE(store.insertProject(first).ok());
+    }
+    agent::SqliteStore reopened(dir.path / "gpuhost.db", nullptr);
+    auto projects = reopened.loadProjects();
+    REQUIRE(projects.ok());
+    REQUIRE(projects->size() == 2);
+    CHECK((*projects)[0].id == first.id);
+    CHECK((*projects)[0].tags == first.tags);
+    CHECK((*projects)[0].createdAt == first.createdAt);
+    CHECK((*projects)[1].name == "second");
+}
+
+TEST_CASE("sqlite store: names are unique; deleting twice → NotFound") {
+    TempDir dir;
+    agent::SqliteStore store(dir.path / "gpuhost.db", nullptr);
+    auto project = makeProject("dup", 1);
+    REQUIRE(store.insertProject(project).ok());
+    auto clash = store.insertProject(makeProject("dup", 2));
+    REQUIRE_FALSE(clash.ok());
+    CHECK(clash.error().code == model::ErrorCode::Conflict);
+    REQUIRE(store.deleteProjectIfEmpty(project.id).ok());
+    CHECK(store.deleteProjectIfEmpty(project.id).error().code == model::ErrorCode::NotFound);
+    CHECK(store.loadProjects()->empty());
+}
+
+TEST_CASE("sqlite store: a database from a newer gpuhostd is refused, not clobbered") {
+    TempDir dir;
+    {
+        sqlite3* db = nullptr;
+        sqlite3_open((dir.path / "gpuhost.db").c_str(), &db);
+        sqlite3_exec(db, "PRAGMA user_version=999", nullptr, nullptr, nullptr);
+        sqlite3_close(db);
+    }
+    CHECK_THROWS_WITH_AS(agent::SqliteStore(dir.path / "gpuhost.db", nullptr),
+                         doctest::Contains("newer than this gpuhostd"), std::runtime_error);
+}
+
+TEST_CASE("sqlite store: calls on an I/O thread are refused (they belong on the blocking pool)") {
+    TempDir dir;
+    agent::SqliteStore store(dir.path / "gpuhost.db", nullptr);
+    bool threw = false;
+    std::thread io([&] {
+        agent::markIoThread();
+        try {
+            (void)store.loadProjects();
+        } catch (const std::logic_error&) {
+            threw = true;
+        }
+    });
+    io.join();
+    CHECK(threw);
+}
+
+TEST_CASE("sqlite store: operations are timed into the metrics") {
+    TempDir dir;
+    agent::Metrics metrics;
+    agent::SqliteStore store(dir.path / "gpuhost.db", &metrics);
+    REQUIRE(store.insertProject(makeProject("timed", 5)).ok());
+    auto text = metrics.render();
+    CHECK(text.find("gpuhost_store_operation_duration_seconds_count{operation=\"insert_project\"} 1") !=
+          std::string::npos);
+}
