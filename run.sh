@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, makes sure libvirtd runs, and serves the API on
+# 127.0.0.1:8080 in the foreground with examples/dev.yaml (Ctrl-C stops it).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+scripts/install-deps.sh build run
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGPUHOST_TESTS=OFF >/dev/null
+cmake --build build -j "$(nproc)"
+
+# libvirtd: through systemd where it is PID 1, by hand elsewhere (containers, CI).
+if ! virsh -c qemu:///system uri >/dev/null 2>&1; then
+  if [ "$(ps -o comm= -p 1)" = "systemd" ]; then
+    systemctl start libvirtd
+  else
+    pgrep -x virtlogd >/dev/null || virtlogd -d
+    pgrep -x libvirtd >/dev/null || libvirtd -d
+  fi
+  for _ in $(seq 50); do virsh -c qemu:///system uri >/dev/null 2>&1 && break; sleep 0.1; done
+fi
+virsh -c qemu:///system uri >/dev/null 2>&1 && echo "libvirtd: running" || echo "libvirtd: not reachable (instances will need it)"
+
+cat <<'TXT'
+
+gpuhostd on http://127.0.0.1:8080 (dev config: examples/dev.yaml, state in .dev-state/)
+dev token: gpuhost-dev-token   (loopback only; see README "Tokens" for real ones)
+try:
+  curl -s -X POST http://127.0.0.1:8080/api/v1alpha1/projects \
+       -H 'Authorization: Bearer gpuhost-dev-token' -H 'Content-Type: application/json' \
+       -d '{"name": "my-first-project"}'
+
+TXT
+exec build/gpuhostd --config examples/dev.yaml

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs the Debian bookworm packages gpuhost needs, only when some are missing.
+# Usage: scripts/install-deps.sh [build|test|run]...   (default: build test)
+set -euo pipefail
+
+build=(cmake ninja-build g++ pkg-config libboost1.81-all-dev libvirt-dev libyaml-cpp-dev nlohmann-json3-dev
+       doctest-dev libsqlite3-dev libssl-dev libsystemd-dev)
+test=(openssl curl procps)
+run=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils curl)
+bench=(wrk nginx-light curl)
+
+groups=("$@")
+[ ${#groups[@]} -gt 0 ] || groups=(build test)
+wanted=()
+for group in "${groups[@]}"; do
+  case "$group" in
+    build) wanted+=("${build[@]}") ;;
+    test) wanted+=("${test[@]}") ;;
+    run) wanted+=("${run[@]}") ;;
+    bench) wanted+=("${bench[@]}") ;;
+    *) echo "unknown group: $group" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for package in "${wanted[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "installing: ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q
+$sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
