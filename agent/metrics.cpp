@@ -53,13 +53,13 @@ void LatencyHistogram::render(std::string& out, std::string_view name, std::stri
 
 void Metrics::observeRequest(std::string_view route, std::string_view method, unsigned status, double seconds) {
     std::lock_guard lock(mutex_);
-    ++requests_[{std::string(route), std::string(method), status}];
-    requestLatency_[std::string(route)].observe(seconds);
+    ++requests_[{route, method, status}];
+    requestLatency_[route].observe(seconds);
 }
 
 void Metrics::observeStore(std::string_view operation, double seconds) {
     std::lock_guard lock(mutex_);
-    storeLatency_[std::string(operation)].observe(seconds);
+    storeLatency_[operation].observe(seconds);
 }
 
 void Metrics::addResourceCounter(ResourceCounter counter) {

@@ -38,6 +38,9 @@ class Metrics {
 public:
     using ResourceCounter = std::function<std::vector<ResourceCount>()>;
 
+    /// `route`, `method` and `operation` must have static storage duration (route
+    /// templates, verb names, literals): they are kept as keys without copying, which
+    /// keeps the per-request cost to a lock and two lookups.
     void observeRequest(std::string_view route, std::string_view method, unsigned status, double seconds);
     void observeStore(std::string_view operation, double seconds);
     /// Registers a source of resources-by-state counts; called at each scrape.
@@ -47,9 +50,9 @@ public:
 
 private:
     mutable std::mutex mutex_;
-    std::map<std::tuple<std::string, std::string, unsigned>, std::uint64_t> requests_;
-    std::map<std::string, LatencyHistogram> requestLatency_;
-    std::map<std::string, LatencyHistogram> storeLatency_;
+    std::map<std::tuple<std::string_view, std::string_view, unsigned>, std::uint64_t> requests_;
+    std::map<std::string_view, LatencyHistogram> requestLatency_;
+    std::map<std::string_view, LatencyHistogram> storeLatency_;
     std::vector<ResourceCounter> resourceCounters_;
 };
 

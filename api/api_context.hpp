@@ -3,6 +3,7 @@
 #include <string_view>
 
 #include "metrics.hpp"
+#include "render_cache.hpp"
 #include "services/catalog.hpp"
 #include "services/project_service.hpp"
 
@@ -14,6 +15,7 @@ struct ApiContext {
     agent::ProjectService& projects;
     const agent::Catalog& catalog;
     agent::Metrics& metrics;
+    RenderCache projectLists{};
 };
 
 /// The OpenAPI 3.0 document, embedded at build time from api/openapi.json.

@@ -205,10 +205,12 @@ asio::awaitable<void> Server::serve(Stream& stream, Connection& connection, cons
                 http::response<http::empty_body> go{http::status::continue_, 11};
                 co_await http::async_write(stream, go, kUseTuple);
             }
-            beast::get_lowest_layer(stream).expires_after(limits.bodyTimeout);
-            auto [bodyError, bodyBytes] = co_await http::async_read(stream, buffer, parser, kUseTuple);
-            headerError = bodyError;
-            early = bodyError ? readErrorReply(bodyError) : std::nullopt;
+            if (!parser.is_done()) {  // most GETs end with their header
+                beast::get_lowest_layer(stream).expires_after(limits.bodyTimeout);
+                auto [bodyError, bodyBytes] = co_await http::async_read(stream, buffer, parser, kUseTuple);
+                headerError = bodyError;
+                early = bodyError ? readErrorReply(bodyError) : std::nullopt;
+            }
         }
         if (early) {
             agent::log::warn("request rejected", {{"peer", peer}, {"error", early->message}});

@@ -27,11 +27,17 @@ Awaitable createProject(ApiContext& ctx, const Call& call) {
 }
 
 Awaitable listProjects(ApiContext& ctx, const Call& call) {
-    auto body = nlohmann::json::array();
-    for (const auto& project : ctx.projects.list(*call.principal)) {
-        body.push_back(toJson(project));
-    }
-    co_return jsonReply(http::status::ok, body);
+    // Read the generation first: a change racing with the render makes the entry stale,
+    // never the reverse.
+    auto generation = ctx.projects.generation();
+    auto body = ctx.projectLists.get(call.principal->name, generation, [&] {
+        auto list = nlohmann::json::array();
+        for (const auto& project : ctx.projects.list(*call.principal)) {
+            list.push_back(toJson(project));
+        }
+        return dump(list);
+    });
+    co_return Reply{http::status::ok, *body};
 }
 
 Awaitable getProject(ApiContext& ctx, const Call& call) {
