@@ -9,9 +9,13 @@ namespace {
 thread_local bool ioThread = false;
 }
 
-void markIoThread() { ioThread = true; }
+void markIoThread() {
+    ioThread = true;
+}
 
-bool onIoThread() { return ioThread; }
+bool onIoThread() {
+    return ioThread;
+}
 
 void assertNotOnIoThread(const char* what) {
     if (ioThread) {

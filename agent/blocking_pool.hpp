@@ -30,7 +30,7 @@ model::Error internalErrorFrom(std::exception_ptr exception);
 /// resumes on its own executor (its strand). fn returns a model::Result; an exception
 /// it throws comes back as an Internal error.
 class BlockingPool {
-public:
+  public:
     explicit BlockingPool(unsigned threads) : pool_(threads) {}
     ~BlockingPool() { join(); }
 
@@ -49,14 +49,16 @@ public:
         return boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&, void(R)>(
             [pool = &pool_, work](auto handler) {
                 auto guard = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler));
-                boost::asio::post(*pool, [handler = std::move(handler), work, guard = std::move(guard)]() mutable {
-                    std::unique_ptr<F> owned(work);
-                    auto result = std::make_unique<R>(invokeCatching(*owned));
-                    auto resume = guard.get_executor();
-                    boost::asio::post(resume, [handler = std::move(handler), result = std::move(result)]() mutable {
-                        std::move(handler)(std::move(*result));
+                boost::asio::post(
+                    *pool, [handler = std::move(handler), work, guard = std::move(guard)]() mutable {
+                        std::unique_ptr<F> owned(work);
+                        auto result = std::make_unique<R>(invokeCatching(*owned));
+                        auto resume = guard.get_executor();
+                        boost::asio::post(
+                            resume, [handler = std::move(handler), result = std::move(result)]() mutable {
+                                std::move(handler)(std::move(*result));
+                            });
                     });
-                });
             },
             boost::asio::use_awaitable);
     }
@@ -64,7 +66,7 @@ public:
     /// Waits for queued work to finish, then stops the threads.
     void join() { pool_.join(); }
 
-private:
+  private:
     template <class F>
     static std::invoke_result_t<F> invokeCatching(F& work) {
         try {

@@ -13,9 +13,12 @@ namespace gpuhost::agent {
 
 namespace {
 
-[[noreturn]] void fail(const std::string& key, const std::string& what) { throw ConfigError(key + ": " + what); }
+[[noreturn]] void fail(const std::string& key, const std::string& what) {
+    throw ConfigError(key + ": " + what);
+}
 
-void rejectUnknownKeys(const YAML::Node& node, const std::string& prefix, const std::set<std::string>& allowed) {
+void rejectUnknownKeys(const YAML::Node& node, const std::string& prefix,
+                       const std::set<std::string>& allowed) {
     if (!node.IsMap()) {
         fail(prefix.empty() ? "config" : prefix, "must be a mapping");
     }
@@ -63,7 +66,8 @@ bool boolean(const YAML::Node& node, const std::string& key) {
     fail(key, "must be true or false");
 }
 
-std::filesystem::path resolvePath(const YAML::Node& node, const std::string& key, const std::filesystem::path& base) {
+std::filesystem::path resolvePath(const YAML::Node& node, const std::string& key,
+                                  const std::filesystem::path& base) {
     std::filesystem::path path = scalar(node, key);
     if (path.empty()) {
         fail(key, "must not be empty");
@@ -156,7 +160,8 @@ void parseLibvirt(Config& config, const YAML::Node& node) {
     rejectUnknownKeys(node, "libvirt", {"uri", "virt_type"});
     if (node["uri"]) {
         config.libvirtUri = scalar(node["uri"], "libvirt.uri");
-        if (config.libvirtUri.find(":///") == std::string::npos && config.libvirtUri.find("://") == std::string::npos) {
+        if (config.libvirtUri.find(":///") == std::string::npos &&
+            config.libvirtUri.find("://") == std::string::npos) {
             fail("libvirt.uri", "must be a libvirt connection URI such as qemu:///system");
         }
     }
@@ -176,8 +181,8 @@ void parseImages(Config& config, const YAML::Node& node, const std::filesystem::
     for (const auto& entry : node) {
         std::string name = entry.first.as<std::string>();
         std::string key = "images." + name;
-        if (name.empty() || name.size() > 63 || name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.-_") !=
-                                                     std::string::npos) {
+        if (name.empty() || name.size() > 63 ||
+            name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.-_") != std::string::npos) {
             fail(key, "image names must be 1-63 lowercase letters, digits, '.', '-' or '_'");
         }
         ImageConfig image;
@@ -263,7 +268,8 @@ void parseLimits(Config& config, const YAML::Node& node) {
         limits.headerBytes = positiveInteger(node["header_bytes"], "limits.header_bytes", 1 << 20);
     }
     if (node["max_connections"]) {
-        limits.maxConnections = static_cast<unsigned>(positiveInteger(node["max_connections"], "limits.max_connections", 1000000));
+        limits.maxConnections = static_cast<unsigned>(
+            positiveInteger(node["max_connections"], "limits.max_connections", 1000000));
     }
     if (node["header_timeout_s"]) {
         limits.headerTimeout = seconds(node["header_timeout_s"], "limits.header_timeout_s");
@@ -288,13 +294,14 @@ void parseTls(Config& config, const YAML::Node& node, const std::filesystem::pat
     if (!node["cert"] || !node["key"]) {
         fail("tls", "needs both cert and key");
     }
-    config.tls = TlsConfig{resolvePath(node["cert"], "tls.cert", base), resolvePath(node["key"], "tls.key", base)};
+    config.tls =
+        TlsConfig{resolvePath(node["cert"], "tls.cert", base), resolvePath(node["key"], "tls.key", base)};
 }
 
 void parseTopLevel(Config& config, const YAML::Node& root, const std::filesystem::path& base) {
     rejectUnknownKeys(root, "",
-                      {"region", "listen", "state_dir", "allow_insecure_http", "tls", "libvirt", "auth", "images",
-                       "instance_types", "limits", "log_level", "io_threads", "blocking_threads"});
+                      {"region", "listen", "state_dir", "allow_insecure_http", "tls", "libvirt", "auth",
+                       "images", "instance_types", "limits", "log_level", "io_threads", "blocking_threads"});
     if (root["region"]) {
         config.region = scalar(root["region"], "region");
         if (auto ok = model::validateResourceName(config.region, "region"); !ok) {
@@ -341,7 +348,8 @@ void parseTopLevel(Config& config, const YAML::Node& root, const std::filesystem
         config.ioThreads = static_cast<unsigned>(positiveInteger(root["io_threads"], "io_threads", 256));
     }
     if (root["blocking_threads"]) {
-        config.blockingThreads = static_cast<unsigned>(positiveInteger(root["blocking_threads"], "blocking_threads", 256));
+        config.blockingThreads =
+            static_cast<unsigned>(positiveInteger(root["blocking_threads"], "blocking_threads", 256));
     }
 }
 
@@ -356,7 +364,9 @@ bool isLoopbackHost(const std::string& host) {
     return !ec && address.is_loopback();
 }
 
-std::string_view nameOf(VirtType type) { return type == VirtType::Kvm ? "kvm" : "qemu"; }
+std::string_view nameOf(VirtType type) {
+    return type == VirtType::Kvm ? "kvm" : "qemu";
+}
 
 Config parseConfig(const std::string& yamlText, const std::filesystem::path& baseDir) {
     YAML::Node root;
@@ -373,7 +383,8 @@ Config parseConfig(const std::string& yamlText, const std::filesystem::path& bas
     }
     if (!config.tls && !config.allowInsecureHttp && !isLoopbackHost(config.listenHost)) {
         fail("listen",
-             "plain HTTP on a non-loopback address would send bearer tokens in clear: configure tls.cert/tls.key "
+             "plain HTTP on a non-loopback address would send bearer tokens in clear: configure "
+             "tls.cert/tls.key "
              "or set allow_insecure_http: true");
     }
     return config;

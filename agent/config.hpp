@@ -16,7 +16,7 @@ namespace gpuhost::agent {
 
 /// A configuration problem; the message starts with the dotted key at fault.
 class ConfigError : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 

@@ -15,10 +15,14 @@ std::atomic<Level> minimumLevel{Level::Info};
 
 std::string_view levelName(Level level) {
     switch (level) {
-        case Level::Debug: return "debug";
-        case Level::Info: return "info";
-        case Level::Warn: return "warn";
-        case Level::Error: return "error";
+        case Level::Debug:
+            return "debug";
+        case Level::Info:
+            return "info";
+        case Level::Warn:
+            return "warn";
+        case Level::Error:
+            return "error";
     }
     return "info";
 }
@@ -49,7 +53,9 @@ void setLevel(std::string_view level) {
     }
 }
 
-bool enabled(Level level) { return level >= minimumLevel.load(std::memory_order_relaxed); }
+bool enabled(Level level) {
+    return level >= minimumLevel.load(std::memory_order_relaxed);
+}
 
 std::string quote(std::string_view value) {
     if (!needsQuotes(value)) {

@@ -19,10 +19,18 @@ using Field = std::pair<std::string_view, std::string_view>;
 /// quoted and escaped, so no input can split a line or forge a field.
 void write(Level level, std::string_view message, std::initializer_list<Field> fields = {});
 
-inline void debug(std::string_view m, std::initializer_list<Field> f = {}) { write(Level::Debug, m, f); }
-inline void info(std::string_view m, std::initializer_list<Field> f = {}) { write(Level::Info, m, f); }
-inline void warn(std::string_view m, std::initializer_list<Field> f = {}) { write(Level::Warn, m, f); }
-inline void error(std::string_view m, std::initializer_list<Field> f = {}) { write(Level::Error, m, f); }
+inline void debug(std::string_view m, std::initializer_list<Field> f = {}) {
+    write(Level::Debug, m, f);
+}
+inline void info(std::string_view m, std::initializer_list<Field> f = {}) {
+    write(Level::Info, m, f);
+}
+inline void warn(std::string_view m, std::initializer_list<Field> f = {}) {
+    write(Level::Warn, m, f);
+}
+inline void error(std::string_view m, std::initializer_list<Field> f = {}) {
+    write(Level::Error, m, f);
+}
 
 /// Escapes a value for logfmt (exposed for tests).
 std::string quote(std::string_view value);

@@ -105,11 +105,13 @@ int run(const agent::Config& config) {
     handleSignals(signals, server, config);
 
     std::string address = config.listenHost + ":" + std::to_string(server.port());
-    agent::log::info("listening", {{"address", address}, {"tls", config.tls ? "on" : "off"},
-                                   {"state_dir", config.stateDir.string()}});
+    agent::log::info(
+        "listening",
+        {{"address", address}, {"tls", config.tls ? "on" : "off"}, {"state_dir", config.stateDir.string()}});
     sd_notify(0, "READY=1");
 
-    unsigned threads = config.ioThreads != 0 ? config.ioThreads : std::max(1u, std::thread::hardware_concurrency());
+    unsigned threads =
+        config.ioThreads != 0 ? config.ioThreads : std::max(1u, std::thread::hardware_concurrency());
     std::vector<std::thread> workers;
     for (unsigned i = 1; i < threads; ++i) {
         workers.emplace_back([&ioc] {

@@ -51,7 +51,8 @@ void LatencyHistogram::render(std::string& out, std::string_view name, std::stri
     out += std::string(name) + "_count" + braces + " " + std::to_string(total_) + "\n";
 }
 
-void Metrics::observeRequest(std::string_view route, std::string_view method, unsigned status, double seconds) {
+void Metrics::observeRequest(std::string_view route, std::string_view method, unsigned status,
+                             double seconds) {
     std::lock_guard lock(mutex_);
     ++requests_[{route, method, status}];
     requestLatency_[route].observe(seconds);
@@ -77,13 +78,15 @@ std::string Metrics::render() const {
         out += "# TYPE gpuhost_http_requests_total counter\n";
         for (const auto& [key, count] : requests_) {
             const auto& [route, method, status] = key;
-            out += "gpuhost_http_requests_total{route=\"" + labelValue(route) + "\",method=\"" + labelValue(method) +
-                   "\",status=\"" + std::to_string(status) + "\"} " + std::to_string(count) + "\n";
+            out += "gpuhost_http_requests_total{route=\"" + labelValue(route) + "\",method=\"" +
+                   labelValue(method) + "\",status=\"" + std::to_string(status) + "\"} " +
+                   std::to_string(count) + "\n";
         }
         out += "# HELP gpuhost_http_request_duration_seconds Time from a parsed request to its response.\n";
         out += "# TYPE gpuhost_http_request_duration_seconds histogram\n";
         for (const auto& [route, histogram] : requestLatency_) {
-            histogram.render(out, "gpuhost_http_request_duration_seconds", "route=\"" + labelValue(route) + "\"");
+            histogram.render(out, "gpuhost_http_request_duration_seconds",
+                             "route=\"" + labelValue(route) + "\"");
         }
         out += "# HELP gpuhost_store_operation_duration_seconds SQLite store operations, including fsync.\n";
         out += "# TYPE gpuhost_store_operation_duration_seconds histogram\n";
@@ -97,8 +100,8 @@ std::string Metrics::render() const {
     out += "# TYPE gpuhost_resources gauge\n";
     for (const auto& counter : counters) {
         for (const auto& sample : counter()) {
-            out += "gpuhost_resources{kind=\"" + labelValue(sample.kind) + "\",state=\"" + labelValue(sample.state) +
-                   "\"} " + std::to_string(sample.count) + "\n";
+            out += "gpuhost_resources{kind=\"" + labelValue(sample.kind) + "\",state=\"" +
+                   labelValue(sample.state) + "\"} " + std::to_string(sample.count) + "\n";
         }
     }
     return out;

@@ -14,13 +14,13 @@ namespace gpuhost::agent {
 
 /// A Prometheus histogram with fixed latency buckets (seconds).
 class LatencyHistogram {
-public:
+  public:
     static constexpr std::array<double, 14> kBuckets{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                                     0.1,    0.25,  0.5,    1.0,   2.5,   5.0,  10.0};
+                                                     0.1,    0.25,  0.5,    1.0,   2.5,  5.0,   10.0};
     void observe(double seconds);
     void render(std::string& out, std::string_view name, std::string_view labels) const;
 
-private:
+  private:
     std::array<std::uint64_t, kBuckets.size()> counts_{};
     std::uint64_t total_ = 0;
     double sum_ = 0;
@@ -35,7 +35,7 @@ struct ResourceCount {
 
 /// Process-wide metrics in Prometheus text format (version 0.0.4).
 class Metrics {
-public:
+  public:
     using ResourceCounter = std::function<std::vector<ResourceCount>()>;
 
     /// `route`, `method` and `operation` must have static storage duration (route
@@ -48,7 +48,7 @@ public:
 
     std::string render() const;
 
-private:
+  private:
     mutable std::mutex mutex_;
     std::map<std::tuple<std::string_view, std::string_view, unsigned>, std::uint64_t> requests_;
     std::map<std::string_view, LatencyHistogram> requestLatency_;

@@ -14,7 +14,7 @@ namespace gpuhost::api {
 /// Every configured hash is compared in constant time, so the time taken says
 /// nothing about which token (or how much of one) matched.
 class TokenAuthenticator {
-public:
+  public:
     explicit TokenAuthenticator(const std::vector<agent::TokenConfig>& tokens);
 
     /// The principal for a valid header value, or nullptr.
@@ -22,7 +22,7 @@ public:
 
     static std::array<std::uint8_t, 32> sha256(std::string_view text);
 
-private:
+  private:
     struct Entry {
         std::array<std::uint8_t, 32> hash;
         model::Principal principal;

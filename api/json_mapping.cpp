@@ -1,6 +1,8 @@
 #include "json_mapping.hpp"
 
+#include <memory>
 #include <set>
+#include <vector>
 
 #include "model/validation.hpp"
 
@@ -36,6 +38,26 @@ std::size_t nestingDepth(std::string_view text) {
     return deepest;
 }
 
+struct DuplicateKey {
+    std::string key;
+};
+
+// {"name": "a", "name": "b"} means different things to different parsers; refuse it.
+json::parser_callback_t rejectDuplicateKeys() {
+    auto open = std::make_shared<std::vector<std::set<std::string>>>();
+    return [open](int, json::parse_event_t event, json& parsed) {
+        if (event == json::parse_event_t::object_start) {
+            open->emplace_back();
+        } else if (event == json::parse_event_t::object_end && !open->empty()) {
+            open->pop_back();
+        } else if (event == json::parse_event_t::key && !open->empty() &&
+                   !open->back().insert(parsed.get<std::string>()).second) {
+            throw DuplicateKey{parsed.get<std::string>()};
+        }
+        return true;
+    };
+}
+
 Result<void> rejectUnknownFields(const json& body, const std::set<std::string_view>& known) {
     for (const auto& [key, value] : body.items()) {
         if (!known.contains(key)) {
@@ -51,7 +73,12 @@ Result<json> parseJsonObject(std::string_view body) {
     if (nestingDepth(body) > kMaxJsonDepth) {
         return Error::invalid("body", "JSON nested deeper than 32 levels");
     }
-    json parsed = json::parse(body, nullptr, false);
+    json parsed;
+    try {
+        parsed = json::parse(body, rejectDuplicateKeys(), false);
+    } catch (const DuplicateKey& duplicate) {
+        return Error::invalid("body", "duplicate key \"" + duplicate.key + "\"");
+    }
     if (parsed.is_discarded()) {
         return Error::invalid("body", "malformed JSON");
     }
@@ -125,6 +152,8 @@ json toJson(const model::InstanceType& type) {
     };
 }
 
-std::string dump(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
+std::string dump(const json& value) {
+    return value.dump(-1, ' ', false, json::error_handler_t::replace);
+}
 
 }  // namespace gpuhost::api

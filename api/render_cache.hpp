@@ -14,7 +14,7 @@ namespace gpuhost::api {
 /// A body is reused only while the service's generation is unchanged, so a cached
 /// answer is never staler than one rendered afresh.
 class RenderCache {
-public:
+  public:
     std::shared_ptr<const std::string> get(const std::string& key, std::uint64_t generation,
                                            const std::function<std::string()>& render) {
         {
@@ -33,7 +33,7 @@ public:
         return body;
     }
 
-private:
+  private:
     struct Entry {
         std::uint64_t generation = 0;
         std::shared_ptr<const std::string> body;

@@ -57,8 +57,8 @@ Result<void> rejectRepeated(const Request& request, http::field field) {
 std::string requestIdFor(std::string_view clientValue) {
     bool safe = !clientValue.empty() && clientValue.size() <= 64;
     for (char c : clientValue) {
-        safe = safe && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-                        c == '_' || c == '.');
+        safe = safe && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                        c == '-' || c == '_' || c == '.');
     }
     if (safe) {
         return std::string(clientValue);
@@ -100,7 +100,8 @@ Result<Call> RequestHandler::prepare(const Request& request, const RouteMatch& m
             return project.error();
         }
         if (!call.principal->mayUse(*project)) {
-            return Error{ErrorCode::PermissionDenied, "this token may not use that project", std::string(kProjectHeader)};
+            return Error{ErrorCode::PermissionDenied, "this token may not use that project",
+                         std::string(kProjectHeader)};
         }
         if (!context_.projects.exists(*project)) {
             return Error::notFound("project");
@@ -110,7 +111,8 @@ Result<Call> RequestHandler::prepare(const Request& request, const RouteMatch& m
     return call;
 }
 
-boost::asio::awaitable<Result<Reply>> RequestHandler::dispatch(const Request& request, const RouteMatch& match) {
+boost::asio::awaitable<Result<Reply>> RequestHandler::dispatch(const Request& request,
+                                                               const RouteMatch& match) {
     if (match.route == nullptr) {
         co_return match.allow.empty()
             ? Error::notFound("route")

@@ -15,7 +15,7 @@ namespace gpuhost::api {
 /// routing, 404/405, auth (401/403), project scoping, content type (415), JSON
 /// parsing (400), the handler, error mapping, request ids, metrics and the access log.
 class RequestHandler {
-public:
+  public:
     RequestHandler(ApiContext& context, const TokenAuthenticator& auth);
 
     boost::asio::awaitable<Response> handle(Request request, std::string_view peer);
@@ -23,7 +23,7 @@ public:
     /// A response for a request that never reached handle() (e.g. 413 while reading).
     static Response errorResponse(const model::Error& error, unsigned version, bool keepAlive);
 
-private:
+  private:
     model::Result<Call> prepare(const Request& request, const RouteMatch& match) const;
     boost::asio::awaitable<model::Result<Reply>> dispatch(const Request& request, const RouteMatch& match);
 

@@ -21,7 +21,8 @@ bool matchTemplate(std::string_view pattern, std::string_view path, PathParams& 
             if (pathSegment.empty()) {
                 return false;
             }
-            params.emplace(std::string(patternSegment.substr(1, patternSegment.size() - 2)), std::string(pathSegment));
+            params.emplace(std::string(patternSegment.substr(1, patternSegment.size() - 2)),
+                           std::string(pathSegment));
         } else if (patternSegment != pathSegment) {
             return false;
         }

@@ -40,7 +40,7 @@ using Handler = boost::asio::awaitable<model::Result<Reply>> (*)(ApiContext&, co
 
 struct Route {
     http::verb method;
-    std::string_view path;     // template, e.g. /api/v1alpha1/projects/{id}
+    std::string_view path;  // template, e.g. /api/v1alpha1/projects/{id}
     Access access;
     bool takesBody;            // JSON body required (POST/PUT/PATCH with content)
     std::string_view feature;  // reported by /capabilities

@@ -52,15 +52,19 @@ std::optional<Error> readErrorReply(const boost::system::error_code& ec) {
     return std::nullopt;
 }
 
-tcp::socket& lowestSocket(beast::tcp_stream& stream) { return stream.socket(); }
-tcp::socket& lowestSocket(beast::ssl_stream<beast::tcp_stream>& stream) { return stream.next_layer().socket(); }
+tcp::socket& lowestSocket(beast::tcp_stream& stream) {
+    return stream.socket();
+}
+tcp::socket& lowestSocket(beast::ssl_stream<beast::tcp_stream>& stream) {
+    return stream.next_layer().socket();
+}
 
 }  // namespace
 
 /// Registry entry for one connection; touched only on the connection's strand.
 struct Server::Connection {
     explicit Connection(asio::any_io_executor executor) : strand(std::move(executor)) {}
-    asio::any_io_executor strand;  // the connection's own strand
+    asio::any_io_executor strand;   // the connection's own strand
     tcp::socket* socket = nullptr;  // null once the session has ended
     bool busy = false;              // between reading a request and writing its response
 };
@@ -157,7 +161,8 @@ asio::awaitable<void> Server::runConnection(tcp::socket socket) {
             beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *tls);
             connection->socket = &lowestSocket(stream);
             beast::get_lowest_layer(stream).expires_after(options_.limits.headerTimeout);
-            auto [handshakeError] = co_await stream.async_handshake(asio::ssl::stream_base::server, kUseTuple);
+            auto [handshakeError] =
+                co_await stream.async_handshake(asio::ssl::stream_base::server, kUseTuple);
             if (!handshakeError) {
                 co_await serve(stream, *connection, peer);
                 beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));

@@ -27,7 +27,7 @@ struct ServerOptions {
 /// The HTTP(S) front end: an acceptor and one coroutine per connection, each on
 /// its own strand. Sessions only move bytes; RequestHandler decides everything.
 class Server {
-public:
+  public:
     Server(boost::asio::io_context& ioc, RequestHandler& handler, ServerOptions options);
     ~Server();
 
@@ -45,7 +45,7 @@ public:
 
     std::size_t activeConnections() const { return active_.load(); }
 
-private:
+  private:
     struct Connection;
     using Executor = boost::asio::strand<boost::asio::io_context::executor_type>;
 

@@ -41,7 +41,7 @@ struct Error {
 /// failures and broken invariants.
 template <class T>
 class [[nodiscard]] Result {
-public:
+  public:
     Result(T value) : data_(std::move(value)) {}
     Result(Error error) : data_(std::move(error)) {}
 
@@ -56,7 +56,7 @@ public:
     const T& operator*() const& { return value(); }
     const Error& error() const { return std::get<1>(data_); }
 
-private:
+  private:
     std::variant<T, Error> data_;
 };
 
@@ -64,14 +64,14 @@ struct Unit {};
 
 template <>
 class [[nodiscard]] Result<void> {
-public:
+  public:
     Result() = default;
     Result(Error error) : error_(std::move(error)), ok_(false) {}
     bool ok() const { return ok_; }
     explicit operator bool() const { return ok_; }
     const Error& error() const { return error_; }
 
-private:
+  private:
     Error error_{ErrorCode::Internal, {}, {}};
     bool ok_ = true;
 };

@@ -11,7 +11,7 @@ namespace gpuhost::model {
 
 /// A 128-bit id, always formatted in canonical lowercase 8-4-4-4-12 form.
 class Uuid {
-public:
+  public:
     Uuid() = default;
 
     /// Accepts only the canonical 36-character hyphenated form (any case).
@@ -26,7 +26,7 @@ public:
     friend bool operator==(const Uuid&, const Uuid&) = default;
     friend auto operator<=>(const Uuid&, const Uuid&) = default;
 
-private:
+  private:
     std::array<std::uint8_t, 16> bytes_{};
 };
 

@@ -7,16 +7,24 @@ namespace gpuhost::model {
 
 namespace {
 
-bool isLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+bool isLowerAlnum(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
 
-bool isAlnum(char c) { return isLowerAlnum(c) || (c >= 'A' && c <= 'Z'); }
+bool isAlnum(char c) {
+    return isLowerAlnum(c) || (c >= 'A' && c <= 'Z');
+}
 
 // Decodes one UTF-8 sequence starting at text[i]; returns its length, or 0 when malformed
 // (overlong forms, surrogates and code points beyond U+10FFFF are malformed).
 std::size_t decodeUtf8(std::string_view text, std::size_t i, char32_t& out) {
     auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
     unsigned char lead = byte(i);
-    std::size_t length = lead < 0x80 ? 1 : (lead >> 5) == 0x6 ? 2 : (lead >> 4) == 0xE ? 3 : (lead >> 3) == 0x1E ? 4 : 0;
+    std::size_t length = lead < 0x80           ? 1
+                         : (lead >> 5) == 0x6  ? 2
+                         : (lead >> 4) == 0xE  ? 3
+                         : (lead >> 3) == 0x1E ? 4
+                                               : 0;
     if (length == 0 || i + length > text.size()) {
         return 0;
     }
@@ -35,7 +43,9 @@ std::size_t decodeUtf8(std::string_view text, std::size_t i, char32_t& out) {
     return length;
 }
 
-bool isControl(char32_t cp) { return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029; }
+bool isControl(char32_t cp) {
+    return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029;
+}
 
 }  // namespace
 
@@ -143,7 +153,10 @@ constexpr std::array<Suffix, 4> kSuffixes{{{"Ti", 40}, {"Gi", 30}, {"Mi", 20}, {
 }  // namespace
 
 Result<std::uint64_t> parseBinarySize(std::string_view text, const std::string& field) {
-    auto bad = [&] { return Error::invalid(field, "must be a positive integer with a suffix Ki, Mi, Gi or Ti (e.g. 512Gi)"); };
+    auto bad = [&] {
+        return Error::invalid(field,
+                              "must be a positive integer with a suffix Ki, Mi, Gi or Ti (e.g. 512Gi)");
+    };
     for (const auto& suffix : kSuffixes) {
         if (text.size() <= suffix.text.size() || !text.ends_with(suffix.text)) {
             continue;

@@ -11,7 +11,7 @@ namespace gpuhost::agent {
 
 /// What this region sells and how it runs it, as configured by the operator.
 class Catalog {
-public:
+  public:
     explicit Catalog(const Config& config)
         : region_(config.region), virtType_(config.virtType), instanceTypes_(config.instanceTypes) {}
 
@@ -28,7 +28,7 @@ public:
         return nullptr;
     }
 
-private:
+  private:
     std::string region_;
     VirtType virtType_;
     std::vector<model::InstanceType> instanceTypes_;

@@ -19,7 +19,8 @@ model::Project newProject(model::CreateProject request) {
     project.name = std::move(request.name);
     project.tags = std::move(request.tags);
     project.state = model::ProjectState::Active;
-    project.createdAt = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+    project.createdAt =
+        std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
     return project;
 }
 
@@ -94,7 +95,8 @@ std::vector<model::Project> ProjectService::list(const model::Principal& caller)
     return visible;
 }
 
-boost::asio::awaitable<Result<void>> ProjectService::remove(const model::Principal& caller, const model::Uuid& id) {
+boost::asio::awaitable<Result<void>> ProjectService::remove(const model::Principal& caller,
+                                                            const model::Uuid& id) {
     if (!exists(id) || !caller.mayUse(id)) {
         co_return Error::notFound("project");
     }

@@ -19,7 +19,7 @@ namespace gpuhost::agent {
 /// without touching SQLite (like libvirt's domain object list). Mutations are
 /// committed to the store before the index changes and before the caller replies.
 class ProjectService {
-public:
+  public:
     ProjectService(ProjectStore& store, BlockingPool& pool);
 
     /// Loads every project from the store. Blocking: call before serving.
@@ -27,7 +27,7 @@ public:
 
     /// Only tokens allowed every project ("*") may create projects.
     boost::asio::awaitable<model::Result<model::Project>> create(const model::Principal& caller,
-                                                                  model::CreateProject request);
+                                                                 model::CreateProject request);
 
     /// NotFound when absent or not visible to the caller (never reveal it exists).
     model::Result<model::Project> get(const model::Principal& caller, const model::Uuid& id) const;
@@ -45,7 +45,7 @@ public:
 
     std::vector<ResourceCount> countByState() const;
 
-private:
+  private:
     ProjectStore& store_;
     BlockingPool& pool_;
     mutable std::shared_mutex mutex_;

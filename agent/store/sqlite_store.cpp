@@ -38,7 +38,7 @@ const std::vector<const char*> kProjectOwnedTables = {};
 
 /// A prepared statement, finalized on scope exit.
 class SqliteStore::Statement {
-public:
+  public:
     Statement(sqlite3* db, const char* sql) {
         if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) {
             throw std::runtime_error(std::string("sqlite prepare: ") + sqlite3_errmsg(db));
@@ -58,13 +58,13 @@ public:
     }
     sqlite3_int64 integer(int column) const { return sqlite3_column_int64(stmt_, column); }
 
-private:
+  private:
     sqlite3_stmt* stmt_ = nullptr;
 };
 
 /// Records one store operation's latency in the metrics.
 class SqliteStore::Timer {
-public:
+  public:
     Timer(Metrics* metrics, const char* operation)
         : metrics_(metrics), operation_(operation), start_(std::chrono::steady_clock::now()) {
         assertNotOnIoThread(operation);
@@ -76,7 +76,7 @@ public:
         }
     }
 
-private:
+  private:
     Metrics* metrics_;
     const char* operation_;
     std::chrono::steady_clock::time_point start_;
@@ -102,7 +102,9 @@ SqliteStore::SqliteStore(const std::filesystem::path& file, Metrics* metrics) : 
     }
 }
 
-SqliteStore::~SqliteStore() { sqlite3_close(db_); }
+SqliteStore::~SqliteStore() {
+    sqlite3_close(db_);
+}
 
 void SqliteStore::execute(const char* sql) {
     char* message = nullptr;
@@ -113,7 +115,9 @@ void SqliteStore::execute(const char* sql) {
     }
 }
 
-int SqliteStore::latestSchemaVersion() { return static_cast<int>(kMigrations.size()); }
+int SqliteStore::latestSchemaVersion() {
+    return static_cast<int>(kMigrations.size());
+}
 
 int SqliteStore::schemaVersion() {
     std::lock_guard lock(mutex_);
@@ -154,7 +158,8 @@ Error SqliteStore::lastError(std::string_view what) const {
 Result<std::vector<model::Project>> SqliteStore::loadProjects() {
     Timer timer(metrics_, "load_projects");
     std::lock_guard lock(mutex_);
-    Statement statement(db_, "SELECT id, name, tags, state, created_at FROM projects ORDER BY created_at, rowid");
+    Statement statement(db_,
+                        "SELECT id, name, tags, state, created_at FROM projects ORDER BY created_at, rowid");
     std::vector<model::Project> projects;
     int rc = SQLITE_ROW;
     while ((rc = statement.step()) == SQLITE_ROW) {
@@ -182,7 +187,8 @@ Result<std::vector<model::Project>> SqliteStore::loadProjects() {
 Result<void> SqliteStore::insertProject(const model::Project& project) {
     Timer timer(metrics_, "insert_project");
     std::lock_guard lock(mutex_);
-    Statement statement(db_, "INSERT INTO projects (id, name, tags, state, created_at) VALUES (?, ?, ?, ?, ?)");
+    Statement statement(db_,
+                        "INSERT INTO projects (id, name, tags, state, created_at) VALUES (?, ?, ?, ?, ?)");
     statement.bind(1, project.id.str());
     statement.bind(2, project.name);
     statement.bind(3, nlohmann::json(project.tags).dump());
@@ -211,10 +217,12 @@ Result<void> SqliteStore::deleteProjectIfEmpty(const model::Uuid& id) {
         return error;
     };
     for (const char* table : kProjectOwnedTables) {
-        Statement owned(db_, (std::string("SELECT 1 FROM ") + table + " WHERE project_id = ? LIMIT 1").c_str());
+        Statement owned(db_,
+                        (std::string("SELECT 1 FROM ") + table + " WHERE project_id = ? LIMIT 1").c_str());
         owned.bind(1, id.str());
         if (owned.step() == SQLITE_ROW) {
-            return finish(Error::conflict(std::string("project still owns ") + table + "; delete them first"));
+            return finish(
+                Error::conflict(std::string("project still owns ") + table + "; delete them first"));
         }
     }
     Statement statement(db_, "DELETE FROM projects WHERE id = ?");

@@ -15,7 +15,7 @@ namespace gpuhost::agent {
 /// The SQLite store: WAL journal, synchronous=FULL, schema migrations applied in
 /// order at open (PRAGMA user_version is the schema version).
 class SqliteStore final : public ProjectStore {
-public:
+  public:
     /// Opens (creating if needed) `file` and migrates it. Throws std::runtime_error
     /// when the database cannot be opened or is newer than this binary.
     SqliteStore(const std::filesystem::path& file, Metrics* metrics);
@@ -31,7 +31,7 @@ public:
     int schemaVersion();
     static int latestSchemaVersion();
 
-private:
+  private:
     class Statement;
     class Timer;
 

@@ -11,7 +11,7 @@ namespace gpuhost::agent {
 /// returns, so whatever the API acknowledged survives kill -9. Implementations
 /// block: call them through BlockingPool, never on an I/O thread.
 class ProjectStore {
-public:
+  public:
     virtual ~ProjectStore() = default;
 
     /// All projects, in creation order.

@@ -11,7 +11,7 @@ namespace gpuhost::test {
 /// An in-memory ProjectStore for service and handler tests. `failNext` makes the
 /// next mutation fail with the given error (e.g. a disk error or a constraint).
 class FakeProjectStore final : public agent::ProjectStore {
-public:
+  public:
     model::Result<std::vector<model::Project>> loadProjects() override {
         std::lock_guard lock(mutex_);
         std::vector<model::Project> all;
@@ -57,7 +57,7 @@ public:
         return projects_.size();
     }
 
-private:
+  private:
     std::optional<model::Error> takeFailure() {
         auto failure = std::move(failure_);
         failure_.reset();

@@ -19,7 +19,9 @@ std::string concreteTarget(std::string_view pattern) {
     return target;
 }
 
-std::string method(const api::Route& route) { return std::string(api::http::to_string(route.method)); }
+std::string method(const api::Route& route) {
+    return std::string(api::http::to_string(route.method));
+}
 
 }  // namespace
 
@@ -54,7 +56,8 @@ TEST_CASE("auth matrix: another project's id answers 404, exactly like an unknow
     daemon.start();
     auto project = createProject(daemon.port(), "owner");
     for (const auto* verb : {"GET", "DELETE"}) {
-        auto foreign = httpRequest(daemon.port(), verb, kBase + "/projects/" + project, bearer(Daemon::kLimitedToken));
+        auto foreign =
+            httpRequest(daemon.port(), verb, kBase + "/projects/" + project, bearer(Daemon::kLimitedToken));
         auto unknown = httpRequest(daemon.port(), verb, kBase + "/projects/" + model::Uuid::random().str(),
                                    bearer(Daemon::kOperatorToken));
         CHECK(foreign.status == 404);

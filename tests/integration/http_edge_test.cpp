@@ -7,14 +7,18 @@ using nlohmann::json;
 
 namespace {
 
-const std::string kSmallLimits = "limits:\n  body_bytes: 30000\n  user_data_bytes: 16384\n  header_bytes: 4096\n"
-                                 "  header_timeout_s: 1\n";
+const std::string kSmallLimits =
+    "limits:\n  body_bytes: 30000\n  user_data_bytes: 16384\n  header_bytes: 4096\n"
+    "  header_timeout_s: 1\n";
 
-std::string statusLine(const std::string& raw) { return raw.substr(0, raw.find("\r\n")); }
+std::string statusLine(const std::string& raw) {
+    return raw.substr(0, raw.find("\r\n"));
+}
 
 std::string projectsCount(std::uint16_t port) {
     return std::to_string(
-        json::parse(httpRequest(port, "GET", kBase + "/projects", bearer(Daemon::kOperatorToken)).body).size());
+        json::parse(httpRequest(port, "GET", kBase + "/projects", bearer(Daemon::kOperatorToken)).body)
+            .size());
 }
 
 }  // namespace
@@ -42,8 +46,10 @@ TEST_CASE("http: 415 without a JSON content type, 405 with Allow, 404 for unknow
     daemon.start();
     Headers textPlain = bearer(Daemon::kOperatorToken);
     textPlain.emplace_back("Content-Type", "text/plain");
-    CHECK(httpRequest(daemon.port(), "POST", kBase + "/projects", textPlain, R"({"name":"x"})").status == 415);
-    CHECK(httpRequest(daemon.port(), "POST", kBase + "/projects", bearer(Daemon::kOperatorToken), R"({"name":"x"})")
+    CHECK(httpRequest(daemon.port(), "POST", kBase + "/projects", textPlain, R"({"name":"x"})").status ==
+          415);
+    CHECK(httpRequest(daemon.port(), "POST", kBase + "/projects", bearer(Daemon::kOperatorToken),
+                      R"({"name":"x"})")
               .status == 415);
     Headers charset = bearer(Daemon::kOperatorToken);
     charset.emplace_back("Content-Type", "Application/JSON; charset=utf-8");
@@ -51,7 +57,8 @@ TEST_CASE("http: 415 without a JSON content type, 405 with Allow, 404 for unknow
     auto wrong = httpRequest(daemon.port(), "PATCH", kBase + "/projects", bearer(Daemon::kOperatorToken));
     CHECK(wrong.status == 405);
     CHECK(wrong.header("allow") == "POST, GET");
-    CHECK(httpRequest(daemon.port(), "GET", kBase + "/nothing-here", bearer(Daemon::kOperatorToken)).status == 404);
+    CHECK(httpRequest(daemon.port(), "GET", kBase + "/nothing-here", bearer(Daemon::kOperatorToken)).status ==
+          404);
     CHECK(projectsCount(daemon.port()) == "1");
 }
 
@@ -62,8 +69,10 @@ TEST_CASE("http: malformed requests get 400 or a closed connection; the daemon s
         "GARBAGE\r\n\r\n",
         "GET / HTTP/9.9\r\n\r\n",
         "GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
-        "POST /api/v1alpha1/projects HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nhello",
-        "POST /api/v1alpha1/projects HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "POST /api/v1alpha1/projects HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: "
+        "7\r\n\r\nhello",
+        "POST /api/v1alpha1/projects HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: "
+        "chunked\r\n\r\n"
         "0\r\n\r\n",
         "POST /api/v1alpha1/projects HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
         "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(8000, 'a') + "\r\n\r\n",
@@ -112,11 +121,13 @@ TEST_CASE("http: /metrics reports requests by route template and resources by st
     auto metrics = httpRequest(daemon.port(), "GET", "/metrics", bearer(Daemon::kOperatorToken));
     REQUIRE(metrics.status == 200);
     CHECK(metrics.header("content-type") == "text/plain; version=0.0.4");
-    CHECK(metrics.body.find("gpuhost_http_requests_total{route=\"/api/v1alpha1/projects/{id}\",method=\"GET\","
-                            "status=\"200\"} 1") != std::string::npos);
+    CHECK(
+        metrics.body.find("gpuhost_http_requests_total{route=\"/api/v1alpha1/projects/{id}\",method=\"GET\","
+                          "status=\"200\"} 1") != std::string::npos);
     CHECK(metrics.body.find("gpuhost_resources{kind=\"project\",state=\"active\"} 1") != std::string::npos);
-    CHECK(metrics.body.find("gpuhost_store_operation_duration_seconds_count{operation=\"insert_project\"} 1") !=
-          std::string::npos);
+    CHECK(
+        metrics.body.find("gpuhost_store_operation_duration_seconds_count{operation=\"insert_project\"} 1") !=
+        std::string::npos);
     CHECK(metrics.body.find(id) == std::string::npos);  // ids never become label values
 }
 

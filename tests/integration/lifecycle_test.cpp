@@ -48,7 +48,9 @@ struct NotifySocket {
     std::string path;
 };
 
-int shell(const std::string& command) { return std::system(("{ " + command + "; } >/dev/null 2>&1").c_str()); }
+int shell(const std::string& command) {
+    return std::system(("{ " + command + "; } >/dev/null 2>&1").c_str());
+}
 
 }  // namespace
 
@@ -69,9 +71,10 @@ TEST_CASE("lifecycle: SIGTERM lets an in-flight request finish, then exits 0") {
     asio::ip::tcp::socket socket(ioc);
     socket.connect({asio::ip::make_address("127.0.0.1"), daemon.port()});
     std::string body = R"({"name":"in-flight"})";
-    std::string head = "POST /api/v1alpha1/projects HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
-                       std::string(Daemon::kOperatorToken) + "\r\nContent-Type: application/json\r\nContent-Length: " +
-                       std::to_string(body.size()) + "\r\n\r\n";
+    std::string head =
+        "POST /api/v1alpha1/projects HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+        std::string(Daemon::kOperatorToken) +
+        "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n";
     asio::write(socket, asio::buffer(head + body.substr(0, 5)));
     std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the daemon is now mid-request
     std::thread stopper([&] { CHECK(daemon.stop() == 0); });
@@ -94,7 +97,8 @@ TEST_CASE("lifecycle: --check-config accepts good configs and names the key in b
     std::string output;
     CHECK(runDaemonCommand("--config " + daemon.configPath().string() + " --check-config", output) == 0);
     std::ofstream(daemon.dir() / "bad.yaml") << "state_dir: /tmp/x\nauth: {tokens: []}\n";
-    CHECK(runDaemonCommand("--config " + (daemon.dir() / "bad.yaml").string() + " --check-config", output) == 1);
+    CHECK(runDaemonCommand("--config " + (daemon.dir() / "bad.yaml").string() + " --check-config", output) ==
+          1);
     CHECK(output.find("auth.tokens:") != std::string::npos);
     CHECK(runDaemonCommand("--bogus", output) == 2);
     CHECK(runDaemonCommand("--config /nonexistent.yaml", output) == 1);
@@ -115,15 +119,18 @@ TEST_CASE("lifecycle: HTTPS with TLS 1.2+, and SIGHUP swaps the certificate for 
     Daemon probe;
     auto dir = probe.dir();
     auto makeCert = [&](const std::string& name) {
-        return shell("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost "
-                     "-addext subjectAltName=IP:127.0.0.1 -keyout " + (dir / (name + ".key")).string() + " -out " +
-                     (dir / (name + ".crt")).string());
+        return shell(
+            "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "
+            "/CN=localhost "
+            "-addext subjectAltName=IP:127.0.0.1 -keyout " +
+            (dir / (name + ".key")).string() + " -out " + (dir / (name + ".crt")).string());
     };
     REQUIRE(makeCert("one") == 0);
     REQUIRE(makeCert("two") == 0);
     shell("cp " + (dir / "one.crt").string() + " " + (dir / "live.crt").string());
     shell("cp " + (dir / "one.key").string() + " " + (dir / "live.key").string());
-    Daemon daemon("tls: {cert: " + (dir / "live.crt").string() + ", key: " + (dir / "live.key").string() + "}\n");
+    Daemon daemon("tls: {cert: " + (dir / "live.crt").string() + ", key: " + (dir / "live.key").string() +
+                  "}\n");
     daemon.start();
     std::string url = "https://127.0.0.1:" + std::to_string(daemon.port()) + "/healthz";
     auto curl = [&](const std::string& ca, const std::string& extra = "") {

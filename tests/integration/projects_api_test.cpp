@@ -30,14 +30,18 @@ TEST_CASE("projects: create, list, get, delete over real HTTP") {
     CHECK(one.status == 200);
     CHECK(json::parse(one.body) == project);
 
-    auto duplicate = httpRequest(daemon.port(), "POST", kBase + "/projects", operatorJson(), R"({"name":"ML team"})");
+    auto duplicate =
+        httpRequest(daemon.port(), "POST", kBase + "/projects", operatorJson(), R"({"name":"ML team"})");
     CHECK(duplicate.status == 409);
 
-    auto removed = httpRequest(daemon.port(), "DELETE", kBase + "/projects/" + id, bearer(Daemon::kOperatorToken));
+    auto removed =
+        httpRequest(daemon.port(), "DELETE", kBase + "/projects/" + id, bearer(Daemon::kOperatorToken));
     CHECK(removed.status == 204);
-    CHECK(httpRequest(daemon.port(), "GET", kBase + "/projects/" + id, bearer(Daemon::kOperatorToken)).status == 404);
-    CHECK(httpRequest(daemon.port(), "DELETE", kBase + "/projects/" + id, bearer(Daemon::kOperatorToken)).status ==
-          404);
+    CHECK(
+        httpRequest(daemon.port(), "GET", kBase + "/projects/" + id, bearer(Daemon::kOperatorToken)).status ==
+        404);
+    CHECK(httpRequest(daemon.port(), "DELETE", kBase + "/projects/" + id, bearer(Daemon::kOperatorToken))
+              .status == 404);
     CHECK(daemon.stop() == 0);
 }
 
@@ -49,14 +53,16 @@ TEST_CASE("projects: everything acknowledged survives SIGTERM restarts and SIGKI
         kept.push_back(createProject(daemon.port(), "p" + std::to_string(i)));
     }
     auto doomed = createProject(daemon.port(), "doomed");
-    REQUIRE(httpRequest(daemon.port(), "DELETE", kBase + "/projects/" + doomed, bearer(Daemon::kOperatorToken))
-                .status == 204);
+    REQUIRE(
+        httpRequest(daemon.port(), "DELETE", kBase + "/projects/" + doomed, bearer(Daemon::kOperatorToken))
+            .status == 204);
     REQUIRE(daemon.stop() == 0);
     daemon.start();
     kept.push_back(createProject(daemon.port(), "after-restart"));
     daemon.kill();  // no chance to flush anything: only what was fsynced counts
     daemon.start();
-    auto list = json::parse(httpRequest(daemon.port(), "GET", kBase + "/projects", bearer(Daemon::kOperatorToken)).body);
+    auto list = json::parse(
+        httpRequest(daemon.port(), "GET", kBase + "/projects", bearer(Daemon::kOperatorToken)).body);
     REQUIRE(list.size() == kept.size());
     for (std::size_t i = 0; i < kept.size(); ++i) {
         CHECK(list[i].at("id") == kept[i]);
@@ -76,7 +82,8 @@ TEST_CASE("projects: 50 concurrent clients each create and read their own projec
                                                   R"({"name":"client-)" + std::to_string(c) + "\"}");
                 std::string id = json::parse(created.body).at("id");
                 for (int i = 0; i < 10; ++i) {
-                    auto got = connection.request("GET", kBase + "/projects/" + id, bearer(Daemon::kOperatorToken));
+                    auto got =
+                        connection.request("GET", kBase + "/projects/" + id, bearer(Daemon::kOperatorToken));
                     if (got.status != 200 || json::parse(got.body).at("id") != id) {
                         ++failures;
                     }
@@ -90,7 +97,8 @@ TEST_CASE("projects: 50 concurrent clients each create and read their own projec
         client.join();
     }
     CHECK(failures == 0);
-    auto list = json::parse(httpRequest(daemon.port(), "GET", kBase + "/projects", bearer(Daemon::kOperatorToken)).body);
+    auto list = json::parse(
+        httpRequest(daemon.port(), "GET", kBase + "/projects", bearer(Daemon::kOperatorToken)).body);
     CHECK(list.size() == 50);
 }
 
@@ -101,13 +109,16 @@ TEST_CASE("projects: a scoped token sees only its own projects and cannot create
     auto list = httpRequest(daemon.port(), "GET", kBase + "/projects", bearer(Daemon::kLimitedToken));
     CHECK(list.status == 200);
     CHECK(json::parse(list.body).empty());
-    CHECK(httpRequest(daemon.port(), "GET", kBase + "/projects/" + other, bearer(Daemon::kLimitedToken)).status == 404);
-    CHECK(httpRequest(daemon.port(), "DELETE", kBase + "/projects/" + other, bearer(Daemon::kLimitedToken)).status ==
-          404);
+    CHECK(httpRequest(daemon.port(), "GET", kBase + "/projects/" + other, bearer(Daemon::kLimitedToken))
+              .status == 404);
+    CHECK(httpRequest(daemon.port(), "DELETE", kBase + "/projects/" + other, bearer(Daemon::kLimitedToken))
+              .status == 404);
     Headers limitedJson = bearer(Daemon::kLimitedToken);
     limitedJson.emplace_back("Content-Type", "application/json");
-    CHECK(httpRequest(daemon.port(), "POST", kBase + "/projects", limitedJson, R"({"name":"mine"})").status == 403);
+    CHECK(httpRequest(daemon.port(), "POST", kBase + "/projects", limitedJson, R"({"name":"mine"})").status ==
+          403);
     // Nothing changed for the operator either.
-    auto all = json::parse(httpRequest(daemon.port(), "GET", kBase + "/projects", bearer(Daemon::kOperatorToken)).body);
+    auto all = json::parse(
+        httpRequest(daemon.port(), "GET", kBase + "/projects", bearer(Daemon::kOperatorToken)).body);
     CHECK(all.size() == 1);
 }

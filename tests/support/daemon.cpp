@@ -31,7 +31,9 @@ std::string Daemon::sha256Hex(const std::string& text) {
     return hex;
 }
 
-fs::path Daemon::binary() { return GPUHOST_DAEMON_PATH; }
+fs::path Daemon::binary() {
+    return GPUHOST_DAEMON_PATH;
+}
 
 Daemon::Daemon(std::string extraYaml, std::string listen) : extraYaml_(std::move(extraYaml)) {
     char pattern[] = "/tmp/gpuhost-test-XXXXXX";
@@ -45,8 +47,8 @@ Daemon::Daemon(std::string extraYaml, std::string listen) : extraYaml_(std::move
            << "libvirt:\n  uri: test:///default\n  virt_type: qemu\n"
            << "auth:\n  tokens:\n"
            << "    - {name: operator, sha256: " << sha256Hex(kOperatorToken) << ", projects: [\"*\"]}\n"
-           << "    - {name: limited, sha256: " << sha256Hex(kLimitedToken) << ", projects: [" << kLimitedProject
-           << "]}\n"
+           << "    - {name: limited, sha256: " << sha256Hex(kLimitedToken) << ", projects: ["
+           << kLimitedProject << "]}\n"
            << "instance_types:\n"
            << "  - {name: cpu.small, cpu: 1, memory: 1Gi}\n"
            << "  - {name: h100.8x, cpu: 192, memory: 1800Gi, gpu_count: 8, gpu_model: H100-SXM5-80GB}\n"
@@ -105,7 +107,9 @@ int Daemon::stop() {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
 }
 
-void Daemon::signal(int number) const { ::kill(pid_, number); }
+void Daemon::signal(int number) const {
+    ::kill(pid_, number);
+}
 
 void Daemon::kill() {
     ::kill(pid_, SIGKILL);

@@ -11,7 +11,7 @@ namespace gpuhost::test {
 /// A real gpuhostd process on an ephemeral port with its own state dir, for
 /// integration tests. The config is written from `extraYaml` plus defaults.
 class Daemon {
-public:
+  public:
     static constexpr const char* kOperatorToken = "operator-token";
     static constexpr const char* kLimitedToken = "limited-token";
     static constexpr const char* kLimitedProject = "2d7c4b1e-52a8-4a8f-9a59-0c9e1f4b7a11";
@@ -40,7 +40,7 @@ public:
     static std::string sha256Hex(const std::string& text);
     static std::filesystem::path binary();
 
-private:
+  private:
     std::filesystem::path dir_;
     std::string extraYaml_;
     pid_t pid_ = -1;

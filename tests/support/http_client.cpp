@@ -63,7 +63,9 @@ Connection::Connection(std::uint16_t port) : impl_(new Impl) {
     impl_->stream.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
 }
 
-Connection::~Connection() { delete impl_; }
+Connection::~Connection() {
+    delete impl_;
+}
 
 HttpResponse Connection::request(const std::string& method, const std::string& target, const Headers& headers,
                                  const std::string& body) {

@@ -33,7 +33,7 @@ std::string rawExchange(std::uint16_t port, const std::string& bytes, int timeou
 
 /// A keep-alive connection for several requests in a row.
 class Connection {
-public:
+  public:
     explicit Connection(std::uint16_t port);
     ~Connection();
     Connection(const Connection&) = delete;
@@ -42,7 +42,7 @@ public:
     HttpResponse request(const std::string& method, const std::string& target, const Headers& headers = {},
                          const std::string& body = {});
 
-private:
+  private:
     struct Impl;
     Impl* impl_;
 };

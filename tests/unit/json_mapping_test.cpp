@@ -20,6 +20,8 @@ TEST_CASE("request bodies: malformed, too deep or not an object → 400 naming b
         "{\"name\": \"\xff\"}",  // invalid UTF-8 inside a string
         std::string(10000, '[') + std::string(10000, ']'),
         "{\"a\":" + std::string(40, '[') + std::string(40, ']') + "}",
+        R"({"name": "a", "name": "b"})",
+        R"({"tags": {"k": "1", "k": "2"}, "name": "x"})",
     };
     for (const auto& body : bad) {
         CAPTURE(body.substr(0, 40));
@@ -30,6 +32,8 @@ TEST_CASE("request bodies: malformed, too deep or not an object → 400 naming b
     // Brackets inside strings do not count as nesting.
     CHECK(parseJsonObject("{\"name\": \"" + std::string(100, '[') + "\"}").ok());
     CHECK(parseJsonObject("{\"a\":" + std::string(31, '[') + std::string(31, ']') + "}").ok());
+    // The same key in sibling objects is not a duplicate.
+    CHECK(parseJsonObject(R"({"a": {"k": 1}, "b": {"k": 2}, "c": [{"k": 1}, {"k": 2}]})").ok());
 }
 
 TEST_CASE("create project: fields are typed, required, validated, and unknown ones rejected") {
@@ -75,7 +79,10 @@ TEST_CASE("projects and instance types map to the API's JSON shape") {
     };
     CHECK(toJson(project) == json::parse(R"({"id": "2d7c4b1e-52a8-4a8f-9a59-0c9e1f4b7a11", "name": "team",
         "tags": {"env": "dev"}, "state": "active", "createdAt": "2026-11-27T11:31:19.123Z"})"));
-    model::InstanceType type{.name = "h100.8x", .cpu = 192, .memoryBytes = 1800ull << 30, .gpuCount = 8,
+    model::InstanceType type{.name = "h100.8x",
+                             .cpu = 192,
+                             .memoryBytes = 1800ull << 30,
+                             .gpuCount = 8,
                              .gpuModel = "H100-SXM5-80GB"};
     CHECK(toJson(type) == json::parse(R"({"name": "h100.8x", "cpu": 192, "memory": "1800Gi", "gpu_count": 8,
         "gpu_model": "H100-SXM5-80GB"})"));

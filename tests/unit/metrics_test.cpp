@@ -12,11 +12,11 @@ TEST_CASE("metrics: counters by route template and status, histograms, resource 
     metrics.observeRequest("/api/v1alpha1/projects/{id}", "GET", 404, 0.0001);
     metrics.addResourceCounter([] { return std::vector<ResourceCount>{{"project", "active", 3}}; });
     auto text = metrics.render();
-    CHECK(text.find("gpuhost_http_requests_total{route=\"/api/v1alpha1/projects/{id}\",method=\"GET\",status=\"200\"} 2") !=
-          std::string::npos);
+    CHECK(text.find("gpuhost_http_requests_total{route=\"/api/v1alpha1/projects/"
+                    "{id}\",method=\"GET\",status=\"200\"} 2") != std::string::npos);
     CHECK(text.find("status=\"404\"} 1") != std::string::npos);
-    CHECK(text.find("gpuhost_http_request_duration_seconds_bucket{route=\"/api/v1alpha1/projects/{id}\",le=\"0.001\"} 2") !=
-          std::string::npos);
+    CHECK(text.find("gpuhost_http_request_duration_seconds_bucket{route=\"/api/v1alpha1/projects/"
+                    "{id}\",le=\"0.001\"} 2") != std::string::npos);
     CHECK(text.find("le=\"+Inf\"} 3") != std::string::npos);
     CHECK(text.find("gpuhost_resources{kind=\"project\",state=\"active\"} 3") != std::string::npos);
     CHECK(text.find("# TYPE gpuhost_http_request_duration_seconds histogram") != std::string::npos);

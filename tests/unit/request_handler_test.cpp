@@ -16,7 +16,8 @@ namespace {
 const char* kOperator = "op-secret";
 const char* kScoped = "scoped-secret";
 
-agent::TokenConfig token(const std::string& name, const char* secret, bool all, std::vector<model::Uuid> projects) {
+agent::TokenConfig token(const std::string& name, const char* secret, bool all,
+                         std::vector<model::Uuid> projects) {
     return agent::TokenConfig{name, TokenAuthenticator::sha256(secret), all, std::move(projects)};
 }
 
@@ -33,7 +34,8 @@ struct Fixture {
     agent::Metrics metrics;
     ApiContext context{projects, catalog, metrics};
     model::Uuid scopedProject = model::Uuid::random();
-    TokenAuthenticator auth{{token("op", kOperator, true, {}), token("scoped", kScoped, false, {scopedProject})}};
+    TokenAuthenticator auth{
+        {token("op", kOperator, true, {}), token("scoped", kScoped, false, {scopedProject})}};
     RequestHandler handler{context, auth};
 
     Response send(http::verb method, const std::string& target, const std::string& secret = kOperator,
@@ -54,7 +56,8 @@ struct Fixture {
     }
 
     std::string createProject(const std::string& name) {
-        auto response = send(http::verb::post, "/api/v1alpha1/projects", kOperator, R"({"name":")" + name + "\"}");
+        auto response =
+            send(http::verb::post, "/api/v1alpha1/projects", kOperator, R"({"name":")" + name + "\"}");
         REQUIRE(response.result() == http::status::created);
         return nlohmann::json::parse(response.body()).at("id");
     }
@@ -87,7 +90,8 @@ TEST_CASE("handler: project scoping: 400 missing/bad header, 403 foreign project
     CHECK(f.send(http::verb::get, target, kOperator, {}, model::Uuid::random().str()).result() ==
           http::status::not_found);
     // The scoped token's own project does not exist (yet): 404, not 403.
-    CHECK(f.send(http::verb::get, target, kScoped, {}, f.scopedProject.str()).result() == http::status::not_found);
+    CHECK(f.send(http::verb::get, target, kScoped, {}, f.scopedProject.str()).result() ==
+          http::status::not_found);
     auto ok = f.send(http::verb::get, target, kOperator, {}, project);
     CHECK(ok.result() == http::status::ok);
     CHECK(nlohmann::json::parse(ok.body())[0].at("name") == "cpu.small");
@@ -113,7 +117,8 @@ TEST_CASE("handler: 404 unknown path, 405 with Allow, 415 without JSON content t
     plain.set(http::field::content_type, "text/plain");
     plain.body() = R"({"name":"x"})";
     plain.prepare_payload();
-    CHECK(runCoroutine(f.handler.handle(std::move(plain), "t")).result() == http::status::unsupported_media_type);
+    CHECK(runCoroutine(f.handler.handle(std::move(plain), "t")).result() ==
+          http::status::unsupported_media_type);
     CHECK(f.store.size() == 0);
 }
 
@@ -144,7 +149,8 @@ TEST_CASE("handler: projects lifecycle and error bodies name the field") {
           nlohmann::json{{"message", "name: must be a string"}, {"field", "name"}});
     auto id = f.createProject("team");
     CHECK(f.send(http::verb::get, "/api/v1alpha1/projects/" + id).result() == http::status::ok);
-    CHECK(f.send(http::verb::get, "/api/v1alpha1/projects/" + id, kScoped).result() == http::status::not_found);
+    CHECK(f.send(http::verb::get, "/api/v1alpha1/projects/" + id, kScoped).result() ==
+          http::status::not_found);
     CHECK(f.send(http::verb::get, "/api/v1alpha1/projects/nope").result() == http::status::bad_request);
     auto deleted = f.send(http::verb::delete_, "/api/v1alpha1/projects/" + id);
     CHECK(deleted.result() == http::status::no_content);

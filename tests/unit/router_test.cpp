@@ -12,7 +12,8 @@ using namespace gpuhost::api;
 
 TEST_CASE("router: templates match whole segments and capture parameters") {
     const auto& routes = routeTable();
-    auto match = matchRoute(routes, http::verb::get, "/api/v1alpha1/kubernetes/clusters/abc/node-pools/gpu?x=1");
+    auto match =
+        matchRoute(routes, http::verb::get, "/api/v1alpha1/kubernetes/clusters/abc/node-pools/gpu?x=1");
     REQUIRE(match.route != nullptr);
     CHECK(match.route->path == "/api/v1alpha1/kubernetes/clusters/{id}/node-pools/{pool}");
     CHECK(match.params.at("id") == "abc");
@@ -22,9 +23,9 @@ TEST_CASE("router: templates match whole segments and capture parameters") {
     REQUIRE(projects.route != nullptr);
     CHECK(projects.route->path == "/api/v1alpha1/projects");
 
-    for (const char* unknown : {"/", "/api", "/api/v1alpha1/projects/", "/api/v1alpha1/projects//x",
-                                "/api/v1alpha1/nope", "/api/v1alpha1/projects/a/b", "api/v1alpha1/projects",
-                                "/API/v1alpha1/projects", "/healthz/x"}) {
+    for (const char* unknown :
+         {"/", "/api", "/api/v1alpha1/projects/", "/api/v1alpha1/projects//x", "/api/v1alpha1/nope",
+          "/api/v1alpha1/projects/a/b", "api/v1alpha1/projects", "/API/v1alpha1/projects", "/healthz/x"}) {
         CAPTURE(unknown);
         auto none = matchRoute(routes, http::verb::get, unknown);
         CHECK(none.route == nullptr);
@@ -55,7 +56,8 @@ std::set<std::pair<std::string, std::string>> openapiOperations(const nlohmann::
     std::set<std::pair<std::string, std::string>> operations;
     for (const auto& [path, item] : document.at("paths").items()) {
         for (const auto& [method, operation] : item.items()) {
-            if (method == "get" || method == "post" || method == "put" || method == "patch" || method == "delete") {
+            if (method == "get" || method == "post" || method == "put" || method == "patch" ||
+                method == "delete") {
                 std::string upper = method;
                 for (auto& c : upper) {
                     c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));

@@ -52,7 +52,8 @@ TEST_CASE("resource names: every bad input is rejected and the error names the f
 }
 
 TEST_CASE("resource names: the hostname-shaped ones are accepted") {
-    for (const std::string& good : std::vector<std::string>{"a", "0", "web-1", "gpu-node-07", std::string(63, 'z'), "a-b-c"}) {
+    for (const std::string& good :
+         std::vector<std::string>{"a", "0", "web-1", "gpu-node-07", std::string(63, 'z'), "a-b-c"}) {
         CAPTURE(good);
         CHECK(validateResourceName(good).ok());
     }
@@ -153,10 +154,20 @@ TEST_CASE("UUIDs must be canonical") {
 
 TEST_CASE("binary sizes") {
     const std::vector<BadInput> cases = {
-        {"empty", ""},         {"no suffix", "512"},     {"decimal suffix", "512G"},  {"lowercase", "512gi"},
-        {"zero", "0Gi"},       {"leading zero", "01Gi"}, {"negative", "-1Gi"},      {"fraction", "1.5Gi"},
-        {"space", "1 Gi"},     {"suffix only", "Gi"},    {"overflow", "99999999999Ti"}, {"bytes suffix", "1GiB"},
-        {"plus sign", "+1Gi"}, {"hex", "0x10Gi"},
+        {"empty", ""},
+        {"no suffix", "512"},
+        {"decimal suffix", "512G"},
+        {"lowercase", "512gi"},
+        {"zero", "0Gi"},
+        {"leading zero", "01Gi"},
+        {"negative", "-1Gi"},
+        {"fraction", "1.5Gi"},
+        {"space", "1 Gi"},
+        {"suffix only", "Gi"},
+        {"overflow", "99999999999Ti"},
+        {"bytes suffix", "1GiB"},
+        {"plus sign", "+1Gi"},
+        {"hex", "0x10Gi"},
     };
     for (const auto& c : cases) {
         CAPTURE(c.what);
