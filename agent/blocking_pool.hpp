@@ -63,6 +63,12 @@ class BlockingPool {
             boost::asio::use_awaitable);
     }
 
+    /// Fire-and-forget blocking work (e.g. re-reading the config on SIGHUP).
+    template <class F>
+    void post(F work) {
+        boost::asio::post(pool_, std::move(work));
+    }
+
     /// Waits for queued work to finish, then stops the threads.
     void join() { pool_.join(); }
 

@@ -57,29 +57,53 @@ std::optional<Options> parseArguments(int argc, char** argv) {
     return options;
 }
 
-void handleSignals(asio::signal_set& signals, api::Server& server, const agent::Config& config) {
-    signals.async_wait([&signals, &server, &config](const boost::system::error_code& ec, int signal) {
+struct Runtime {
+    std::filesystem::path configFile;
+    const agent::Config& config;
+    api::Server& server;
+    api::TokenAuthenticator& auth;
+    agent::BlockingPool& blocking;
+    asio::signal_set& signals;
+};
+
+// SIGHUP: re-read the config file off the I/O threads; apply tokens and TLS, keep the
+// old ones if the file is now invalid. Other keys take effect at the next restart.
+void reload(Runtime& runtime) {
+    runtime.blocking.post([&runtime] {
+        try {
+            auto fresh = agent::loadConfigFile(runtime.configFile);
+            runtime.auth.replace(fresh.tokens);
+            agent::log::info("reloaded auth.tokens", {{"tokens", std::to_string(fresh.tokens.size())}});
+        } catch (const std::exception& e) {
+            agent::log::error("reload failed; keeping the running tokens", {{"error", e.what()}});
+        }
+        runtime.server.reloadTls();
+    });
+}
+
+void handleSignals(Runtime& runtime) {
+    runtime.signals.async_wait([&runtime](const boost::system::error_code& ec, int signal) {
         if (ec) {
             return;
         }
         if (signal == SIGHUP) {
-            server.reloadTls();
-            handleSignals(signals, server, config);
+            reload(runtime);
+            handleSignals(runtime);
             return;
         }
         sd_notify(0, "STOPPING=1");
         agent::log::info("shutting down", {{"signal", strsignal(signal)}});
         asio::co_spawn(
-            signals.get_executor(),
-            [&server, &config, &signals]() -> asio::awaitable<void> {
-                co_await server.shutdown(config.limits.shutdownGrace);
-                signals.cancel();
+            runtime.signals.get_executor(),
+            [&runtime]() -> asio::awaitable<void> {
+                co_await runtime.server.shutdown(runtime.config.limits.shutdownGrace);
+                runtime.signals.cancel();
             },
             asio::detached);
     });
 }
 
-int run(const agent::Config& config) {
+int run(const std::filesystem::path& configFile, const agent::Config& config) {
     agent::log::setLevel(config.logLevel);
     std::filesystem::create_directories(config.stateDir);
 
@@ -102,7 +126,8 @@ int run(const agent::Config& config) {
                        api::ServerOptions{config.listenHost, config.listenPort, config.limits, config.tls});
     server.start();
     asio::signal_set signals(ioc, SIGTERM, SIGINT, SIGHUP);
-    handleSignals(signals, server, config);
+    Runtime runtime{configFile, config, server, auth, blocking, signals};
+    handleSignals(runtime);
 
     std::string address = config.listenHost + ":" + std::to_string(server.port());
     agent::log::info(
@@ -142,7 +167,7 @@ int main(int argc, char** argv) {
             std::cout << "config ok: " << options->config.string() << "\n";
             return 0;
         }
-        return run(config);
+        return run(options->config, config);
     } catch (const agent::ConfigError& e) {
         std::cerr << "gpuhostd: " << e.what() << "\n";
         return 1;

@@ -9,7 +9,7 @@
 
 namespace gpuhost::api {
 
-/// Rendered response bodies keyed by (who asked, data generation). A list of 1,000
+/// Rendered response bodies keyed by (the caller's scope, data generation). A list of 1,000
 /// projects costs milliseconds to build and serialise; the same bytes cost a copy.
 /// A body is reused only while the service's generation is unchanged, so a cached
 /// answer is never staler than one rendered afresh.
@@ -39,7 +39,7 @@ class RenderCache {
         std::shared_ptr<const std::string> body;
     };
     std::mutex mutex_;
-    std::map<std::string, Entry> entries_;  // one entry per token name: bounded by the config
+    std::map<std::string, Entry> entries_;  // one entry per distinct token scope: bounded by the config
 };
 
 }  // namespace gpuhost::api

@@ -2,6 +2,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -31,7 +32,7 @@ using PathParams = std::map<std::string, std::string, std::less<>>;
 struct Call {
     const Request& request;
     PathParams params;
-    const model::Principal* principal = nullptr;
+    std::shared_ptr<const model::Principal> principal;
     std::optional<model::Uuid> project;  // set for Access::Project routes
     nlohmann::json body;                 // parsed when the route takes a body
 };

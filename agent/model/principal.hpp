@@ -12,6 +12,8 @@ struct Principal {
     std::string name;
     bool allProjects = false;
     std::unordered_set<Uuid> projects;
+    /// "*" or the sorted project ids: equal scopes, equal keys (used to share cached renders).
+    std::string scope;
 
     bool mayUse(const Uuid& project) const { return allProjects || projects.contains(project); }
 };

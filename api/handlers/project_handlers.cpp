@@ -34,7 +34,7 @@ Awaitable listProjects(ApiContext& ctx, const Call& call) {
     // Read the generation first: a change racing with the render makes the entry stale,
     // never the reverse.
     auto generation = ctx.projects.generation();
-    auto body = ctx.projectLists.get(call.principal->name, generation, [&] {
+    auto body = ctx.projectLists.get(call.principal->scope, generation, [&] {
         auto list = nlohmann::json::array();
         for (const auto& project : ctx.projects.list(*call.principal)) {
             list.push_back(toJson(project));

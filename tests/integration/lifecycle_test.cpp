@@ -150,3 +150,42 @@ TEST_CASE("lifecycle: HTTPS with TLS 1.2+, and SIGHUP swaps the certificate for 
     CHECK(curl("two.crt") == 0);
     CHECK(daemon.stop() == 0);
 }
+
+TEST_CASE("lifecycle: SIGHUP replaces auth.tokens; an invalid file keeps the running ones") {
+    Daemon daemon;
+    daemon.start();
+    auto project = createProject(daemon.port(), "team");
+    Headers newcomer = bearer("newcomer-token");
+    newcomer.emplace_back("X-PROJECT-ID", project);
+    CHECK(httpRequest(daemon.port(), "GET", kBase + "/instance-types", newcomer).status == 401);
+
+    auto waitForLog = [&](const std::string& text, std::size_t occurrences) {
+        for (int i = 0; i < 250; ++i) {
+            std::string log = daemon.log();
+            std::size_t count = 0;
+            for (auto at = log.find(text); at != std::string::npos; at = log.find(text, at + 1)) {
+                ++count;
+            }
+            if (count >= occurrences) {
+                return true;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        return false;
+    };
+    std::ofstream(daemon.configPath())
+        << "listen: 127.0.0.1:0\nstate_dir: state\nauth:\n  tokens:\n"
+        << "    - {name: newcomer, sha256: " << Daemon::sha256Hex("newcomer-token") << ", projects: ["
+        << project << "]}\n";
+    daemon.signal(SIGHUP);
+    REQUIRE(waitForLog("reloaded auth.tokens", 1));
+    CHECK(httpRequest(daemon.port(), "GET", kBase + "/instance-types", newcomer).status == 200);
+    CHECK(httpRequest(daemon.port(), "GET", kBase + "/projects", bearer(Daemon::kOperatorToken)).status ==
+          401);
+
+    std::ofstream(daemon.configPath()) << "state_dir: state\nauth: {tokens: []}\n";
+    daemon.signal(SIGHUP);
+    REQUIRE(waitForLog("reload failed", 1));
+    CHECK(httpRequest(daemon.port(), "GET", kBase + "/instance-types", newcomer).status == 200);
+    CHECK(daemon.stop() == 0);
+}

@@ -13,7 +13,7 @@ struct Fixture {
     test::FakeProjectStore store;
     agent::BlockingPool pool{2};
     agent::ProjectService service{store, pool};
-    model::Principal operatorToken{.name = "op", .allProjects = true, .projects = {}};
+    model::Principal operatorToken{.name = "op", .allProjects = true, .projects = {}, .scope = "*"};
 
     model::Result<model::Project> create(const std::string& name, const model::Principal& who) {
         return runCoroutine(service.create(who, model::CreateProject{name, {}}));
@@ -39,7 +39,7 @@ TEST_CASE("projects: only operator tokens create; scoped tokens see only their p
     auto b = f.create("b", f.operatorToken);
     REQUIRE(a.ok());
     REQUIRE(b.ok());
-    model::Principal scoped{.name = "scoped", .allProjects = false, .projects = {a->id}};
+    model::Principal scoped{.name = "scoped", .allProjects = false, .projects = {a->id}, .scope = a->id.str()};
     auto denied = f.create("c", scoped);
     REQUIRE_FALSE(denied.ok());
     CHECK(denied.error().code == model::ErrorCode::PermissionDenied);
