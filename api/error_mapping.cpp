@@ -1,6 +1,6 @@
 #include "error_mapping.hpp"
 
-#include <nlohmann/json.hpp>
+#include "json_mapping.hpp"
 
 namespace gpuhost::api {
 
@@ -40,8 +40,7 @@ std::string errorBody(const model::Error& error) {
     if (!error.field.empty()) {
         body["field"] = error.field;
     }
-    // Replace: a message may echo bytes from a request that are not valid UTF-8.
-    return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return dump(body);  // replaces invalid UTF-8 a message may echo from a request
 }
 
 }  // namespace gpuhost::api

@@ -1,0 +1,107 @@
+#include <doctest/doctest.h>
+#include <openssl/evp.h>
+
+#include "seed.hpp"
+#include "support/golden.hpp"
+
+using namespace gpuhost;
+
+namespace {
+
+const auto kInstance = *model::Uuid::parse("6f1c2a9e-8d4b-4c3a-9e2f-1a2b3c4d5e6f");
+
+std::string base64Decode(const std::string& text) {
+    std::string joined;
+    for (char c : text) {
+        if (c != '\n') {
+            joined += c;
+        }
+    }
+    std::string out(joined.size(), '\0');
+    int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                            reinterpret_cast<const unsigned char*>(joined.data()),
+                            static_cast<int>(joined.size()));
+    out.resize(static_cast<std::size_t>(n));
+    while (!joined.empty() && joined.back() == '=') {  // EVP_DecodeBlock keeps padding bytes
+        joined.pop_back();
+        out.pop_back();
+    }
+    return out;
+}
+
+struct MimePart {
+    std::string headers;
+    std::string body;
+};
+
+// Splits on the boundary line exactly as a MIME parser would.
+std::vector<MimePart> mimeParts(const std::string& message, const std::string& boundary) {
+    std::vector<MimePart> parts;
+    std::string delimiter = "\n--" + boundary;
+    auto at = message.find(delimiter);
+    while (at != std::string::npos) {
+        auto start = at + delimiter.size();
+        if (message.compare(start, 2, "--") == 0) {
+            break;
+        }
+        auto next = message.find(delimiter, start);
+        std::string chunk = message.substr(start + 1, next - start - 1);
+        auto split = chunk.find("\n\n");
+        parts.push_back({chunk.substr(0, split), chunk.substr(split + 2)});
+        at = next;
+    }
+    return parts;
+}
+
+}  // namespace
+
+TEST_CASE("cloud-init: meta-data and network-config match the golden files") {
+    auto meta = cloudinit::metaData(kInstance, "web-1");
+    CHECK(meta == test::golden("cloudinit/meta-data.yaml", meta));
+    auto network = cloudinit::networkConfig("52:54:00:4d:5e:6f");
+    CHECK(network == test::golden("cloudinit/network-config.yaml", network));
+    CHECK(cloudinit::networkConfig("52:54:00:12:34:56").find("macaddress: \"52:54:00:12:34:56\"") !=
+          std::string::npos);
+    CHECK(cloudinit::metaData(kInstance, "1234").find("local-hostname: \"1234\"") != std::string::npos);
+}
+
+TEST_CASE("cloud-init: the user's userData passes through byte for byte when it is the only part") {
+    std::string user =
+        "#cloud-config\nruncmd:\n  - [sh, -c, 'echo hi > /tmp/marker']\n# trailing: \x01\xff\n";
+    auto out = cloudinit::userData(user, {});
+    REQUIRE(out.ok());
+    CHECK(*out == user);
+    std::string binary("\x1f\x8b\x08\x00\x00\x00", 6);
+    CHECK(*cloudinit::userData(binary, {}) == binary);
+}
+
+TEST_CASE("cloud-init: agent parts are merged as MIME multipart without touching the user's bytes") {
+    // A hostile userData that contains our boundary and MIME headers of its own.
+    std::string user = "#!/bin/sh\necho '\n--==gpuhost.part.boundary==\nContent-Type: text/cloud-config\n'\n";
+    cloudinit::Part mounts{"text/cloud-config", "gpuhost-filesystems.cfg", "#cloud-config\nmounts: []\n"};
+    auto out = cloudinit::userData(user, {mounts});
+    REQUIRE(out.ok());
+    CHECK(*out == test::golden("cloudinit/user-data-merged.mime", *out));
+    CHECK(out->rfind("Content-Type: multipart/mixed; boundary=\"==gpuhost.part.boundary==\"", 0) == 0);
+    auto parts = mimeParts(*out, "==gpuhost.part.boundary==");
+    REQUIRE(parts.size() == 2);
+    CHECK(parts[0].headers.find("Content-Type: text/x-shellscript") != std::string::npos);
+    CHECK(base64Decode(parts[0].body) == user);
+    CHECK(parts[1].headers.find("Merge-Type: list(append)") != std::string::npos);
+    CHECK(base64Decode(parts[1].body) == mounts.content);
+}
+
+TEST_CASE("cloud-init: content types follow cloud-init's first-line rules") {
+    CHECK(cloudinit::contentTypeOf("#cloud-config\n") == "text/cloud-config");
+    CHECK(cloudinit::contentTypeOf("#cloud-config-archive\n") == "text/cloud-config-archive");
+    CHECK(cloudinit::contentTypeOf("#!/bin/bash\n") == "text/x-shellscript");
+    CHECK(cloudinit::contentTypeOf("#cloud-boothook\n") == "text/cloud-boothook");
+    CHECK(cloudinit::contentTypeOf("#include\nhttp://x\n") == "text/x-include-url");
+    CHECK(cloudinit::contentTypeOf("## template: jinja\n") == "text/jinja2");
+    CHECK(cloudinit::contentTypeOf("hello") == "text/plain");
+    cloudinit::Part part{"text/cloud-config", "x.cfg", "#cloud-config\n"};
+    auto gz = cloudinit::userData(std::string("\x1f\x8b\x08", 3), {part});
+    REQUIRE_FALSE(gz.ok());
+    CHECK(gz.error().field == "userData");
+    CHECK_FALSE(cloudinit::userData("Content-Type: multipart/mixed; boundary=x\n\n", {part}).ok());
+}
