@@ -1,0 +1,96 @@
+#include "process/process.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace gpuhost::drivers {
+
+namespace {
+
+constexpr std::size_t kOutputCap = 64 << 10;
+
+[[noreturn]] void execChild(const std::vector<std::string>& argv, int outputFd) {
+    dup2(outputFd, STDOUT_FILENO);
+    dup2(outputFd, STDERR_FILENO);
+    int devNull = open("/dev/null", O_RDONLY);
+    dup2(devNull, STDIN_FILENO);
+    std::vector<char*> args;
+    for (const auto& arg : argv) {
+        args.push_back(const_cast<char*>(arg.c_str()));
+    }
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    _exit(127);
+}
+
+// Reads until EOF or the deadline; returns false on timeout.
+bool drain(int fd, std::string& output, std::chrono::steady_clock::time_point deadline) {
+    char buffer[4096];
+    for (;;) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
+                                                                          std::chrono::steady_clock::now());
+        if (left.count() <= 0) {
+            return false;
+        }
+        pollfd waitFor{fd, POLLIN, 0};
+        int ready = poll(&waitFor, 1, static_cast<int>(left.count()));
+        if (ready < 0 && errno == EINTR) {
+            continue;
+        }
+        if (ready <= 0) {
+            return ready == 0 ? false : true;
+        }
+        ssize_t n = read(fd, buffer, sizeof(buffer));
+        if (n <= 0) {
+            return true;
+        }
+        output.append(buffer, std::min<std::size_t>(static_cast<std::size_t>(n),
+                                                    kOutputCap - std::min(kOutputCap, output.size())));
+    }
+}
+
+}  // namespace
+
+model::Result<ProcessResult> runProcess(const std::vector<std::string>& argv,
+                                        std::chrono::milliseconds timeout) {
+    if (argv.empty()) {
+        return model::Error::internal("runProcess: empty argv");
+    }
+    int pipeFds[2];
+    if (pipe2(pipeFds, O_CLOEXEC) != 0) {
+        return model::Error::internal(std::string("pipe: ") + std::strerror(errno));
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(pipeFds[0]);
+        close(pipeFds[1]);
+        return model::Error::internal(std::string("fork: ") + std::strerror(errno));
+    }
+    if (pid == 0) {
+        execChild(argv, pipeFds[1]);
+    }
+    close(pipeFds[1]);
+    ProcessResult result;
+    bool finished = drain(pipeFds[0], result.output, std::chrono::steady_clock::now() + timeout);
+    close(pipeFds[0]);
+    if (!finished) {
+        kill(pid, SIGKILL);
+        result.timedOut = true;
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    result.exitCode = WIFEXITED(status) && !result.timedOut ? WEXITSTATUS(status) : -1;
+    if (result.exitCode == 127 && result.output.empty()) {
+        return model::Error::internal("cannot run " + argv[0] + " (not installed?)");
+    }
+    return result;
+}
+
+}  // namespace gpuhost::drivers

@@ -1,0 +1,71 @@
+#include "seed/seed_iso.hpp"
+
+#include <stdlib.h>
+
+#include <fstream>
+
+#include "process/process.hpp"
+
+namespace gpuhost::drivers {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+bool writeFile(const fs::path& path, const std::string& content) {
+    std::ofstream out(path, std::ios::binary);
+    out << content;
+    return static_cast<bool>(out.flush());
+}
+
+// A private scratch folder, removed on scope exit.
+struct ScratchDir {
+    explicit ScratchDir(const fs::path& near) {
+        std::string pattern = (near.parent_path() / ".seed-XXXXXX").string();
+        if (mkdtemp(pattern.data()) != nullptr) {
+            path = pattern;
+        }
+    }
+    ~ScratchDir() {
+        std::error_code ignored;
+        if (!path.empty()) {
+            fs::remove_all(path, ignored);
+        }
+    }
+    fs::path path;
+};
+
+}  // namespace
+
+model::Result<void> writeSeedIso(const SeedFiles& files, const fs::path& isoPath) {
+    ScratchDir scratch(isoPath);
+    if (scratch.path.empty()) {
+        return model::Error::internal("cannot create a scratch folder next to " + isoPath.string());
+    }
+    if (!writeFile(scratch.path / "user-data", files.userData) ||
+        !writeFile(scratch.path / "meta-data", files.metaData) ||
+        !writeFile(scratch.path / "network-config", files.networkConfig)) {
+        return model::Error::internal("cannot write seed files in " + scratch.path.string());
+    }
+    fs::path partial = scratch.path / "seed.iso";
+    auto run =
+        runProcess({"xorriso", "-as", "mkisofs", "-quiet", "-output", partial.string(), "-volid", "cidata",
+                    "-joliet", "-rock", (scratch.path / "user-data").string(),
+                    (scratch.path / "meta-data").string(), (scratch.path / "network-config").string()});
+    if (!run) {
+        return run.error();
+    }
+    if (run->exitCode != 0) {
+        return model::Error::internal("xorriso failed (" + std::to_string(run->exitCode) +
+                                      "): " + run->output);
+    }
+    std::error_code ec;
+    fs::rename(partial, isoPath, ec);
+    if (ec) {
+        return model::Error::internal("cannot move the seed ISO to " + isoPath.string() + ": " +
+                                      ec.message());
+    }
+    return {};
+}
+
+}  // namespace gpuhost::drivers

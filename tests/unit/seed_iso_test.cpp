@@ -1,0 +1,80 @@
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "process/process.hpp"
+#include "seed/seed_iso.hpp"
+
+using namespace gpuhost;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+    TempDir() {
+        char pattern[] = "/tmp/gpuhost-seed-XXXXXX";
+        path = mkdtemp(pattern);
+    }
+    ~TempDir() { fs::remove_all(path); }
+    fs::path path;
+};
+
+std::string readFile(const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+}  // namespace
+
+TEST_CASE("process: arguments reach the program verbatim, never through a shell") {
+    auto echo = drivers::runProcess({"echo", "$(id)", "a;b", "`x`", "'q'"});
+    REQUIRE(echo.ok());
+    CHECK(echo->exitCode == 0);
+    CHECK(echo->output == "$(id) a;b `x` 'q'\n");
+    auto failing = drivers::runProcess({"sh", "-c", "echo oops >&2; exit 3"});
+    REQUIRE(failing.ok());
+    CHECK(failing->exitCode == 3);
+    CHECK(failing->output == "oops\n");
+    auto slow = drivers::runProcess({"sleep", "5"}, std::chrono::milliseconds(200));
+    REQUIRE(slow.ok());
+    CHECK(slow->timedOut);
+    CHECK(slow->exitCode == -1);
+    CHECK_FALSE(drivers::runProcess({"/nonexistent/binary"}).ok());
+}
+
+TEST_CASE("seed ISO: volume cidata holding exactly the three files, written atomically") {
+    REQUIRE_MESSAGE(std::system("command -v xorriso >/dev/null") == 0,
+                    "xorriso is required: ./test.sh installs it");
+    TempDir dir;
+    drivers::SeedFiles files{
+        "#cloud-config\nruncmd:\n  - [sh, -c, 'echo \"$HOME\" > /m']\n",
+        "instance-id: \"6f1c2a9e-8d4b-4c3a-9e2f-1a2b3c4d5e6f\"\nlocal-hostname: \"web-1\"\n", "version: 2\n"};
+    auto iso = dir.path / "seed.iso";
+    REQUIRE(drivers::writeSeedIso(files, iso).ok());
+    auto info = drivers::runProcess({"xorriso", "-indev", iso.string(), "-pvd_info"});
+    REQUIRE(info.ok());
+    CHECK(info->output.find("Volume Id    : cidata") != std::string::npos);
+    auto out = dir.path / "out";
+    auto extract = drivers::runProcess(
+        {"xorriso", "-osirrox", "on", "-indev", iso.string(), "-extract", "/", out.string()});
+    REQUIRE(extract.ok());
+    REQUIRE(extract->exitCode == 0);
+    CHECK(readFile(out / "user-data") == files.userData);
+    CHECK(readFile(out / "meta-data") == files.metaData);
+    CHECK(readFile(out / "network-config") == files.networkConfig);
+    std::size_t entries = 0;
+    for ([[maybe_unused]] const auto& entry : fs::directory_iterator(dir.path)) {
+        ++entries;
+    }
+    CHECK(entries == 2);  // seed.iso and out/: no scratch folder left behind
+}
+
+TEST_CASE("seed ISO: an unwritable destination is an error, not a crash") {
+    auto result = drivers::writeSeedIso({"a", "b", "c"}, "/nonexistent-dir/seed.iso");
+    CHECK_FALSE(result.ok());
+}
