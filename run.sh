@@ -8,17 +8,7 @@ scripts/install-deps.sh build run
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGPUHOST_TESTS=OFF >/dev/null
 cmake --build build -j "$(nproc)"
 
-# libvirtd: through systemd where it is PID 1, by hand elsewhere (containers, CI).
-if ! virsh -c qemu:///system uri >/dev/null 2>&1; then
-  if [ "$(ps -o comm= -p 1)" = "systemd" ]; then
-    systemctl start libvirtd
-  else
-    pgrep -x virtlogd >/dev/null || virtlogd -d
-    pgrep -x libvirtd >/dev/null || libvirtd -d
-  fi
-  for _ in $(seq 50); do virsh -c qemu:///system uri >/dev/null 2>&1 && break; sleep 0.1; done
-fi
-virsh -c qemu:///system uri >/dev/null 2>&1 && echo "libvirtd: running" || echo "libvirtd: not reachable (instances will need it)"
+if scripts/ensure-libvirtd.sh; then echo "libvirtd: running"; else echo "libvirtd: not reachable (instances will need it)"; fi
 
 cat <<'TXT'
 

@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
 # The whole suite: installs what is missing, builds with ASan+UBSan, runs ctest.
-# Tiers (ctest labels): unit, integration. Later issues add e2e (real qemu:///system VMs).
+# Tiers (ctest labels): unit, integration; e2e (real qemu:///system VMs under TCG, a few
+# minutes, needs root) runs when GPUHOST_E2E=1. Extra arguments go to ctest (e.g. -L unit).
 set -euo pipefail
 cd "$(dirname "$0")"
 
 scripts/install-deps.sh build test
+e2e=OFF
+if [ "${GPUHOST_E2E:-0}" = 1 ]; then
+  e2e=ON
+  scripts/install-deps.sh run image
+  images/build-dev-image.sh
+  scripts/ensure-libvirtd.sh
+fi
 
 build_dir=${GPUHOST_TEST_BUILD_DIR:-build-asan}
-cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DGPUHOST_SANITIZE=ON -DGPUHOST_WERROR=ON
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DGPUHOST_SANITIZE=ON -DGPUHOST_WERROR=ON \
+  -DGPUHOST_E2E=$e2e
 cmake --build "$build_dir" -j "$(nproc)"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}

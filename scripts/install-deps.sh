@@ -8,6 +8,7 @@ build=(cmake ninja-build g++ pkg-config libboost1.81-all-dev libvirt-dev libyaml
 test=(openssl curl procps libvirt-clients xorriso)
 run=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils curl xorriso)
 bench=(wrk nginx-light curl)
+image=(mmdebstrap e2fsprogs qemu-utils)
 
 groups=("$@")
 [ ${#groups[@]} -gt 0 ] || groups=(build test)
@@ -18,6 +19,7 @@ for group in "${groups[@]}"; do
     test) wanted+=("${test[@]}") ;;
     run) wanted+=("${run[@]}") ;;
     bench) wanted+=("${bench[@]}") ;;
+    image) wanted+=("${image[@]}") ;;
     *) echo "unknown group: $group" >&2; exit 2 ;;
   esac
 done

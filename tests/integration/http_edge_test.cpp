@@ -1,5 +1,9 @@
 #include <doctest/doctest.h>
 
+#include <memory>
+#include <thread>
+#include <vector>
+
 #include "api_helpers.hpp"
 
 using namespace gpuhost::test;
@@ -137,4 +141,28 @@ TEST_CASE("http: the OpenAPI document is served as JSON") {
     auto response = httpRequest(daemon.port(), "GET", kBase + "/openapi.json");
     REQUIRE(response.status == 200);
     CHECK(json::parse(response.body).at("info").at("version") == "v1alpha1");
+}
+
+TEST_CASE("http: past max_connections new sockets are closed at once; capacity returns when one leaves") {
+    Daemon daemon("limits:\n  max_connections: 4\n  header_timeout_s: 30\n");
+    daemon.start();
+    std::vector<std::unique_ptr<Connection>> held;
+    for (int i = 0; i < 4; ++i) {
+        held.push_back(std::make_unique<Connection>(daemon.port()));
+        CHECK(held.back()->request("GET", "/healthz").status == 200);  // each is accepted and served
+    }
+    bool closed = false;
+    std::string reply = rawExchange(daemon.port(), "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 3000, &closed);
+    CHECK(closed);
+    CHECK(reply.empty());
+    held.pop_back();
+    std::string answered;
+    for (int i = 0; i < 50 && answered.empty(); ++i) {  // the server notices the close asynchronously
+        answered =
+            rawExchange(daemon.port(), "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        if (answered.empty()) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+    }
+    CHECK(answered.rfind("HTTP/1.1 200 OK", 0) == 0);
 }
