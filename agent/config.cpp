@@ -146,11 +146,16 @@ void parseAuth(Config& config, const YAML::Node& node) {
         fail("auth.tokens", "must be a non-empty list");
     }
     std::set<std::string> names;
+    std::set<std::array<std::uint8_t, 32>> hashes;
     for (std::size_t i = 0; i < tokens.size(); ++i) {
         std::string key = "auth.tokens[" + std::to_string(i) + "]";
         auto token = parseToken(tokens[i], key);
         if (!names.insert(token.name).second) {
             fail(key + ".name", "duplicate token name");
+        }
+        // Two entries for one token would leave its scope to the order of the list.
+        if (!hashes.insert(token.sha256).second) {
+            fail(key + ".sha256", "the same token is configured twice");
         }
         config.tokens.push_back(std::move(token));
     }
@@ -178,9 +183,13 @@ void parseImages(Config& config, const YAML::Node& node, const std::filesystem::
     if (!node.IsMap()) {
         fail("images", "must be a mapping of image name to path");
     }
+    std::set<std::string> seen;
     for (const auto& entry : node) {
         std::string name = entry.first.as<std::string>();
         std::string key = "images." + name;
+        if (!seen.insert(name).second) {
+            fail(key, "given more than once");
+        }
         if (name.empty() || name.size() > 63 ||
             name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.-_") != std::string::npos) {
             fail(key, "image names must be 1-63 lowercase letters, digits, '.', '-' or '_'");
@@ -236,7 +245,7 @@ void parseInstanceTypes(Config& config, const YAML::Node& node) {
             fail(key + ".memory", "must be a size such as 16Gi");
         }
         type.memoryBytes = *memory;
-        if (item["gpu_count"] && item["gpu_count"].as<std::string>() != "0") {
+        if (item["gpu_count"] && scalar(item["gpu_count"], key + ".gpu_count") != "0") {
             type.gpuCount = static_cast<unsigned>(positiveInteger(item["gpu_count"], key + ".gpu_count", 64));
         }
         if (item["gpu_model"]) {
@@ -281,7 +290,9 @@ void parseLimits(Config& config, const YAML::Node& node) {
         limits.idleTimeout = seconds(node["idle_timeout_s"], "limits.idle_timeout_s");
     }
     if (node["shutdown_grace_s"]) {
-        limits.shutdownGrace = seconds(node["shutdown_grace_s"], "limits.shutdown_grace_s");
+        // Keep it under the unit's TimeoutStopSec (30 s), or systemd kills the drain.
+        limits.shutdownGrace =
+            std::chrono::seconds(positiveInteger(node["shutdown_grace_s"], "limits.shutdown_grace_s", 25));
     }
     // userData is base64 inside a JSON body, so the body must be able to carry it.
     if (limits.bodyBytes < limits.userDataBytes / 3 * 4 + 4096) {

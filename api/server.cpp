@@ -19,6 +19,8 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
+#include <array>
+
 #include "log.hpp"
 
 namespace gpuhost::api {
@@ -50,6 +52,24 @@ std::optional<Error> readErrorReply(const boost::system::error_code& ec) {
         return Error::invalid("request", "malformed HTTP request");
     }
     return std::nullopt;
+}
+
+// Closing a socket with unread input sends RST, which can destroy the error reply just
+// written before the client reads it (a 413 for a large upload). Read and drop what the
+// client is still sending, briefly, before closing.
+template <class Stream>
+asio::awaitable<void> discardUnreadInput(Stream& stream) {
+    static constexpr std::size_t kMaxDiscard = 64 << 10;
+    std::array<char, 4096> sink{};
+    std::size_t discarded = 0;
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
+    while (discarded < kMaxDiscard) {
+        auto [ec, n] = co_await stream.async_read_some(asio::buffer(sink), kUseTuple);
+        if (ec) {
+            break;
+        }
+        discarded += n;
+    }
 }
 
 tcp::socket& lowestSocket(beast::tcp_stream& stream) {
@@ -206,7 +226,8 @@ asio::awaitable<void> Server::serve(Stream& stream, Connection& connection, cons
             early = Error{ErrorCode::PayloadTooLarge, "request body too large", {}};
         }
         if (!early && !headerError) {
-            if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+            if (parser.get().version() >= 11 &&
+                beast::iequals(parser.get()[http::field::expect], "100-continue")) {
                 http::response<http::empty_body> go{http::status::continue_, 11};
                 co_await http::async_write(stream, go, kUseTuple);
             }
@@ -222,6 +243,7 @@ asio::awaitable<void> Server::serve(Stream& stream, Connection& connection, cons
             auto reply = RequestHandler::errorResponse(*early, 11, false);
             beast::get_lowest_layer(stream).expires_after(limits.bodyTimeout);
             co_await http::async_write(stream, reply, kUseTuple);
+            co_await discardUnreadInput(stream);
             co_return;
         }
         if (headerError) {

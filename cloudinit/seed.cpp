@@ -3,7 +3,9 @@
 #include <openssl/evp.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 
 namespace gpuhost::cloudinit {
 
@@ -71,15 +73,16 @@ std::string contentTypeOf(std::string_view userData) {
         std::string_view type;
     };
     // Longest prefixes first: "#cloud-config-archive" before "#cloud-config".
-    static constexpr std::array<Prefix, 8> kPrefixes{{
+    static constexpr std::array<Prefix, 9> kPrefixes{{
         {"#cloud-config-archive", "text/cloud-config-archive"},
+        {"#cloud-config-jsonp", "text/cloud-config-jsonp"},
         {"#cloud-config", "text/cloud-config"},
         {"#cloud-boothook", "text/cloud-boothook"},
+        {"#include-once", "text/x-include-once-url"},
         {"#include", "text/x-include-url"},
         {"#part-handler", "text/part-handler"},
         {"## template: jinja", "text/jinja2"},
         {"#!", "text/x-shellscript"},
-        {"Content-Type: multipart", "multipart/mixed"},
     }};
     if (userData.size() >= 2 && static_cast<unsigned char>(userData[0]) == 0x1f &&
         static_cast<unsigned char>(userData[1]) == 0x8b) {
@@ -89,6 +92,12 @@ std::string contentTypeOf(std::string_view userData) {
         if (userData.starts_with(prefix.start)) {
             return std::string(prefix.type);
         }
+    }
+    // cloud-init treats data as MIME when "mime-version:" appears (any case) early on.
+    std::string head(userData.substr(0, 4096));
+    std::transform(head.begin(), head.end(), head.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (head.find("mime-version:") != std::string::npos || head.starts_with("content-type: multipart")) {
+        return "multipart/mixed";
     }
     return "text/plain";
 }

@@ -100,7 +100,8 @@ boost::asio::awaitable<Result<void>> ProjectService::remove(const model::Princip
     if (!exists(id) || !caller.mayUse(id)) {
         co_return Error::notFound("project");
     }
-    auto removed = co_await pool_.run([this, id] { return store_.deleteProjectIfEmpty(id); });
+    auto work = [this, id] { return store_.deleteProjectIfEmpty(id); };
+    auto removed = co_await pool_.run(std::move(work));
     if (!removed) {
         co_return removed.error();
     }

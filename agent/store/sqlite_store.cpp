@@ -62,6 +62,32 @@ class SqliteStore::Statement {
     sqlite3_stmt* stmt_ = nullptr;
 };
 
+/// BEGIN IMMEDIATE … COMMIT, rolled back on every other way out (errors, exceptions),
+/// so the single connection is never left inside a transaction.
+class SqliteStore::Transaction {
+  public:
+    explicit Transaction(sqlite3* db) : db_(db) {
+        if (sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
+            throw std::runtime_error(std::string("sqlite begin: ") + sqlite3_errmsg(db_));
+        }
+    }
+    ~Transaction() {
+        if (!committed_) {
+            sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+        }
+    }
+    Transaction(const Transaction&) = delete;
+    Transaction& operator=(const Transaction&) = delete;
+    bool commit() {
+        committed_ = sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK;
+        return committed_;
+    }
+
+  private:
+    sqlite3* db_;
+    bool committed_ = false;
+};
+
 /// Records one store operation's latency in the metrics.
 class SqliteStore::Timer {
   public:
@@ -196,7 +222,7 @@ Result<void> SqliteStore::insertProject(const model::Project& project) {
     statement.bind(5, model::formatTimestamp(project.createdAt));
     int rc = statement.step();
     if (rc == SQLITE_CONSTRAINT) {
-        return Error::conflict("a project with this name already exists");
+        return Error{model::ErrorCode::Conflict, "a project with this name already exists", "name"};
     }
     if (rc != SQLITE_DONE) {
         return lastError("insert project");
@@ -207,33 +233,31 @@ Result<void> SqliteStore::insertProject(const model::Project& project) {
 Result<void> SqliteStore::deleteProjectIfEmpty(const model::Uuid& id) {
     Timer timer(metrics_, "delete_project");
     std::lock_guard lock(mutex_);
-    execute("BEGIN IMMEDIATE");
-    auto finish = [&](Result<void> result) -> Result<void> {
-        if (result && sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK) {
-            return result;
-        }
-        Error error = result ? lastError("commit") : result.error();
-        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-        return error;
-    };
+    Transaction transaction(db_);
     for (const char* table : kProjectOwnedTables) {
         Statement owned(db_,
                         (std::string("SELECT 1 FROM ") + table + " WHERE project_id = ? LIMIT 1").c_str());
         owned.bind(1, id.str());
-        if (owned.step() == SQLITE_ROW) {
-            return finish(
-                Error::conflict(std::string("project still owns ") + table + "; delete them first"));
+        int rc = owned.step();
+        if (rc == SQLITE_ROW) {
+            return Error::conflict(std::string("project still owns ") + table + "; delete them first");
+        }
+        if (rc != SQLITE_DONE) {
+            return lastError("check project resources");
         }
     }
     Statement statement(db_, "DELETE FROM projects WHERE id = ?");
     statement.bind(1, id.str());
     if (statement.step() != SQLITE_DONE) {
-        return finish(lastError("delete project"));
+        return lastError("delete project");
     }
     if (sqlite3_changes(db_) == 0) {
-        return finish(Error::notFound("project"));
+        return Error::notFound("project");
     }
-    return finish({});
+    if (!transaction.commit()) {
+        return lastError("commit");
+    }
+    return {};
 }
 
 }  // namespace gpuhost::agent

@@ -34,6 +34,7 @@ class SqliteStore final : public ProjectStore {
   private:
     class Statement;
     class Timer;
+    class Transaction;
 
     void execute(const char* sql);
     void migrate();

@@ -1,6 +1,8 @@
 #include "seed/seed_iso.hpp"
 
+#include <fcntl.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <fstream>
 
@@ -11,6 +13,16 @@ namespace gpuhost::drivers {
 namespace fs = std::filesystem;
 
 namespace {
+
+bool fsyncPath(const fs::path& path, int flags) {
+    int fd = open(path.c_str(), flags | O_CLOEXEC);
+    if (fd < 0) {
+        return false;
+    }
+    bool synced = fsync(fd) == 0;
+    close(fd);
+    return synced;
+}
 
 bool writeFile(const fs::path& path, const std::string& content) {
     std::ofstream out(path, std::ios::binary);
@@ -59,11 +71,20 @@ model::Result<void> writeSeedIso(const SeedFiles& files, const fs::path& isoPath
         return model::Error::internal("xorriso failed (" + std::to_string(run->exitCode) +
                                       "): " + run->output);
     }
+    // Data first, then the rename, then the folder entry: after a crash the final name
+    // holds either nothing or the whole seed.
+    if (!fsyncPath(partial, O_RDONLY)) {
+        return model::Error::internal("cannot fsync " + partial.string());
+    }
     std::error_code ec;
     fs::rename(partial, isoPath, ec);
     if (ec) {
         return model::Error::internal("cannot move the seed ISO to " + isoPath.string() + ": " +
                                       ec.message());
+    }
+    fs::path folder = isoPath.parent_path().empty() ? fs::path(".") : isoPath.parent_path();
+    if (!fsyncPath(folder, O_RDONLY | O_DIRECTORY)) {
+        return model::Error::internal("cannot fsync " + folder.string());
     }
     return {};
 }

@@ -99,6 +99,9 @@ TEST_CASE("cloud-init: content types follow cloud-init's first-line rules") {
     CHECK(cloudinit::contentTypeOf("#include\nhttp://x\n") == "text/x-include-url");
     CHECK(cloudinit::contentTypeOf("## template: jinja\n") == "text/jinja2");
     CHECK(cloudinit::contentTypeOf("hello") == "text/plain");
+    CHECK(cloudinit::contentTypeOf("#include-once\nhttp://x\n") == "text/x-include-once-url");
+    CHECK(cloudinit::contentTypeOf("#cloud-config-jsonp\n[]") == "text/cloud-config-jsonp");
+    CHECK(cloudinit::contentTypeOf("From: x\nMIME-Version: 1.0\n\nhi") == "multipart/mixed");
     cloudinit::Part part{"text/cloud-config", "x.cfg", "#cloud-config\n"};
     auto gz = cloudinit::userData(std::string("\x1f\x8b\x08", 3), {part});
     REQUIRE_FALSE(gz.ok());

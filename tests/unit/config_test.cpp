@@ -115,6 +115,13 @@ TEST_CASE("bad configs stop start-up with a message naming the key") {
         {kMinimal + "log_level: loud\n", "log_level"},
         {kMinimal + "region: Not_A_Name\n", "region"},
         {kMinimal + "state_dir: /elsewhere\n", "state_dir"},
+        {"state_dir: /x\nauth: {tokens: [{name: a, sha256: " + kHash +
+             ", projects: ['*']}, {name: b, sha256: " + kHash + ", projects: ['*']}]}\n",
+         "auth.tokens[1].sha256"},
+        {kMinimal + "instance_types: [{name: a, cpu: 2, memory: 1Gi, gpu_count: [8], gpu_model: x}]\n",
+         "instance_types[0].gpu_count"},
+        {kMinimal + "images: {a: /x, a: /y}\n", "images.a"},
+        {kMinimal + "limits: {shutdown_grace_s: 600}\n", "limits.shutdown_grace_s"},
         {kMinimal + "limits: {body_bytes: 4096, body_bytes: 8192}\n", "limits.body_bytes"},
     };
     for (const auto& c : cases) {

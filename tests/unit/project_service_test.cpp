@@ -39,7 +39,8 @@ TEST_CASE("projects: only operator tokens create; scoped tokens see only their p
     auto b = f.create("b", f.operatorToken);
     REQUIRE(a.ok());
     REQUIRE(b.ok());
-    model::Principal scoped{.name = "scoped", .allProjects = false, .projects = {a->id}, .scope = a->id.str()};
+    model::Principal scoped{
+        .name = "scoped", .allProjects = false, .projects = {a->id}, .scope = a->id.str()};
     auto denied = f.create("c", scoped);
     REQUIRE_FALSE(denied.ok());
     CHECK(denied.error().code == model::ErrorCode::PermissionDenied);

@@ -1,4 +1,5 @@
 #include <doctest/doctest.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -45,6 +46,19 @@ TEST_CASE("process: arguments reach the program verbatim, never through a shell"
     CHECK(slow->timedOut);
     CHECK(slow->exitCode == -1);
     CHECK_FALSE(drivers::runProcess({"/nonexistent/binary"}).ok());
+}
+
+TEST_CASE("process: the child inherits no descriptors but 0-2, and a timeout holds after EOF") {
+    int leaky = socket(AF_INET, SOCK_STREAM, 0);  // no CLOEXEC, like Asio's sockets
+    REQUIRE(leaky >= 0);
+    auto listing = drivers::runProcess({"ls", "/proc/self/fd"});
+    close(leaky);
+    REQUIRE(listing.ok());
+    CHECK(listing->output == "0\n1\n2\n3\n");  // 3 is ls's own handle on the folder
+    auto silent =
+        drivers::runProcess({"sh", "-c", "exec >/dev/null 2>&1; sleep 5"}, std::chrono::milliseconds(300));
+    REQUIRE(silent.ok());
+    CHECK(silent->timedOut);
 }
 
 TEST_CASE("seed ISO: volume cidata holding exactly the three files, written atomically") {
