@@ -1,0 +1,109 @@
+#include "libvirt/connection.hpp"
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+
+#include <algorithm>
+
+namespace gpuhost::drivers::libvirt {
+
+using model::Error;
+using model::ErrorCode;
+
+namespace {
+
+ErrorCode codeFor(int libvirtCode) {
+    switch (libvirtCode) {
+        case VIR_ERR_NO_DOMAIN:
+        case VIR_ERR_NO_STORAGE_POOL:
+        case VIR_ERR_NO_STORAGE_VOL:
+        case VIR_ERR_NO_NETWORK:
+        case VIR_ERR_NO_NODE_DEVICE:
+        case VIR_ERR_NO_DOMAIN_METADATA:
+            return ErrorCode::NotFound;
+        case VIR_ERR_OPERATION_INVALID:
+        case VIR_ERR_DOM_EXIST:
+        case VIR_ERR_STORAGE_VOL_EXIST:
+            return ErrorCode::Conflict;
+        case VIR_ERR_NO_CONNECT:
+        case VIR_ERR_INVALID_CONN:
+        case VIR_ERR_SYSTEM_ERROR:
+        case VIR_ERR_RPC:
+        case VIR_ERR_AUTH_FAILED:
+            return ErrorCode::Unavailable;
+        default:
+            return ErrorCode::Internal;
+    }
+}
+
+// libvirt prints errors to stderr by default; they come back through lastLibvirtError.
+void silence(void*, virErrorPtr) {}
+
+}  // namespace
+
+Error lastLibvirtError(std::string_view what) {
+    virErrorPtr error = virGetLastError();
+    if (error == nullptr) {
+        return Error{ErrorCode::Internal, std::string(what) + ": unknown libvirt error", {}};
+    }
+    std::string message = std::string(what) + ": " +
+                          (error->message != nullptr ? error->message : "libvirt error") +
+                          " (libvirt error " + std::to_string(error->code) + ")";
+    return Error{codeFor(error->code), std::move(message), {}};
+}
+
+Connection::Connection(std::string uri) : uri_(std::move(uri)) {
+    virSetErrorFunc(nullptr, silence);
+}
+
+Connection::~Connection() {
+    if (conn_ != nullptr) {
+        virConnectClose(conn_);
+    }
+}
+
+model::Result<Connection::Handle> Connection::get() {
+    std::lock_guard lock(mutex_);
+    auto handle = [this] {
+        virConnectRef(conn_);
+        return Handle(conn_, [](virConnectPtr conn) { virConnectClose(conn); });
+    };
+    if (conn_ != nullptr && virConnectIsAlive(conn_) == 1) {
+        return handle();
+    }
+    if (conn_ != nullptr) {
+        virConnectClose(conn_);
+        conn_ = nullptr;
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (now < nextAttempt_) {
+        return Error{ErrorCode::Unavailable, "libvirt at " + uri_ + " is unreachable; retrying shortly", {}};
+    }
+    conn_ = virConnectOpen(uri_.c_str());
+    if (conn_ == nullptr) {
+        backoff_ = std::clamp(backoff_ * 2, std::chrono::milliseconds(100), std::chrono::milliseconds(5000));
+        nextAttempt_ = now + backoff_;
+        auto error = lastLibvirtError("connect to " + uri_);
+        error.code = ErrorCode::Unavailable;
+        return error;
+    }
+    backoff_ = std::chrono::milliseconds(0);
+    nextAttempt_ = {};
+    ++opens_;
+    return handle();
+}
+
+void Connection::markBroken() {
+    std::lock_guard lock(mutex_);
+    if (conn_ != nullptr) {
+        virConnectClose(conn_);
+        conn_ = nullptr;
+    }
+}
+
+unsigned Connection::opens() const {
+    std::lock_guard lock(mutex_);
+    return opens_;
+}
+
+}  // namespace gpuhost::drivers::libvirt

@@ -1,0 +1,213 @@
+#include "libvirt/libvirt_hypervisor.hpp"
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+
+#include <cstdlib>
+#include <memory>
+
+#include "libvirt/domain_xml.hpp"
+
+namespace gpuhost::drivers {
+
+std::string_view nameOf(PowerState state) {
+    switch (state) {
+        case PowerState::Running:
+            return "running";
+        case PowerState::Paused:
+            return "paused";
+        case PowerState::ShutOff:
+            return "shutoff";
+        case PowerState::Crashed:
+            return "crashed";
+        case PowerState::Other:
+            return "other";
+    }
+    return "other";
+}
+
+}  // namespace gpuhost::drivers
+
+namespace gpuhost::drivers::libvirt {
+
+using model::Error;
+using model::ErrorCode;
+using model::Result;
+
+namespace {
+
+using DomainHandle = std::unique_ptr<virDomain, decltype(&virDomainFree)>;
+
+PowerState powerStateFrom(int state) {
+    switch (state) {
+        case VIR_DOMAIN_RUNNING:
+        case VIR_DOMAIN_BLOCKED:
+            return PowerState::Running;
+        case VIR_DOMAIN_PAUSED:
+        case VIR_DOMAIN_PMSUSPENDED:
+            return PowerState::Paused;
+        case VIR_DOMAIN_SHUTOFF:
+        case VIR_DOMAIN_SHUTDOWN:
+            return PowerState::ShutOff;
+        case VIR_DOMAIN_CRASHED:
+            return PowerState::Crashed;
+        default:
+            return PowerState::Other;
+    }
+}
+
+// The text of the first <tag> or <prefix:tag> element: libvirt returns the metadata
+// element without the prefix it was defined with.
+std::string_view elementText(std::string_view xml, std::string_view tag) {
+    std::size_t start = std::string_view::npos;
+    for (std::string open : {"<" + std::string(tag) + ">", ":" + std::string(tag) + ">"}) {
+        auto at = xml.find(open);
+        if (at != std::string_view::npos && (start == std::string_view::npos || at + open.size() < start)) {
+            start = at + open.size();
+        }
+    }
+    if (start == std::string_view::npos) {
+        return {};
+    }
+    auto end = xml.find('<', start);
+    return end == std::string_view::npos ? std::string_view{} : xml.substr(start, end - start);
+}
+
+}  // namespace
+
+std::optional<std::pair<model::Uuid, model::Uuid>> parseManagedMetadata(std::string_view metadataXml) {
+    auto id = model::Uuid::parse(elementText(metadataXml, "id"));
+    auto project = model::Uuid::parse(elementText(metadataXml, "project"));
+    if (!id || !project) {
+        return std::nullopt;
+    }
+    return std::make_pair(*id, *project);
+}
+
+Error LibvirtHypervisor::failed(std::string_view what) {
+    auto error = lastLibvirtError(what);
+    if (error.code == ErrorCode::Unavailable) {
+        connection_.markBroken();  // the next call reconnects (with backoff)
+    }
+    return error;
+}
+
+namespace {
+
+Result<DomainHandle> lookup(virConnectPtr conn, const std::string& name) {
+    virDomainPtr domain = virDomainLookupByName(conn, name.c_str());
+    if (domain == nullptr) {
+        return lastLibvirtError("look up domain " + name);
+    }
+    return DomainHandle(domain, virDomainFree);
+}
+
+}  // namespace
+
+template <class T, class Action>
+Result<T> LibvirtHypervisor::onDomain(const std::string& name, Action action) {
+    auto conn = connection_.get();
+    if (!conn) {
+        return conn.error();
+    }
+    auto domain = lookup(conn->get(), name);
+    if (!domain) {
+        return domain.error();
+    }
+    return action(domain->get());
+}
+
+Result<void> LibvirtHypervisor::defineDomain(const std::string& xml) {
+    auto conn = connection_.get();
+    if (!conn) {
+        return conn.error();
+    }
+    virDomainPtr domain = virDomainDefineXML(conn->get(), xml.c_str());
+    if (domain == nullptr) {
+        return failed("define domain");
+    }
+    virDomainFree(domain);
+    return {};
+}
+
+Result<void> LibvirtHypervisor::startDomain(const std::string& name) {
+    return onDomain<void>(name, [&](virDomainPtr domain) -> Result<void> {
+        return virDomainCreate(domain) == 0 ? Result<void>{} : failed("start domain " + name);
+    });
+}
+
+Result<void> LibvirtHypervisor::shutdownDomain(const std::string& name) {
+    return onDomain<void>(name, [&](virDomainPtr domain) -> Result<void> {
+        return virDomainShutdownFlags(domain, VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN) == 0
+                   ? Result<void>{}
+                   : failed("shut down domain " + name);
+    });
+}
+
+Result<void> LibvirtHypervisor::destroyDomain(const std::string& name) {
+    return onDomain<void>(name, [&](virDomainPtr domain) -> Result<void> {
+        if (virDomainIsActive(domain) != 1 || virDomainDestroy(domain) == 0) {
+            return {};
+        }
+        return failed("destroy domain " + name);
+    });
+}
+
+Result<void> LibvirtHypervisor::undefineDomain(const std::string& name) {
+    auto undefined = onDomain<void>(name, [&](virDomainPtr domain) -> Result<void> {
+        // Remove UEFI variables too where the driver knows about them; drivers without
+        // NVRAM support (the test driver) reject the flag, so fall back to a plain undefine.
+        if (virDomainUndefineFlags(domain, VIR_DOMAIN_UNDEFINE_NVRAM) == 0 || virDomainUndefine(domain) == 0) {
+            return {};
+        }
+        return failed("undefine domain " + name);
+    });
+    if (!undefined && undefined.error().code == ErrorCode::NotFound) {
+        return {};  // already gone: what undefine wants
+    }
+    return undefined;
+}
+
+Result<PowerState> LibvirtHypervisor::powerState(const std::string& name) {
+    return onDomain<PowerState>(name, [&](virDomainPtr domain) -> Result<PowerState> {
+        int state = 0;
+        int reason = 0;
+        if (virDomainGetState(domain, &state, &reason, 0) != 0) {
+            return failed("read the state of domain " + name);
+        }
+        return powerStateFrom(state);
+    });
+}
+
+Result<std::vector<ManagedDomain>> LibvirtHypervisor::listManagedDomains() {
+    auto conn = connection_.get();
+    if (!conn) {
+        return conn.error();
+    }
+    virDomainPtr* domains = nullptr;
+    int count = virConnectListAllDomains(conn->get(), &domains, 0);
+    if (count < 0) {
+        return failed("list domains");
+    }
+    std::vector<ManagedDomain> managed;
+    for (int i = 0; i < count; ++i) {
+        DomainHandle domain(domains[i], virDomainFree);
+        char* metadata =
+            virDomainGetMetadata(domain.get(), VIR_DOMAIN_METADATA_ELEMENT, kMetadataNamespace, 0);
+        if (metadata == nullptr) {
+            continue;  // not one of ours
+        }
+        auto ids = parseManagedMetadata(metadata);
+        std::free(metadata);
+        int state = 0;
+        int reason = 0;
+        if (!ids || virDomainGetState(domain.get(), &state, &reason, 0) != 0) {
+            continue;
+        }
+        managed.push_back({virDomainGetName(domain.get()), ids->first, ids->second, powerStateFrom(state)});
+    }
+    std::free(domains);
+    return managed;
+}
+
+}  // namespace gpuhost::drivers::libvirt

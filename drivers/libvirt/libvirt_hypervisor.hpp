@@ -1,0 +1,37 @@
+#pragma once
+
+#include <optional>
+#include <utility>
+
+#include "hypervisor.hpp"
+#include "libvirt/connection.hpp"
+
+namespace gpuhost::drivers::libvirt {
+
+/// Hypervisor over a libvirt connection (qemu:///system, qemu+ssh://…, or the test
+/// driver test:///default in integration tests).
+class LibvirtHypervisor final : public Hypervisor {
+  public:
+    explicit LibvirtHypervisor(std::string uri) : connection_(std::move(uri)) {}
+
+    model::Result<void> defineDomain(const std::string& xml) override;
+    model::Result<void> startDomain(const std::string& name) override;
+    model::Result<void> shutdownDomain(const std::string& name) override;
+    model::Result<void> destroyDomain(const std::string& name) override;
+    model::Result<void> undefineDomain(const std::string& name) override;
+    model::Result<PowerState> powerState(const std::string& name) override;
+    model::Result<std::vector<ManagedDomain>> listManagedDomains() override;
+
+    Connection& connection() { return connection_; }
+
+  private:
+    model::Error failed(std::string_view what);
+    template <class T, class Action>
+    model::Result<T> onDomain(const std::string& name, Action action);
+    Connection connection_;
+};
+
+/// Reads gpuhost's instance and project ids from a domain's <metadata> element text.
+std::optional<std::pair<model::Uuid, model::Uuid>> parseManagedMetadata(std::string_view metadataXml);
+
+}  // namespace gpuhost::drivers::libvirt

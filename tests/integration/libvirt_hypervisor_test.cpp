@@ -1,0 +1,92 @@
+// The libvirt Hypervisor against libvirt's own test driver (test:///default): the real
+// API, no root, no VM. Each virConnectOpen of test:///default in one process shares state.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+
+#include "libvirt/domain_xml.hpp"
+#include "libvirt/libvirt_hypervisor.hpp"
+
+using namespace gpuhost;
+using namespace gpuhost::drivers;
+using namespace gpuhost::drivers::libvirt;
+
+namespace {
+
+DomainSpec specFor(const model::Uuid& instance, const model::Uuid& project) {
+    DomainSpec spec;
+    spec.instanceId = instance;
+    spec.projectId = project;
+    spec.hostname = "vm-1";
+    spec.vcpus = 1;
+    spec.memoryBytes = 512ull << 20;
+    spec.accelerator = Accelerator::Tcg;
+    spec.rootDisk = "/var/lib/gpuhost/pool/" + instance.str() + ".qcow2";
+    spec.seedIso = "/var/lib/gpuhost/pool/" + instance.str() + ".iso";
+    spec.consoleLog = "/var/lib/gpuhost/console/" + instance.str() + ".log";
+    spec.macAddress = macAddressFor(instance);
+    return spec;
+}
+
+bool listed(LibvirtHypervisor& hypervisor, const std::string& name) {
+    auto domains = hypervisor.listManagedDomains();
+    REQUIRE(domains.ok());
+    return std::any_of(domains->begin(), domains->end(), [&](const auto& d) { return d.name == name; });
+}
+
+}  // namespace
+
+TEST_CASE("libvirt hypervisor: define, start, stop, undefine a generated domain; only ours are listed") {
+    LibvirtHypervisor hypervisor("test:///default");
+    auto instance = model::Uuid::random();
+    auto project = model::Uuid::random();
+    std::string name = domainName(instance);
+
+    auto defined = hypervisor.defineDomain(buildDomainXml(specFor(instance, project)));
+    REQUIRE_MESSAGE(defined.ok(), (defined.ok() ? "" : defined.error().message));
+    CHECK(*hypervisor.powerState(name) == PowerState::ShutOff);
+    auto domains = hypervisor.listManagedDomains();
+    REQUIRE(domains.ok());
+    REQUIRE(domains->size() == 1);  // test:///default's own "test" domain carries no metadata
+    CHECK((*domains)[0].instanceId == instance);
+    CHECK((*domains)[0].projectId == project);
+
+    REQUIRE(hypervisor.startDomain(name).ok());
+    CHECK(*hypervisor.powerState(name) == PowerState::Running);
+    // Already running: the QEMU driver says VIR_ERR_OPERATION_INVALID (→ Conflict), the
+    // test driver an internal error; either way it is refused and nothing changes.
+    CHECK_FALSE(hypervisor.startDomain(name).ok());
+    CHECK(*hypervisor.powerState(name) == PowerState::Running);
+    REQUIRE(hypervisor.destroyDomain(name).ok());
+    CHECK(*hypervisor.powerState(name) == PowerState::ShutOff);
+    CHECK(hypervisor.destroyDomain(name).ok());  // not running: nothing to do
+    REQUIRE(hypervisor.undefineDomain(name).ok());
+    CHECK_FALSE(listed(hypervisor, name));
+    CHECK(hypervisor.undefineDomain(name).ok());  // already gone
+    CHECK(hypervisor.powerState(name).error().code == model::ErrorCode::NotFound);
+    CHECK(hypervisor.startDomain(name).error().code == model::ErrorCode::NotFound);
+}
+
+TEST_CASE("libvirt hypervisor: an unreachable URI is Unavailable, and retries back off") {
+    LibvirtHypervisor hypervisor("test:///nonexistent/host.xml");
+    auto first = hypervisor.listManagedDomains();
+    REQUIRE_FALSE(first.ok());
+    CHECK(first.error().code == model::ErrorCode::Unavailable);
+    auto second = hypervisor.listManagedDomains();  // inside the backoff window: no new attempt
+    REQUIRE_FALSE(second.ok());
+    CHECK(second.error().message.find("retrying shortly") != std::string::npos);
+    CHECK(hypervisor.connection().opens() == 0);
+}
+
+TEST_CASE("libvirt hypervisor: metadata parsing ignores the prefix and rejects junk") {
+    auto ids = parseManagedMetadata(
+        "<g:instance xmlns:g='x'><g:id>6f1c2a9e-8d4b-4c3a-9e2f-1a2b3c4d5e6f</g:id>"
+        "<g:project>2d7c4b1e-52a8-4a8f-9a59-0c9e1f4b7a11</g:project></g:instance>");
+    REQUIRE(ids.has_value());
+    CHECK(ids->first.str() == "6f1c2a9e-8d4b-4c3a-9e2f-1a2b3c4d5e6f");
+    CHECK(parseManagedMetadata("<instance><id>6f1c2a9e-8d4b-4c3a-9e2f-1a2b3c4d5e6f</id>"
+                               "<project>2d7c4b1e-52a8-4a8f-9a59-0c9e1f4b7a11</project></instance>")
+              .has_value());
+    CHECK_FALSE(parseManagedMetadata("<g:instance><g:id>nope</g:id></g:instance>").has_value());
+    CHECK_FALSE(parseManagedMetadata("").has_value());
+}
