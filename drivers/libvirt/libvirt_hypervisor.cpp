@@ -157,7 +157,8 @@ Result<void> LibvirtHypervisor::undefineDomain(const std::string& name) {
     auto undefined = onDomain<void>(name, [&](virDomainPtr domain) -> Result<void> {
         // Remove UEFI variables too where the driver knows about them; drivers without
         // NVRAM support (the test driver) reject the flag, so fall back to a plain undefine.
-        if (virDomainUndefineFlags(domain, VIR_DOMAIN_UNDEFINE_NVRAM) == 0 || virDomainUndefine(domain) == 0) {
+        if (virDomainUndefineFlags(domain, VIR_DOMAIN_UNDEFINE_NVRAM) == 0 ||
+            virDomainUndefine(domain) == 0) {
             return {};
         }
         return failed("undefine domain " + name);

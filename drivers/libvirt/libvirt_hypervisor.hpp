@@ -12,7 +12,8 @@ namespace gpuhost::drivers::libvirt {
 /// driver test:///default in integration tests).
 class LibvirtHypervisor final : public Hypervisor {
   public:
-    explicit LibvirtHypervisor(std::string uri) : connection_(std::move(uri)) {}
+    /// `connection` is shared with LibvirtStorage for the same host and must outlive this.
+    explicit LibvirtHypervisor(Connection& connection) : connection_(connection) {}
 
     model::Result<void> defineDomain(const std::string& xml) override;
     model::Result<void> startDomain(const std::string& name) override;
@@ -22,13 +23,11 @@ class LibvirtHypervisor final : public Hypervisor {
     model::Result<PowerState> powerState(const std::string& name) override;
     model::Result<std::vector<ManagedDomain>> listManagedDomains() override;
 
-    Connection& connection() { return connection_; }
-
   private:
     model::Error failed(std::string_view what);
     template <class T, class Action>
     model::Result<T> onDomain(const std::string& name, Action action);
-    Connection connection_;
+    Connection& connection_;
 };
 
 /// Reads gpuhost's instance and project ids from a domain's <metadata> element text.

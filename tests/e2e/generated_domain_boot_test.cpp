@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "libvirt/domain_xml.hpp"
+#include "libvirt/libvirt_storage.hpp"
 #include "process/process.hpp"
 #include "seed.hpp"
 #include "seed/seed_iso.hpp"
@@ -97,23 +98,43 @@ TEST_CASE("e2e: a domain made by gpuhost's generators boots and runs the user's 
     spec.memoryBytes = 1ull << 30;
     spec.accelerator = Accelerator::Tcg;
     spec.tcgCacheMiB = 128;
-    spec.rootDisk = (scratch.path / "root.qcow2").string();
-    spec.seedIso = (scratch.path / "seed.iso").string();
     spec.consoleLog = (scratch.path / "console.log").string();
     spec.macAddress = macAddressFor(instance);
     spec.kernel = (kImage / "vmlinuz").string();
     spec.initrd = (kImage / "initrd.img").string();
     spec.cmdline = "root=/dev/vda rw console=ttyS0";
 
-    run({"qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", (kImage / "root.qcow2").string(),
-         spec.rootDisk});
+    // Disks through libvirt's storage API, as the agent will make them: an O(1) overlay on
+    // the dev image and the seed ISO streamed into the pool.
+    Connection connection("qemu:///system");
+    std::string poolName = "gpuhost-e2e-" + instance.str().substr(0, 8);
+    LibvirtStorage storage(connection, poolName, scratch.path / "pool");
+    struct PoolCleanup {
+        std::string pool;
+        ~PoolCleanup() {
+            (void)runProcess({"virsh", "-c", "qemu:///system", "pool-destroy", pool});
+            (void)runProcess({"virsh", "-c", "qemu:///system", "pool-undefine", pool});
+        }
+    } poolCleanup{poolName};
+    REQUIRE(storage.ensurePool().ok());
+    auto root =
+        storage.createOverlay(instance.str() + "-root.qcow2", (kImage / "root.qcow2").string(), "qcow2", 0);
+    REQUIRE_MESSAGE(root.ok(), (root.ok() ? "" : root.error().message));
+    spec.rootDisk = root->path;
+
     std::string user = "#cloud-config\nruncmd:\n  - [sh, -c, 'echo gpuhost-e2e-marker > /var/tmp/marker']\n";
     auto userData = cloudinit::userData(user, {});
     REQUIRE(userData.ok());
+    auto isoFile = scratch.path / "seed-build.iso";
     REQUIRE(writeSeedIso({*userData, cloudinit::metaData(instance, spec.hostname),
                           cloudinit::networkConfig(spec.macAddress)},
-                         spec.seedIso)
+                         isoFile)
                 .ok());
+    std::ifstream isoIn(isoFile, std::ios::binary);
+    std::string isoBytes((std::istreambuf_iterator<char>(isoIn)), std::istreambuf_iterator<char>());
+    auto seed = storage.uploadVolume(instance.str() + "-seed.iso", isoBytes);
+    REQUIRE_MESSAGE(seed.ok(), (seed.ok() ? "" : seed.error().message));
+    spec.seedIso = seed->path;
     std::ofstream(scratch.path / "domain.xml") << buildDomainXml(spec);
     run({"virsh", "-c", "qemu:///system", "define", (scratch.path / "domain.xml").string()});
     struct Cleanup {
@@ -142,4 +163,6 @@ TEST_CASE("e2e: a domain made by gpuhost's generators boots and runs the user's 
     auto hostname = guestExec(domain, {"/bin/hostname"});
     REQUIRE(hostname.has_value());
     CHECK(*hostname == "e2e-vm\n");
+    REQUIRE(storage.deleteVolume(instance.str() + "-root.qcow2").ok());
+    REQUIRE(storage.deleteVolume(instance.str() + "-seed.iso").ok());
 }

@@ -3,9 +3,12 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "libvirt/domain_xml.hpp"
 #include "libvirt/libvirt_hypervisor.hpp"
+#include "libvirt/libvirt_storage.hpp"
+#include "support/golden.hpp"
 
 using namespace gpuhost;
 using namespace gpuhost::drivers;
@@ -37,7 +40,8 @@ bool listed(LibvirtHypervisor& hypervisor, const std::string& name) {
 }  // namespace
 
 TEST_CASE("libvirt hypervisor: define, start, stop, undefine a generated domain; only ours are listed") {
-    LibvirtHypervisor hypervisor("test:///default");
+    Connection connection("test:///default");
+    LibvirtHypervisor hypervisor(connection);
     auto instance = model::Uuid::random();
     auto project = model::Uuid::random();
     std::string name = domainName(instance);
@@ -68,14 +72,15 @@ TEST_CASE("libvirt hypervisor: define, start, stop, undefine a generated domain;
 }
 
 TEST_CASE("libvirt hypervisor: an unreachable URI is Unavailable, and retries back off") {
-    LibvirtHypervisor hypervisor("test:///nonexistent/host.xml");
+    Connection connection("test:///nonexistent/host.xml");
+    LibvirtHypervisor hypervisor(connection);
     auto first = hypervisor.listManagedDomains();
     REQUIRE_FALSE(first.ok());
     CHECK(first.error().code == model::ErrorCode::Unavailable);
     auto second = hypervisor.listManagedDomains();  // inside the backoff window: no new attempt
     REQUIRE_FALSE(second.ok());
     CHECK(second.error().message.find("retrying shortly") != std::string::npos);
-    CHECK(hypervisor.connection().opens() == 0);
+    CHECK(connection.opens() == 0);
 }
 
 TEST_CASE("libvirt hypervisor: metadata parsing ignores the prefix and rejects junk") {
@@ -89,4 +94,41 @@ TEST_CASE("libvirt hypervisor: metadata parsing ignores the prefix and rejects j
               .has_value());
     CHECK_FALSE(parseManagedMetadata("<g:instance><g:id>nope</g:id></g:instance>").has_value());
     CHECK_FALSE(parseManagedMetadata("").has_value());
+}
+
+TEST_CASE("libvirt storage: a pool is made once; overlays are O(1) volumes with an explicit backing format") {
+    Connection connection("test:///default");
+    std::string poolName = "gpuhost-" + model::Uuid::random().str().substr(0, 8);
+    LibvirtStorage storage(connection, poolName, "/var/lib/gpuhost/" + poolName);
+    REQUIRE(storage.ensurePool().ok());
+    REQUIRE(storage.ensurePool().ok());  // idempotent
+
+    auto overlay =
+        storage.createOverlay("vm-root.qcow2", "/var/lib/gpuhost/images/base.qcow2", "qcow2", 20ull << 30);
+    REQUIRE_MESSAGE(overlay.ok(), (overlay.ok() ? "" : overlay.error().message));
+    CHECK(overlay->name == "vm-root.qcow2");
+    CHECK(overlay->capacityBytes == 20ull << 30);
+    CHECK(storage.volume("vm-root.qcow2").ok());
+    auto clash = storage.createOverlay("vm-root.qcow2", "/x.qcow2", "qcow2", 1 << 30);
+    CHECK_FALSE(clash.ok());
+
+    // The test driver cannot stream uploads: the failure must not leave a volume behind.
+    auto upload = storage.uploadVolume("vm-seed.iso", "not really an ISO");
+    CHECK_FALSE(upload.ok());
+    auto volumes = storage.listVolumes();
+    REQUIRE(volumes.ok());
+    CHECK(volumes->size() == 1);
+
+    REQUIRE(storage.deleteVolume("vm-root.qcow2").ok());
+    CHECK(storage.deleteVolume("vm-root.qcow2").ok());  // already gone
+    CHECK(storage.volume("vm-root.qcow2").error().code == model::ErrorCode::NotFound);
+}
+
+TEST_CASE("libvirt storage: overlay volume XML matches the golden file") {
+    auto xml = LibvirtStorage::overlayXml("6f1c2a9e-root.qcow2", "/var/lib/gpuhost/pool/base-debian12.qcow2",
+                                          "qcow2", 20ull << 30);
+    CHECK(xml == test::golden("storage/overlay-volume.xml", xml));
+    std::string validate = "virt-xml-validate '" + test::goldenPath("storage/overlay-volume.xml").string() +
+                           "' storagevol >/dev/null";
+    CHECK(std::system(validate.c_str()) == 0);
 }

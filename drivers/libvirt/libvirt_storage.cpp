@@ -1,0 +1,195 @@
+#include "libvirt/libvirt_storage.hpp"
+
+#include <libvirt/libvirt.h>
+
+#include <cstdlib>
+#include <memory>
+
+#include "libvirt/domain_xml.hpp"
+
+namespace gpuhost::drivers::libvirt {
+
+using model::Error;
+using model::ErrorCode;
+using model::Result;
+
+namespace {
+
+using PoolHandle = std::unique_ptr<virStoragePool, decltype(&virStoragePoolFree)>;
+using VolumeHandle = std::unique_ptr<virStorageVol, decltype(&virStorageVolFree)>;
+using StreamHandle = std::unique_ptr<virStream, decltype(&virStreamFree)>;
+
+std::string poolXml(const std::string& name, const std::filesystem::path& path) {
+    return "<pool type='dir'>\n  <name>" + xmlEscape(name) + "</name>\n  <target>\n    <path>" +
+           xmlEscape(path.string()) +
+           "</path>\n    <permissions>\n      <mode>0711</mode>\n    </permissions>\n"
+           "  </target>\n</pool>\n";
+}
+
+Result<Volume> describe(virStorageVolPtr volume) {
+    virStorageVolInfo info{};
+    char* path = virStorageVolGetPath(volume);
+    if (path == nullptr || virStorageVolGetInfo(volume, &info) != 0) {
+        std::free(path);
+        return lastLibvirtError("describe volume");
+    }
+    Volume described{virStorageVolGetName(volume), path, info.capacity};
+    std::free(path);
+    return described;
+}
+
+Result<PoolHandle> openPool(virConnectPtr conn, const std::string& name) {
+    virStoragePoolPtr pool = virStoragePoolLookupByName(conn, name.c_str());
+    if (pool == nullptr) {
+        return lastLibvirtError("look up storage pool " + name);
+    }
+    return PoolHandle(pool, virStoragePoolFree);
+}
+
+}  // namespace
+
+std::string LibvirtStorage::overlayXml(const std::string& name, const std::string& backingPath,
+                                       std::string_view backingFormat, std::uint64_t capacityBytes) {
+    return "<volume type='file'>\n  <name>" + xmlEscape(name) + "</name>\n  <capacity unit='bytes'>" +
+           std::to_string(capacityBytes) +
+           "</capacity>\n  <target>\n    <format type='qcow2'/>\n  </target>\n  <backingStore>\n    <path>" +
+           xmlEscape(backingPath) + "</path>\n    <format type='" + xmlEscape(backingFormat) +
+           "'/>\n  </backingStore>\n</volume>\n";
+}
+
+Result<void> LibvirtStorage::ensurePool() {
+    auto conn = connection_.get();
+    if (!conn) {
+        return conn.error();
+    }
+    virStoragePoolPtr raw = virStoragePoolLookupByName(conn->get(), poolName_.c_str());
+    if (raw == nullptr) {
+        raw = virStoragePoolDefineXML(conn->get(), poolXml(poolName_, poolPath_).c_str(), 0);
+        if (raw == nullptr || virStoragePoolBuild(raw, 0) != 0) {
+            return lastLibvirtError("define storage pool " + poolName_);
+        }
+    }
+    PoolHandle pool(raw, virStoragePoolFree);
+    if (virStoragePoolIsActive(pool.get()) != 1 && virStoragePoolCreate(pool.get(), 0) != 0) {
+        return lastLibvirtError("start storage pool " + poolName_);
+    }
+    virStoragePoolSetAutostart(pool.get(), 1);
+    return {};
+}
+
+Result<Volume> LibvirtStorage::volume(const std::string& name) {
+    auto conn = connection_.get();
+    if (!conn) {
+        return conn.error();
+    }
+    auto pool = openPool(conn->get(), poolName_);
+    if (!pool) {
+        return pool.error();
+    }
+    virStorageVolPtr raw = virStorageVolLookupByName(pool->get(), name.c_str());
+    if (raw == nullptr) {
+        return lastLibvirtError("look up volume " + name);
+    }
+    VolumeHandle volume(raw, virStorageVolFree);
+    return describe(volume.get());
+}
+
+Result<std::vector<Volume>> LibvirtStorage::listVolumes() {
+    auto conn = connection_.get();
+    if (!conn) {
+        return conn.error();
+    }
+    auto pool = openPool(conn->get(), poolName_);
+    if (!pool) {
+        return pool.error();
+    }
+    virStoragePoolRefresh(pool->get(), 0);  // files may have changed behind libvirt's back
+    virStorageVolPtr* volumes = nullptr;
+    int count = virStoragePoolListAllVolumes(pool->get(), &volumes, 0);
+    if (count < 0) {
+        return lastLibvirtError("list volumes of " + poolName_);
+    }
+    std::vector<Volume> listed;
+    for (int i = 0; i < count; ++i) {
+        VolumeHandle volume(volumes[i], virStorageVolFree);
+        if (auto described = describe(volume.get())) {
+            listed.push_back(std::move(*described));
+        }
+    }
+    std::free(volumes);
+    return listed;
+}
+
+Result<Volume> LibvirtStorage::createOverlay(const std::string& name, const std::string& backingPath,
+                                             std::string_view backingFormat, std::uint64_t capacityBytes) {
+    auto conn = connection_.get();
+    if (!conn) {
+        return conn.error();
+    }
+    auto pool = openPool(conn->get(), poolName_);
+    if (!pool) {
+        return pool.error();
+    }
+    std::string xml = overlayXml(name, backingPath, backingFormat, capacityBytes);
+    virStorageVolPtr raw = virStorageVolCreateXML(pool->get(), xml.c_str(), 0);
+    if (raw == nullptr) {
+        return lastLibvirtError("create overlay " + name);
+    }
+    VolumeHandle volume(raw, virStorageVolFree);
+    return describe(volume.get());
+}
+
+Result<Volume> LibvirtStorage::uploadVolume(const std::string& name, std::string_view bytes) {
+    auto conn = connection_.get();
+    if (!conn) {
+        return conn.error();
+    }
+    auto pool = openPool(conn->get(), poolName_);
+    if (!pool) {
+        return pool.error();
+    }
+    std::string xml = "<volume type='file'>\n  <name>" + xmlEscape(name) +
+                      "</name>\n  <capacity unit='bytes'>" + std::to_string(bytes.size()) +
+                      "</capacity>\n  <target>\n    <format type='raw'/>\n  </target>\n</volume>\n";
+    virStorageVolPtr raw = virStorageVolCreateXML(pool->get(), xml.c_str(), 0);
+    if (raw == nullptr) {
+        return lastLibvirtError("create volume " + name);
+    }
+    VolumeHandle volume(raw, virStorageVolFree);
+    StreamHandle stream(virStreamNew(conn->get(), 0), virStreamFree);
+    bool sent = stream != nullptr &&
+                virStorageVolUpload(volume.get(), stream.get(), 0, bytes.size(), 0) == 0 &&
+                virStreamSend(stream.get(), bytes.data(), bytes.size()) == static_cast<int>(bytes.size()) &&
+                virStreamFinish(stream.get()) == 0;
+    if (!sent) {
+        auto error = lastLibvirtError("upload volume " + name);
+        if (stream != nullptr) {
+            virStreamAbort(stream.get());
+        }
+        virStorageVolDelete(volume.get(), 0);  // never leave a half-written volume behind
+        return error;
+    }
+    return describe(volume.get());
+}
+
+Result<void> LibvirtStorage::deleteVolume(const std::string& name) {
+    auto found = volume(name);
+    if (!found) {
+        return found.error().code == ErrorCode::NotFound ? Result<void>{} : Result<void>{found.error()};
+    }
+    auto conn = connection_.get();
+    if (!conn) {
+        return conn.error();
+    }
+    auto pool = openPool(conn->get(), poolName_);
+    if (!pool) {
+        return pool.error();
+    }
+    VolumeHandle handle(virStorageVolLookupByName(pool->get(), name.c_str()), virStorageVolFree);
+    if (handle == nullptr || virStorageVolDelete(handle.get(), 0) != 0) {
+        return lastLibvirtError("delete volume " + name);
+    }
+    return {};
+}
+
+}  // namespace gpuhost::drivers::libvirt

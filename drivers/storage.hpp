@@ -1,0 +1,44 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "model/error.hpp"
+
+namespace gpuhost::drivers {
+
+struct Volume {
+    std::string name;
+    std::string path;
+    std::uint64_t capacityBytes = 0;
+};
+
+/// Disk images on one host, through libvirt's storage API so nothing assumes a disk
+/// shared with the agent: root overlays, seed ISOs, imported base images. Blocking:
+/// call through the blocking pool. Volume names are derived from ids, never user text.
+class Storage {
+  public:
+    virtual ~Storage() = default;
+
+    /// Makes sure the pool exists, is built, started and autostarted.
+    virtual model::Result<void> ensurePool() = 0;
+    virtual model::Result<Volume> volume(const std::string& name) = 0;
+    virtual model::Result<std::vector<Volume>> listVolumes() = 0;
+
+    /// A qcow2 overlay on `backingPath` (format given explicitly, never probed): O(1)
+    /// whatever the base's size. capacityBytes 0 means the base's own size.
+    virtual model::Result<Volume> createOverlay(const std::string& name, const std::string& backingPath,
+                                                std::string_view backingFormat,
+                                                std::uint64_t capacityBytes) = 0;
+
+    /// A raw volume holding exactly `bytes` (e.g. a seed ISO), streamed to the host.
+    virtual model::Result<Volume> uploadVolume(const std::string& name, std::string_view bytes) = 0;
+
+    /// Deleting a volume that does not exist is not an error.
+    virtual model::Result<void> deleteVolume(const std::string& name) = 0;
+};
+
+}  // namespace gpuhost::drivers
