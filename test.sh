@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole suite: installs what is missing, builds with ASan+UBSan, runs ctest.
 # Tiers (ctest labels): unit, integration; e2e (real qemu:///system VMs under TCG, a few
-# minutes, needs root) runs when GPUHOST_E2E=1. Extra arguments go to ctest (e.g. -L unit).
+# minutes, needs root) runs when GPUHOST_E2E=1. Then a fuzz smoke (tests/fuzz/run.sh, ~45 s
+# plus a clang build). Extra arguments go to ctest (e.g. -L unit) and skip the fuzz smoke.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -22,3 +23,9 @@ cmake --build "$build_dir" -j "$(nproc)"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 ctest --test-dir "$build_dir" --output-on-failure -j "$(nproc)" "$@"
+
+# Fuzz smoke: each libFuzzer target for a few seconds (GPUHOST_FUZZ_SECONDS, 0 skips).
+fuzz_seconds=${GPUHOST_FUZZ_SECONDS:-15}
+if [ "$fuzz_seconds" != 0 ] && [ $# -eq 0 ]; then
+  tests/fuzz/run.sh "$fuzz_seconds"
+fi

@@ -263,7 +263,9 @@ asio::awaitable<void> Server::serve(Stream& stream, Connection& connection, cons
 
 void Server::forEachConnection(bool force) {
     std::lock_guard lock(connectionsMutex_);
-    for (const auto& [id, connection] : connections_) {
+    for (const auto& entry : connections_) {
+        // A named copy, not a structured binding: clang 14 cannot capture those.
+        std::shared_ptr<Connection> connection = entry.second;
         asio::post(connection->strand, [connection, force] {
             if (connection->socket != nullptr && (force || !connection->busy)) {
                 boost::system::error_code ignored;

@@ -9,6 +9,7 @@ test=(openssl curl procps libvirt-clients xorriso)
 run=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils curl xorriso)
 bench=(wrk nginx-light curl)
 image=(mmdebstrap e2fsprogs qemu-utils)
+fuzz=(clang-14 libclang-rt-14-dev)
 
 groups=("$@")
 [ ${#groups[@]} -gt 0 ] || groups=(build test)
@@ -20,6 +21,7 @@ for group in "${groups[@]}"; do
     run) wanted+=("${run[@]}") ;;
     bench) wanted+=("${bench[@]}") ;;
     image) wanted+=("${image[@]}") ;;
+    fuzz) wanted+=("${fuzz[@]}") ;;
     *) echo "unknown group: $group" >&2; exit 2 ;;
   esac
 done
