@@ -22,10 +22,18 @@ cmake --build "$build_dir" -j "$(nproc)"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-ctest --test-dir "$build_dir" --output-on-failure -j "$(nproc)" "$@"
+summary=$(mktemp)
+trap 'rm -f "$summary"' EXIT
+ctest --test-dir "$build_dir" --output-on-failure -j "$(nproc)" "$@" | tee "$summary"
+total=$(sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' "$summary" | tail -1)
+failed=$(sed -n 's/.* \([0-9]*\) tests failed out of.*/\1/p' "$summary" | tail -1)
+[ "${failed:-1}" = 0 ] || exit 1
 
 # Fuzz smoke: each libFuzzer target for a few seconds (GPUHOST_FUZZ_SECONDS, 0 skips).
 fuzz_seconds=${GPUHOST_FUZZ_SECONDS:-15}
+fuzzed=0
 if [ "$fuzz_seconds" != 0 ] && [ $# -eq 0 ]; then
   tests/fuzz/run.sh "$fuzz_seconds"
+  fuzzed=3
 fi
+echo "tests: $((total + fuzzed)) passed, 0 failed"
