@@ -38,12 +38,22 @@ Result<Volume> describe(virStorageVolPtr volume) {
     return described;
 }
 
-Result<PoolHandle> openPool(virConnectPtr conn, const std::string& name) {
-    virStoragePoolPtr pool = virStoragePoolLookupByName(conn, name.c_str());
+// A live connection and the pool on it, held together for one operation.
+struct PoolAccess {
+    Connection::Handle conn;
+    PoolHandle pool{nullptr, virStoragePoolFree};
+};
+
+Result<PoolAccess> openPool(Connection& connection, const std::string& name) {
+    auto conn = connection.get();
+    if (!conn) {
+        return conn.error();
+    }
+    virStoragePoolPtr pool = virStoragePoolLookupByName(conn->get(), name.c_str());
     if (pool == nullptr) {
         return lastLibvirtError("look up storage pool " + name);
     }
-    return PoolHandle(pool, virStoragePoolFree);
+    return PoolAccess{std::move(*conn), PoolHandle(pool, virStoragePoolFree)};
 }
 
 }  // namespace
@@ -78,15 +88,11 @@ Result<void> LibvirtStorage::ensurePool() {
 }
 
 Result<Volume> LibvirtStorage::volume(const std::string& name) {
-    auto conn = connection_.get();
-    if (!conn) {
-        return conn.error();
+    auto access = openPool(connection_, poolName_);
+    if (!access) {
+        return access.error();
     }
-    auto pool = openPool(conn->get(), poolName_);
-    if (!pool) {
-        return pool.error();
-    }
-    virStorageVolPtr raw = virStorageVolLookupByName(pool->get(), name.c_str());
+    virStorageVolPtr raw = virStorageVolLookupByName(access->pool.get(), name.c_str());
     if (raw == nullptr) {
         return lastLibvirtError("look up volume " + name);
     }
@@ -95,17 +101,13 @@ Result<Volume> LibvirtStorage::volume(const std::string& name) {
 }
 
 Result<std::vector<Volume>> LibvirtStorage::listVolumes() {
-    auto conn = connection_.get();
-    if (!conn) {
-        return conn.error();
+    auto access = openPool(connection_, poolName_);
+    if (!access) {
+        return access.error();
     }
-    auto pool = openPool(conn->get(), poolName_);
-    if (!pool) {
-        return pool.error();
-    }
-    virStoragePoolRefresh(pool->get(), 0);  // files may have changed behind libvirt's back
+    virStoragePoolRefresh(access->pool.get(), 0);  // files may have changed behind libvirt's back
     virStorageVolPtr* volumes = nullptr;
-    int count = virStoragePoolListAllVolumes(pool->get(), &volumes, 0);
+    int count = virStoragePoolListAllVolumes(access->pool.get(), &volumes, 0);
     if (count < 0) {
         return lastLibvirtError("list volumes of " + poolName_);
     }
@@ -122,16 +124,12 @@ Result<std::vector<Volume>> LibvirtStorage::listVolumes() {
 
 Result<Volume> LibvirtStorage::createOverlay(const std::string& name, const std::string& backingPath,
                                              std::string_view backingFormat, std::uint64_t capacityBytes) {
-    auto conn = connection_.get();
-    if (!conn) {
-        return conn.error();
-    }
-    auto pool = openPool(conn->get(), poolName_);
-    if (!pool) {
-        return pool.error();
+    auto access = openPool(connection_, poolName_);
+    if (!access) {
+        return access.error();
     }
     std::string xml = overlayXml(name, backingPath, backingFormat, capacityBytes);
-    virStorageVolPtr raw = virStorageVolCreateXML(pool->get(), xml.c_str(), 0);
+    virStorageVolPtr raw = virStorageVolCreateXML(access->pool.get(), xml.c_str(), 0);
     if (raw == nullptr) {
         return lastLibvirtError("create overlay " + name);
     }
@@ -140,23 +138,19 @@ Result<Volume> LibvirtStorage::createOverlay(const std::string& name, const std:
 }
 
 Result<Volume> LibvirtStorage::uploadVolume(const std::string& name, std::string_view bytes) {
-    auto conn = connection_.get();
-    if (!conn) {
-        return conn.error();
-    }
-    auto pool = openPool(conn->get(), poolName_);
-    if (!pool) {
-        return pool.error();
+    auto access = openPool(connection_, poolName_);
+    if (!access) {
+        return access.error();
     }
     std::string xml = "<volume type='file'>\n  <name>" + xmlEscape(name) +
                       "</name>\n  <capacity unit='bytes'>" + std::to_string(bytes.size()) +
                       "</capacity>\n  <target>\n    <format type='raw'/>\n  </target>\n</volume>\n";
-    virStorageVolPtr raw = virStorageVolCreateXML(pool->get(), xml.c_str(), 0);
+    virStorageVolPtr raw = virStorageVolCreateXML(access->pool.get(), xml.c_str(), 0);
     if (raw == nullptr) {
         return lastLibvirtError("create volume " + name);
     }
     VolumeHandle volume(raw, virStorageVolFree);
-    StreamHandle stream(virStreamNew(conn->get(), 0), virStreamFree);
+    StreamHandle stream(virStreamNew(access->conn.get(), 0), virStreamFree);
     bool sent = stream != nullptr &&
                 virStorageVolUpload(volume.get(), stream.get(), 0, bytes.size(), 0) == 0 &&
                 virStreamSend(stream.get(), bytes.data(), bytes.size()) == static_cast<int>(bytes.size()) &&
@@ -177,15 +171,11 @@ Result<void> LibvirtStorage::deleteVolume(const std::string& name) {
     if (!found) {
         return found.error().code == ErrorCode::NotFound ? Result<void>{} : Result<void>{found.error()};
     }
-    auto conn = connection_.get();
-    if (!conn) {
-        return conn.error();
+    auto access = openPool(connection_, poolName_);
+    if (!access) {
+        return access.error();
     }
-    auto pool = openPool(conn->get(), poolName_);
-    if (!pool) {
-        return pool.error();
-    }
-    VolumeHandle handle(virStorageVolLookupByName(pool->get(), name.c_str()), virStorageVolFree);
+    VolumeHandle handle(virStorageVolLookupByName(access->pool.get(), name.c_str()), virStorageVolFree);
     if (handle == nullptr || virStorageVolDelete(handle.get(), 0) != 0) {
         return lastLibvirtError("delete volume " + name);
     }

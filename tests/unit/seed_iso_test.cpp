@@ -3,8 +3,10 @@
 #include <unistd.h>
 
 #include <filesystem>
+
 #include <fstream>
 #include <sstream>
+#include "support/temp_dir.hpp"
 
 #include "process/process.hpp"
 #include "seed/seed_iso.hpp"
@@ -13,15 +15,6 @@ using namespace gpuhost;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct TempDir {
-    TempDir() {
-        char pattern[] = "/tmp/gpuhost-seed-XXXXXX";
-        path = mkdtemp(pattern);
-    }
-    ~TempDir() { fs::remove_all(path); }
-    fs::path path;
-};
 
 std::string readFile(const fs::path& path) {
     std::ifstream in(path, std::ios::binary);
@@ -64,7 +57,7 @@ TEST_CASE("process: the child inherits no descriptors but 0-2, and a timeout hol
 TEST_CASE("seed ISO: volume cidata holding exactly the three files, written atomically") {
     REQUIRE_MESSAGE(std::system("command -v xorriso >/dev/null") == 0,
                     "xorriso is required: ./test.sh installs it");
-    TempDir dir;
+    test::TempDir dir("gpuhost-seed");
     drivers::SeedFiles files{
         "#cloud-config\nruncmd:\n  - [sh, -c, 'echo \"$HOME\" > /m']\n",
         "instance-id: \"6f1c2a9e-8d4b-4c3a-9e2f-1a2b3c4d5e6f\"\nlocal-hostname: \"web-1\"\n", "version: 2\n"};

@@ -3,7 +3,9 @@
 #include <unistd.h>
 
 #include <filesystem>
+
 #include <thread>
+#include "support/temp_dir.hpp"
 
 #include "blocking_pool.hpp"
 #include "store/sqlite_store.hpp"
@@ -12,15 +14,6 @@ using namespace gpuhost;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct TempDir {
-    TempDir() {
-        char pattern[] = "/tmp/gpuhost-store-XXXXXX";
-        path = mkdtemp(pattern);
-    }
-    ~TempDir() { fs::remove_all(path); }
-    fs::path path;
-};
 
 model::Project makeProject(const std::string& name, long millis) {
     return model::Project{.id = model::Uuid::random(),
@@ -45,7 +38,7 @@ std::string pragma(const fs::path& file, const char* name) {
 }  // namespace
 
 TEST_CASE("sqlite store: a new database is migrated to the latest schema, in WAL mode") {
-    TempDir dir;
+    test::TempDir dir("gpuhost-store");
     agent::Metrics metrics;
     {
         agent::SqliteStore store(dir.path / "gpuhost.db", &metrics);
@@ -58,7 +51,7 @@ TEST_CASE("sqlite store: a new database is migrated to the latest schema, in WAL
 }
 
 TEST_CASE("sqlite store: projects survive reopening, in creation order, with tags") {
-    TempDir dir;
+    test::TempDir dir("gpuhost-store");
     auto first = makeProject("first", 1000);
     auto second = makeProject("second", 2000);
     {
@@ -77,7 +70,7 @@ TEST_CASE("sqlite store: projects survive reopening, in creation order, with tag
 }
 
 TEST_CASE("sqlite store: names are unique; deleting twice → NotFound") {
-    TempDir dir;
+    test::TempDir dir("gpuhost-store");
     agent::SqliteStore store(dir.path / "gpuhost.db", nullptr);
     auto project = makeProject("dup", 1);
     REQUIRE(store.insertProject(project).ok());
@@ -90,7 +83,7 @@ TEST_CASE("sqlite store: names are unique; deleting twice → NotFound") {
 }
 
 TEST_CASE("sqlite store: a database from a newer gpuhostd is refused, not clobbered") {
-    TempDir dir;
+    test::TempDir dir("gpuhost-store");
     {
         sqlite3* db = nullptr;
         sqlite3_open((dir.path / "gpuhost.db").c_str(), &db);
@@ -102,7 +95,7 @@ TEST_CASE("sqlite store: a database from a newer gpuhostd is refused, not clobbe
 }
 
 TEST_CASE("sqlite store: calls on an I/O thread are refused (they belong on the blocking pool)") {
-    TempDir dir;
+    test::TempDir dir("gpuhost-store");
     agent::SqliteStore store(dir.path / "gpuhost.db", nullptr);
     bool threw = false;
     std::thread io([&] {
@@ -118,7 +111,7 @@ TEST_CASE("sqlite store: calls on an I/O thread are refused (they belong on the 
 }
 
 TEST_CASE("sqlite store: operations are timed into the metrics") {
-    TempDir dir;
+    test::TempDir dir("gpuhost-store");
     agent::Metrics metrics;
     agent::SqliteStore store(dir.path / "gpuhost.db", &metrics);
     REQUIRE(store.insertProject(makeProject("timed", 5)).ok());
