@@ -217,7 +217,17 @@ asio::awaitable<void> Server::serve(Stream& stream, Connection& connection, cons
         parser.header_limit(static_cast<std::uint32_t>(limits.headerBytes));
         parser.body_limit(limits.bodyBytes);
         connection.busy = false;
-        beast::get_lowest_layer(stream).expires_after(first ? limits.headerTimeout : limits.idleTimeout);
+        if (!first && buffer.size() == 0) {
+            // Between requests a keep-alive connection may idle for idle_timeout; once the
+            // next request starts, its header must arrive within header_timeout.
+            beast::get_lowest_layer(stream).expires_after(limits.idleTimeout);
+            auto [idleError, idleBytes] = co_await stream.async_read_some(buffer.prepare(4096), kUseTuple);
+            if (idleError) {
+                co_return;
+            }
+            buffer.commit(idleBytes);
+        }
+        beast::get_lowest_layer(stream).expires_after(limits.headerTimeout);
         first = false;
         auto [headerError, headerBytes] = co_await http::async_read_header(stream, buffer, parser, kUseTuple);
         connection.busy = true;

@@ -166,3 +166,16 @@ TEST_CASE("http: past max_connections new sockets are closed at once; capacity r
     }
     CHECK(answered.rfind("HTTP/1.1 200 OK", 0) == 0);
 }
+
+TEST_CASE("http: on a keep-alive connection the next request's header must also beat the header timeout") {
+    Daemon daemon("limits:\n  header_timeout_s: 1\n  idle_timeout_s: 30\n");
+    daemon.start();
+    bool closed = false;
+    // One whole request, then the start of another that never finishes: cut off after
+    // header_timeout (1 s), not idle_timeout (30 s); the client gives up after 5 s.
+    std::string reply = rawExchange(
+        daemon.port(), "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n", 5000,
+        &closed);
+    CHECK(closed);
+    CHECK(reply.rfind("HTTP/1.1 200 OK", 0) == 0);
+}
