@@ -13,10 +13,6 @@ void markIoThread() {
     ioThread = true;
 }
 
-bool onIoThread() {
-    return ioThread;
-}
-
 void assertNotOnIoThread(const char* what) {
     if (ioThread) {
         throw std::logic_error(std::string("blocking call on an I/O thread: ") + what);

@@ -16,8 +16,6 @@ namespace gpuhost::agent {
 
 /// Marks the calling thread as an I/O thread (set once by the server's threads).
 void markIoThread();
-/// True on threads that run the HTTP event loop; blocking calls there are a bug.
-bool onIoThread();
 /// Throws std::logic_error when called on an I/O thread: store, libvirt and process
 /// calls must go through BlockingPool::run.
 void assertNotOnIoThread(const char* what);

@@ -36,6 +36,12 @@ void rejectUnknownKeys(const YAML::Node& node, const std::string& prefix,
     }
 }
 
+// Image and instance type names: operator-chosen, shown to users, never used as paths.
+bool isCatalogName(const std::string& name) {
+    return !name.empty() && name.size() <= 63 &&
+           name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.-_") == std::string::npos;
+}
+
 std::string scalar(const YAML::Node& node, const std::string& key) {
     if (!node.IsScalar()) {
         fail(key, "must be a string");
@@ -190,8 +196,7 @@ void parseImages(Config& config, const YAML::Node& node, const std::filesystem::
         if (!seen.insert(name).second) {
             fail(key, "given more than once");
         }
-        if (name.empty() || name.size() > 63 ||
-            name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.-_") != std::string::npos) {
+        if (!isCatalogName(name)) {
             fail(key, "image names must be 1-63 lowercase letters, digits, '.', '-' or '_'");
         }
         ImageConfig image;
@@ -232,8 +237,7 @@ void parseInstanceTypes(Config& config, const YAML::Node& node) {
         }
         model::InstanceType type;
         type.name = scalar(item["name"], key + ".name");
-        if (type.name.empty() || type.name.size() > 63 ||
-            type.name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.-_") != std::string::npos) {
+        if (!isCatalogName(type.name)) {
             fail(key + ".name", "must be 1-63 lowercase letters, digits, '.', '-' or '_'");
         }
         if (!names.insert(type.name).second) {

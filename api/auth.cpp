@@ -3,6 +3,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include <boost/beast/core/string.hpp>
+
 #include <set>
 #include <stdexcept>
 
@@ -52,11 +54,8 @@ std::shared_ptr<const model::Principal> TokenAuthenticator::authenticate(std::st
     if (header.size() <= kScheme.size()) {
         return nullptr;
     }
-    for (std::size_t i = 0; i < kScheme.size(); ++i) {
-        char c = header[i];
-        if ((c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c) != kScheme[i]) {
-            return nullptr;
-        }
+    if (!boost::beast::iequals(header.substr(0, kScheme.size()), kScheme)) {
+        return nullptr;
     }
     std::string_view token = header.substr(kScheme.size());
     if (token.size() > 4096) {

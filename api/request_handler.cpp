@@ -1,5 +1,6 @@
 #include "request_handler.hpp"
 
+#include <boost/beast/core/string.hpp>
 #include <chrono>
 #include <cstdio>
 #include <random>
@@ -25,16 +26,7 @@ bool isJsonContentType(std::string_view value) {
     while (!media.empty() && media.back() == ' ') {
         media.remove_suffix(1);
     }
-    if (media.size() != 16) {
-        return false;
-    }
-    for (std::size_t i = 0; i < media.size(); ++i) {
-        char c = media[i];
-        if ((c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c) != "application/json"[i]) {
-            return false;
-        }
-    }
-    return true;
+    return boost::beast::iequals(media, "application/json");
 }
 
 // A header that decides who or what a request is about must not be ambiguous.
