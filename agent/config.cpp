@@ -7,79 +7,14 @@
 #include <set>
 #include <sstream>
 
+#include "config_yaml.hpp"
 #include "model/validation.hpp"
 
 namespace gpuhost::agent {
 
+using namespace config_yaml;
+
 namespace {
-
-[[noreturn]] void fail(const std::string& key, const std::string& what) {
-    throw ConfigError(key + ": " + what);
-}
-
-void rejectUnknownKeys(const YAML::Node& node, const std::string& prefix,
-                       const std::set<std::string>& allowed) {
-    if (!node.IsMap()) {
-        fail(prefix.empty() ? "config" : prefix, "must be a mapping");
-    }
-    std::set<std::string> seen;
-    for (const auto& entry : node) {
-        auto key = entry.first.as<std::string>();
-        std::string path = prefix.empty() ? key : prefix + "." + key;
-        if (!allowed.contains(key)) {
-            fail(path, "unknown key");
-        }
-        // yaml-cpp keeps the first of two equal keys silently; a typo'd override must not.
-        if (!seen.insert(key).second) {
-            fail(path, "given more than once");
-        }
-    }
-}
-
-// Image and instance type names: operator-chosen, shown to users, never used as paths.
-bool isCatalogName(const std::string& name) {
-    return !name.empty() && name.size() <= 63 &&
-           name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.-_") == std::string::npos;
-}
-
-std::string scalar(const YAML::Node& node, const std::string& key) {
-    if (!node.IsScalar()) {
-        fail(key, "must be a string");
-    }
-    return node.as<std::string>();
-}
-
-std::uint64_t positiveInteger(const YAML::Node& node, const std::string& key, std::uint64_t max) {
-    std::string text = node.IsScalar() ? node.as<std::string>() : "";
-    if (text.empty() || text.size() > 19 || text.find_first_not_of("0123456789") != std::string::npos) {
-        fail(key, "must be a positive integer");
-    }
-    std::uint64_t value = std::stoull(text);
-    if (value == 0 || value > max) {
-        fail(key, "must be between 1 and " + std::to_string(max));
-    }
-    return value;
-}
-
-bool boolean(const YAML::Node& node, const std::string& key) {
-    std::string text = node.IsScalar() ? node.as<std::string>() : "";
-    if (text == "true") {
-        return true;
-    }
-    if (text == "false") {
-        return false;
-    }
-    fail(key, "must be true or false");
-}
-
-std::filesystem::path resolvePath(const YAML::Node& node, const std::string& key,
-                                  const std::filesystem::path& base) {
-    std::filesystem::path path = scalar(node, key);
-    if (path.empty()) {
-        fail(key, "must not be empty");
-    }
-    return (path.is_absolute() ? path : base / path).lexically_normal();
-}
 
 void parseListen(Config& config, const YAML::Node& node) {
     std::string text = scalar(node, "listen");
@@ -167,24 +102,6 @@ void parseAuth(Config& config, const YAML::Node& node) {
     }
 }
 
-void parseLibvirt(Config& config, const YAML::Node& node) {
-    rejectUnknownKeys(node, "libvirt", {"uri", "virt_type"});
-    if (node["uri"]) {
-        config.libvirtUri = scalar(node["uri"], "libvirt.uri");
-        if (config.libvirtUri.find(":///") == std::string::npos &&
-            config.libvirtUri.find("://") == std::string::npos) {
-            fail("libvirt.uri", "must be a libvirt connection URI such as qemu:///system");
-        }
-    }
-    if (node["virt_type"]) {
-        std::string type = scalar(node["virt_type"], "libvirt.virt_type");
-        if (type != "kvm" && type != "qemu") {
-            fail("libvirt.virt_type", "must be kvm or qemu");
-        }
-        config.virtType = type == "kvm" ? VirtType::Kvm : VirtType::Qemu;
-    }
-}
-
 void parseImages(Config& config, const YAML::Node& node, const std::filesystem::path& base) {
     if (!node.IsMap()) {
         fail("images", "must be a mapping of image name to path");
@@ -204,11 +121,17 @@ void parseImages(Config& config, const YAML::Node& node, const std::filesystem::
         if (entry.second.IsScalar()) {
             image.path = resolvePath(entry.second, key, base);
         } else {
-            rejectUnknownKeys(entry.second, key, {"path", "kernel", "initrd", "cmdline"});
+            rejectUnknownKeys(entry.second, key, {"path", "format", "kernel", "initrd", "cmdline"});
             if (!entry.second["path"]) {
                 fail(key + ".path", "is required");
             }
             image.path = resolvePath(entry.second["path"], key + ".path", base);
+            if (entry.second["format"]) {
+                image.format = scalar(entry.second["format"], key + ".format");
+                if (image.format != "qcow2" && image.format != "raw") {
+                    fail(key + ".format", "must be qcow2 or raw");
+                }
+            }
             if (entry.second["kernel"]) {
                 image.kernel = resolvePath(entry.second["kernel"], key + ".kernel", base);
             }
@@ -221,49 +144,6 @@ void parseImages(Config& config, const YAML::Node& node, const std::filesystem::
         }
         config.images.push_back(std::move(image));
     }
-}
-
-void parseInstanceTypes(Config& config, const YAML::Node& node) {
-    if (!node.IsSequence()) {
-        fail("instance_types", "must be a list");
-    }
-    std::set<std::string> names;
-    for (std::size_t i = 0; i < node.size(); ++i) {
-        std::string key = "instance_types[" + std::to_string(i) + "]";
-        const auto& item = node[i];
-        rejectUnknownKeys(item, key, {"name", "cpu", "memory", "gpu_count", "gpu_model"});
-        if (!item["name"] || !item["cpu"] || !item["memory"]) {
-            fail(key, "needs name, cpu and memory");
-        }
-        model::InstanceType type;
-        type.name = scalar(item["name"], key + ".name");
-        if (!isCatalogName(type.name)) {
-            fail(key + ".name", "must be 1-63 lowercase letters, digits, '.', '-' or '_'");
-        }
-        if (!names.insert(type.name).second) {
-            fail(key + ".name", "duplicate instance type");
-        }
-        type.cpu = static_cast<unsigned>(positiveInteger(item["cpu"], key + ".cpu", 1024));
-        auto memory = model::parseBinarySize(scalar(item["memory"], key + ".memory"), key + ".memory");
-        if (!memory) {
-            fail(key + ".memory", "must be a size such as 16Gi");
-        }
-        type.memoryBytes = *memory;
-        if (item["gpu_count"] && scalar(item["gpu_count"], key + ".gpu_count") != "0") {
-            type.gpuCount = static_cast<unsigned>(positiveInteger(item["gpu_count"], key + ".gpu_count", 64));
-        }
-        if (item["gpu_model"]) {
-            type.gpuModel = scalar(item["gpu_model"], key + ".gpu_model");
-        }
-        if ((type.gpuCount == 0) != type.gpuModel.empty()) {
-            fail(key + ".gpu_model", "gpu_count and gpu_model must be given together");
-        }
-        config.instanceTypes.push_back(std::move(type));
-    }
-}
-
-std::chrono::seconds seconds(const YAML::Node& node, const std::string& key) {
-    return std::chrono::seconds(positiveInteger(node, key, 86400));
 }
 
 void parseLimits(Config& config, const YAML::Node& node) {
@@ -314,9 +194,10 @@ void parseTls(Config& config, const YAML::Node& node, const std::filesystem::pat
 }
 
 void parseTopLevel(Config& config, const YAML::Node& root, const std::filesystem::path& base) {
-    rejectUnknownKeys(root, "",
-                      {"region", "listen", "state_dir", "allow_insecure_http", "tls", "libvirt", "auth",
-                       "images", "instance_types", "limits", "log_level", "io_threads", "blocking_threads"});
+    rejectUnknownKeys(
+        root, "",
+        {"region", "listen", "state_dir", "allow_insecure_http", "tls", "libvirt", "auth", "images",
+         "instance_types", "capacity", "limits", "log_level", "io_threads", "blocking_threads"});
     if (root["region"]) {
         config.region = scalar(root["region"], "region");
         if (auto ok = model::validateResourceName(config.region, "region"); !ok) {
@@ -348,6 +229,9 @@ void parseTopLevel(Config& config, const YAML::Node& root, const std::filesystem
     }
     if (root["instance_types"]) {
         parseInstanceTypes(config, root["instance_types"]);
+    }
+    if (root["capacity"]) {
+        parseCapacity(config, root["capacity"]);
     }
     if (root["limits"]) {
         parseLimits(config, root["limits"]);

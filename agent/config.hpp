@@ -30,6 +30,7 @@ struct TokenConfig {
 struct ImageConfig {
     std::string name;
     std::filesystem::path path;
+    std::string format = "qcow2";  // the base's format, given explicitly to every overlay
     std::filesystem::path kernel;  // empty: boot from the disk's own bootloader
     std::filesystem::path initrd;
     std::string cmdline;
@@ -53,6 +54,13 @@ struct Limits {
 
 enum class VirtType { Kvm, Qemu };
 
+/// What the host may hand out. Memory is never overcommitted; vCPUs may be.
+struct Capacity {
+    double cpuOvercommit = 1.0;
+    unsigned reservedCpus = 0;
+    std::uint64_t reservedMemoryBytes = 0;
+};
+
 struct Config {
     std::string region = "local";
     std::string listenHost = "127.0.0.1";
@@ -62,6 +70,13 @@ struct Config {
     std::optional<TlsConfig> tls;
     std::string libvirtUri = "qemu:///system";
     VirtType virtType = VirtType::Kvm;
+    std::string storagePool = "gpuhost";  // a dir pool under state_dir/pool
+    std::string network = "default";      // libvirt network for the NIC, unless bridge is set
+    std::string bridge;
+    unsigned tcgCacheMiB = 0;                  // TCG translation cache (0: QEMU's default)
+    std::chrono::seconds shutdownTimeout{60};  // ACPI shutdown, then destroy
+    std::chrono::seconds resyncInterval{30};   // safety net behind libvirt's events
+    Capacity capacity;
     std::vector<TokenConfig> tokens;
     std::vector<ImageConfig> images;
     std::vector<model::InstanceType> instanceTypes;

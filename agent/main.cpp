@@ -16,11 +16,16 @@
 #include "auth.hpp"
 #include "blocking_pool.hpp"
 #include "config.hpp"
+#include "libvirt/connection.hpp"
+#include "libvirt/event_loop.hpp"
+#include "libvirt/libvirt_hypervisor.hpp"
+#include "libvirt/libvirt_storage.hpp"
 #include "log.hpp"
 #include "metrics.hpp"
 #include "request_handler.hpp"
 #include "server.hpp"
 #include "services/catalog.hpp"
+#include "services/instance_service.hpp"
 #include "services/project_service.hpp"
 #include "store/sqlite_store.hpp"
 
@@ -62,6 +67,7 @@ struct Runtime {
     const agent::Config& config;
     api::Server& server;
     api::TokenAuthenticator& auth;
+    agent::InstanceService& instances;
     agent::BlockingPool& blocking;
     asio::signal_set& signals;
 };
@@ -93,6 +99,9 @@ void handleSignals(Runtime& runtime) {
         }
         sd_notify(0, "STOPPING=1");
         agent::log::info("shutting down", {{"signal", strsignal(signal)}});
+        // Jobs stop at their next step; the store keeps their transitional state and
+        // the reconciler finishes them at the next start.
+        runtime.instances.stop();
         asio::co_spawn(
             runtime.signals.get_executor(),
             [&runtime]() -> asio::awaitable<void> {
@@ -103,9 +112,32 @@ void handleSignals(Runtime& runtime) {
     });
 }
 
+agent::InstanceOptions instanceOptions(const agent::Config& config) {
+    agent::InstanceOptions options;
+    options.scratchDir = config.stateDir / "scratch";
+    options.consoleLogDir = config.stateDir / "console";
+    options.network = config.network;
+    options.bridge = config.bridge;
+    options.accelerator =
+        config.virtType == agent::VirtType::Kvm ? drivers::Accelerator::Kvm : drivers::Accelerator::Tcg;
+    options.tcgCacheMiB = config.tcgCacheMiB;
+    options.shutdownTimeout = config.shutdownTimeout;
+    options.resyncInterval = config.resyncInterval;
+    options.userDataLimit = config.limits.userDataBytes;
+    options.capacity = config.capacity;
+    std::filesystem::create_directories(options.scratchDir);
+    std::filesystem::create_directories(options.consoleLogDir);
+    return options;
+}
+
 int run(const std::filesystem::path& configFile, const agent::Config& config) {
     agent::log::setLevel(config.logLevel);
     std::filesystem::create_directories(config.stateDir);
+    // libvirt's event loop must exist before the first connection opens.
+    drivers::libvirt::EventLoop libvirtEvents;
+    drivers::libvirt::Connection connection(config.libvirtUri);
+    drivers::libvirt::LibvirtHypervisor hypervisor(connection);
+    drivers::libvirt::LibvirtStorage storage(connection, config.storagePool, config.stateDir / "pool");
 
     agent::Metrics metrics;
     agent::SqliteStore store(config.stateDir / "gpuhost.db", &metrics);
@@ -117,17 +149,25 @@ int run(const std::filesystem::path& configFile, const agent::Config& config) {
     metrics.addResourceCounter([&projects] { return projects.countByState(); });
     agent::Catalog catalog(config);
 
-    api::ApiContext context{projects, catalog, metrics};
+    asio::io_context ioc;
+    agent::InstanceService instances(store, catalog, blocking, hypervisor, storage, ioc.get_executor(),
+                                     instanceOptions(config));
+    if (auto loaded = instances.loadBlocking(); !loaded) {
+        throw std::runtime_error(loaded.error().message);
+    }
+    metrics.addResourceCounter([&instances] { return instances.countByState(); });
+
+    api::ApiContext context{projects, instances, catalog, metrics};
     api::TokenAuthenticator auth(config.tokens);
     api::RequestHandler handler(context, auth);
 
-    asio::io_context ioc;
     api::Server server(ioc, handler,
                        api::ServerOptions{config.listenHost, config.listenPort, config.limits, config.tls});
     server.start();
     asio::signal_set signals(ioc, SIGTERM, SIGINT, SIGHUP);
-    Runtime runtime{configFile, config, server, auth, blocking, signals};
+    Runtime runtime{configFile, config, server, auth, instances, blocking, signals};
     handleSignals(runtime);
+    instances.start();
 
     std::string address = config.listenHost + ":" + std::to_string(server.port());
     agent::log::info(
@@ -150,6 +190,7 @@ int run(const std::filesystem::path& configFile, const agent::Config& config) {
         worker.join();
     }
     blocking.join();
+    libvirtEvents.stop();
     agent::log::info("stopped");
     return 0;
 }

@@ -5,6 +5,7 @@
 #include "metrics.hpp"
 #include "render_cache.hpp"
 #include "services/catalog.hpp"
+#include "services/instance_service.hpp"
 #include "services/project_service.hpp"
 
 namespace gpuhost::api {
@@ -13,6 +14,7 @@ namespace gpuhost::api {
 /// libvirt, the store or any other concrete driver.
 struct ApiContext {
     agent::ProjectService& projects;
+    agent::InstanceService& instances;
     const agent::Catalog& catalog;
     agent::Metrics& metrics;
     RenderCache projectLists{};

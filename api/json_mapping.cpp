@@ -58,6 +58,8 @@ json::parser_callback_t rejectDuplicateKeys() {
     };
 }
 
+}  // namespace
+
 Result<void> rejectUnknownFields(const json& body, const std::set<std::string_view>& known) {
     for (const auto& [key, value] : body.items()) {
         if (!known.contains(key)) {
@@ -66,8 +68,6 @@ Result<void> rejectUnknownFields(const json& body, const std::set<std::string_vi
     }
     return {};
 }
-
-}  // namespace
 
 Result<json> parseJsonObject(std::string_view body) {
     if (nestingDepth(body) > kMaxJsonDepth) {

@@ -1,9 +1,11 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string_view>
 
 #include "model/error.hpp"
+#include "model/instance.hpp"
 #include "model/instance_type.hpp"
 #include "model/project.hpp"
 
@@ -15,6 +17,9 @@ inline constexpr std::size_t kMaxJsonDepth = 32;
 /// (checked before parsing, so 10,000 levels cost nothing) and non-object roots.
 model::Result<nlohmann::json> parseJsonObject(std::string_view body);
 
+/// InvalidArgument naming the first member of `body` not in `known`.
+model::Result<void> rejectUnknownFields(const nlohmann::json& body, const std::set<std::string_view>& known);
+
 /// POST /projects body → a validated CreateProject. Unknown fields are rejected.
 model::Result<model::CreateProject> parseCreateProject(const nlohmann::json& body);
 
@@ -23,6 +28,14 @@ model::Result<model::Tags> parseTags(const nlohmann::json& body, const char* fie
 
 nlohmann::json toJson(const model::Project& project);
 nlohmann::json toJson(const model::InstanceType& type);
+
+/// POST /instances body → a validated CreateInstance (userData base64-decoded; type,
+/// image and size limits are checked against the catalog by the service).
+model::Result<model::CreateInstance> parseCreateInstance(const nlohmann::json& body);
+nlohmann::json toJson(const model::Instance& instance);
+
+/// Strict base64 (RFC 4648 alphabet, padded): InvalidArgument naming `field`.
+model::Result<std::string> decodeBase64Field(std::string_view text, const std::string& field);
 
 /// Serialises for the wire (invalid UTF-8 cannot be stored, but never throw on it).
 std::string dump(const nlohmann::json& value);

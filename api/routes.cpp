@@ -23,15 +23,15 @@ const std::vector<Route>& routeTable() {
         {verb::delete_,"/api/v1alpha1/projects/{id}",                          Token,    false, "projects", h::deleteProject},
 
         {verb::get,    "/api/v1alpha1/instance-types",                         Project,  false, "catalog", h::listInstanceTypes},
-        {verb::get,    "/api/v1alpha1/capacity",                               Project,  false, "capacity", nullptr},
+        {verb::get,    "/api/v1alpha1/capacity",                               Project,  false, "capacity", h::getCapacity},
         {verb::get,    "/api/v1alpha1/capabilities",                           Project,  false, "catalog", h::getCapabilities},
 
-        {verb::post,   "/api/v1alpha1/instances",                              Project,  true,  "instances", nullptr},
-        {verb::get,    "/api/v1alpha1/instances",                              Project,  false, "instances", nullptr},
-        {verb::get,    "/api/v1alpha1/instances/{id}",                         Project,  false, "instances", nullptr},
-        {verb::delete_,"/api/v1alpha1/instances/{id}",                         Project,  false, "instances", nullptr},
-        {verb::post,   "/api/v1alpha1/instances/{id}/actions/start",           Project,  false, "instances", nullptr},
-        {verb::post,   "/api/v1alpha1/instances/{id}/actions/stop",            Project,  false, "instances", nullptr},
+        {verb::post,   "/api/v1alpha1/instances",                              Project,  true,  "instances", h::createInstance},
+        {verb::get,    "/api/v1alpha1/instances",                              Project,  false, "instances", h::listInstances},
+        {verb::get,    "/api/v1alpha1/instances/{id}",                         Project,  false, "instances", h::getInstance},
+        {verb::delete_,"/api/v1alpha1/instances/{id}",                         Project,  false, "instances", h::deleteInstance},
+        {verb::post,   "/api/v1alpha1/instances/{id}/actions/start",           Project,  false, "instances", h::startInstance},
+        {verb::post,   "/api/v1alpha1/instances/{id}/actions/stop",            Project,  false, "instances", h::stopInstance},
 
         {verb::post,   "/api/v1alpha1/filesystems",                            Project,  true,  "filesystems", nullptr},
         {verb::get,    "/api/v1alpha1/filesystems",                            Project,  false, "filesystems", nullptr},

@@ -1,8 +1,10 @@
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "domain_spec.hpp"
 #include "model/error.hpp"
 #include "model/uuid.hpp"
 
@@ -13,12 +15,30 @@ enum class PowerState { Running, Paused, ShutOff, Crashed, Other };
 
 std::string_view nameOf(PowerState state);
 
-/// A domain that carries gpuhost's <metadata> (instance and project ids).
+/// A domain that carries gpuhost's <metadata> (instance, project and agent ids).
 struct ManagedDomain {
     std::string name;
     model::Uuid instanceId;
     model::Uuid projectId;
+    model::Uuid agentId;
     PowerState state = PowerState::Other;
+};
+
+/// What the host has to give, before any reservation.
+struct HostResources {
+    unsigned cpus = 0;
+    std::uint64_t memoryBytes = 0;
+};
+
+/// Receives hypervisor events. Called on libvirt's event thread: implementations must
+/// only hand the event over (post to an executor) and return at once.
+class HypervisorEvents {
+  public:
+    virtual ~HypervisorEvents() = default;
+    /// A domain named by domainName(instanceId) started, stopped, crashed, …
+    virtual void domainChanged(const model::Uuid& instanceId) = 0;
+    /// The connection to the host closed (libvirtd restarted, keepalive lost).
+    virtual void connectionLost() = 0;
 };
 
 /// One hypervisor host as the agent sees it. Implementations block (libvirt calls):
@@ -29,8 +49,8 @@ class Hypervisor {
   public:
     virtual ~Hypervisor() = default;
 
-    /// Defines (or redefines) a persistent domain from XML.
-    virtual model::Result<void> defineDomain(const std::string& xml) = 0;
+    /// Defines (or redefines) the persistent domain for `spec`.
+    virtual model::Result<void> defineDomain(const DomainSpec& spec) = 0;
     virtual model::Result<void> startDomain(const std::string& name) = 0;
     /// Asks the guest to power off (ACPI); returns at once.
     virtual model::Result<void> shutdownDomain(const std::string& name) = 0;
@@ -41,6 +61,21 @@ class Hypervisor {
     virtual model::Result<PowerState> powerState(const std::string& name) = 0;
     /// Every domain carrying gpuhost's metadata: what reconcile compares the store with.
     virtual model::Result<std::vector<ManagedDomain>> listManagedDomains() = 0;
+    /// The guest's IPv4 address on the NIC with `macAddress`: from the guest agent,
+    /// else from the network's DHCP leases; nullopt while neither knows it.
+    virtual model::Result<std::optional<std::string>> guestAddress(const std::string& name,
+                                                                   const std::string& macAddress) = 0;
+    virtual model::Result<HostResources> hostResources() = 0;
+    /// Starts delivering events to `sink` (which must outlive this object), also
+    /// across reconnects.
+    virtual void watch(HypervisorEvents& sink) = 0;
 };
+
+/// The libvirt domain name for an instance: never derived from user input.
+std::string domainName(const model::Uuid& instanceId);
+/// A locally administered MAC in QEMU's 52:54:00 range, stable for the instance.
+std::string macAddressFor(const model::Uuid& instanceId);
+/// The instance id back from a domain name made by domainName.
+std::optional<model::Uuid> instanceIdFromDomainName(std::string_view name);
 
 }  // namespace gpuhost::drivers

@@ -34,8 +34,11 @@ class Storage {
                                                 std::string_view backingFormat,
                                                 std::uint64_t capacityBytes) = 0;
 
-    /// A raw volume holding exactly `bytes` (e.g. a seed ISO), streamed to the host.
-    virtual model::Result<Volume> uploadVolume(const std::string& name, std::string_view bytes) = 0;
+    /// A volume holding a copy of the local file `source` (a seed ISO, a catalog image),
+    /// streamed to the host through libvirt, so the host need not share a disk with the
+    /// agent. A failed copy leaves no volume behind.
+    virtual model::Result<Volume> importFile(const std::string& name,
+                                             const std::filesystem::path& source) = 0;
 
     /// Deleting a volume that does not exist is not an error.
     virtual model::Result<void> deleteVolume(const std::string& name) = 0;

@@ -44,10 +44,13 @@ Result<InstanceState> applyAction(InstanceState current, InstanceAction action) 
                                std::string(nameOf(current)));
     };
     switch (action) {
+        // From error, start and stop are the way back: the job redefines whatever is missing.
         case InstanceAction::Start:
-            return current == Stopped ? Result<InstanceState>(Starting) : Result<InstanceState>(refuse());
+            return current == Stopped || current == Failed ? Result<InstanceState>(Starting)
+                                                           : Result<InstanceState>(refuse());
         case InstanceAction::Stop:
-            return current == Running ? Result<InstanceState>(Stopping) : Result<InstanceState>(refuse());
+            return current == Running || current == Failed ? Result<InstanceState>(Stopping)
+                                                           : Result<InstanceState>(refuse());
         case InstanceAction::Delete:
             // Deletable from anywhere, including half-made (creating, error, out-of-stock):
             // the reconciler finishes whatever was interrupted.

@@ -12,6 +12,7 @@ struct InstanceType {
     std::uint64_t memoryBytes = 0;
     unsigned gpuCount = 0;
     std::string gpuModel;
+    std::uint64_t diskBytes = 0;  // root disk size; 0 keeps the image's own size
 };
 
 }  // namespace gpuhost::model

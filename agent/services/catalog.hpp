@@ -13,7 +13,10 @@ namespace gpuhost::agent {
 class Catalog {
   public:
     explicit Catalog(const Config& config)
-        : region_(config.region), virtType_(config.virtType), instanceTypes_(config.instanceTypes) {}
+        : region_(config.region),
+          virtType_(config.virtType),
+          instanceTypes_(config.instanceTypes),
+          images_(config.images) {}
 
     const std::string& region() const { return region_; }
     VirtType virtType() const { return virtType_; }
@@ -28,10 +31,21 @@ class Catalog {
         return nullptr;
     }
 
+    /// The image for "ubuntu22.04" (the name after image://), or nullptr.
+    const ImageConfig* findImage(std::string_view name) const {
+        for (const auto& image : images_) {
+            if (image.name == name) {
+                return &image;
+            }
+        }
+        return nullptr;
+    }
+
   private:
     std::string region_;
     VirtType virtType_;
     std::vector<model::InstanceType> instanceTypes_;
+    std::vector<ImageConfig> images_;
 };
 
 }  // namespace gpuhost::agent

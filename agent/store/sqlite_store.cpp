@@ -8,11 +8,15 @@
 #include <vector>
 
 #include "blocking_pool.hpp"
+#include "store/sqlite_detail.hpp"
 
 namespace gpuhost::agent {
 
 using model::Error;
 using model::Result;
+using sqlite::Statement;
+using sqlite::Timer;
+using sqlite::Transaction;
 
 namespace {
 
@@ -28,85 +32,37 @@ const std::vector<const char*> kMigrations = {
         created_at TEXT NOT NULL
     ) STRICT;
     )sql",
+    // v2: instances. The user's userData is kept as the decoded bytes it was given.
+    R"sql(
+    CREATE TABLE instances (
+        id          TEXT PRIMARY KEY NOT NULL,
+        project_id  TEXT NOT NULL REFERENCES projects(id),
+        name        TEXT NOT NULL,
+        type        TEXT NOT NULL,
+        image       TEXT NOT NULL,
+        user_data   BLOB NOT NULL,
+        ephemeral   INTEGER NOT NULL,
+        preemptible INTEGER NOT NULL,
+        filesystems TEXT NOT NULL,
+        tags        TEXT NOT NULL,
+        state       TEXT NOT NULL,
+        ip          TEXT,
+        reason      TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        UNIQUE (project_id, name)
+    ) STRICT;
+    CREATE TABLE agent_meta (
+        key   TEXT PRIMARY KEY NOT NULL,
+        value TEXT NOT NULL
+    ) STRICT;
+    )sql",
 };
 
 // Tables whose rows belong to a project (column project_id). A project is deleted
 // only when none of them has a row for it; later resources add their table here.
-const std::vector<const char*> kProjectOwnedTables = {};
+const std::vector<const char*> kProjectOwnedTables = {"instances"};
 
 }  // namespace
-
-/// A prepared statement, finalized on scope exit.
-class SqliteStore::Statement {
-  public:
-    Statement(sqlite3* db, const char* sql) {
-        if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) {
-            throw std::runtime_error(std::string("sqlite prepare: ") + sqlite3_errmsg(db));
-        }
-    }
-    ~Statement() { sqlite3_finalize(stmt_); }
-    Statement(const Statement&) = delete;
-    Statement& operator=(const Statement&) = delete;
-
-    void bind(int index, const std::string& text) {
-        sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
-    }
-    int step() { return sqlite3_step(stmt_); }
-    std::string text(int column) const {
-        auto* data = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
-        return data == nullptr ? std::string() : std::string(data, sqlite3_column_bytes(stmt_, column));
-    }
-    sqlite3_int64 integer(int column) const { return sqlite3_column_int64(stmt_, column); }
-
-  private:
-    sqlite3_stmt* stmt_ = nullptr;
-};
-
-/// BEGIN IMMEDIATE … COMMIT, rolled back on every other way out (errors, exceptions),
-/// so the single connection is never left inside a transaction.
-class SqliteStore::Transaction {
-  public:
-    explicit Transaction(sqlite3* db) : db_(db) {
-        if (sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
-            throw std::runtime_error(std::string("sqlite begin: ") + sqlite3_errmsg(db_));
-        }
-    }
-    ~Transaction() {
-        if (!committed_) {
-            sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-        }
-    }
-    Transaction(const Transaction&) = delete;
-    Transaction& operator=(const Transaction&) = delete;
-    bool commit() {
-        committed_ = sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK;
-        return committed_;
-    }
-
-  private:
-    sqlite3* db_;
-    bool committed_ = false;
-};
-
-/// Records one store operation's latency in the metrics.
-class SqliteStore::Timer {
-  public:
-    Timer(Metrics* metrics, const char* operation)
-        : metrics_(metrics), operation_(operation), start_(std::chrono::steady_clock::now()) {
-        assertNotOnIoThread(operation);
-    }
-    ~Timer() {
-        if (metrics_ != nullptr) {
-            std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start_;
-            metrics_->observeStore(operation_, elapsed.count());
-        }
-    }
-
-  private:
-    Metrics* metrics_;
-    const char* operation_;
-    std::chrono::steady_clock::time_point start_;
-};
 
 SqliteStore::SqliteStore(const std::filesystem::path& file, Metrics* metrics) : metrics_(metrics) {
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
@@ -117,6 +73,7 @@ SqliteStore::SqliteStore(const std::filesystem::path& file, Metrics* metrics) : 
     }
     try {
         sqlite3_busy_timeout(db_, 5000);
+        sqlite3_extended_result_codes(db_, 1);
         execute("PRAGMA journal_mode=WAL");
         // FULL: a commit is on disk (WAL fsynced) before we acknowledge the request.
         execute("PRAGMA synchronous=FULL");
@@ -221,7 +178,7 @@ Result<void> SqliteStore::insertProject(const model::Project& project) {
     statement.bind(4, std::string(model::nameOf(project.state)));
     statement.bind(5, model::formatTimestamp(project.createdAt));
     int rc = statement.step();
-    if (rc == SQLITE_CONSTRAINT) {
+    if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
         return Error{model::ErrorCode::Conflict, "a project with this name already exists", "name"};
     }
     if (rc != SQLITE_DONE) {

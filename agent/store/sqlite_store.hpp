@@ -14,7 +14,7 @@ namespace gpuhost::agent {
 
 /// The SQLite store: WAL journal, synchronous=FULL, schema migrations applied in
 /// order at open (PRAGMA user_version is the schema version).
-class SqliteStore final : public ProjectStore {
+class SqliteStore final : public ProjectStore, public InstanceStore {
   public:
     /// Opens (creating if needed) `file` and migrates it. Throws std::runtime_error
     /// when the database cannot be opened or is newer than this binary.
@@ -28,14 +28,19 @@ class SqliteStore final : public ProjectStore {
     model::Result<void> insertProject(const model::Project& project) override;
     model::Result<void> deleteProjectIfEmpty(const model::Uuid& id) override;
 
+    // InstanceStore (sqlite_instance_store.cpp)
+    model::Result<std::vector<model::Instance>> loadInstances() override;
+    model::Result<void> insertInstance(const model::Instance& instance) override;
+    model::Result<void> updateInstanceState(const model::Uuid& id, model::InstanceState state,
+                                            const std::optional<std::string>& ip,
+                                            const std::string& reason) override;
+    model::Result<void> deleteInstance(const model::Uuid& id) override;
+    model::Result<model::Uuid> agentId() override;
+
     int schemaVersion();
     static int latestSchemaVersion();
 
   private:
-    class Statement;
-    class Timer;
-    class Transaction;
-
     void execute(const char* sql);
     void migrate();
     model::Error lastError(std::string_view what) const;

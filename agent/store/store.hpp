@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "model/error.hpp"
+#include "model/instance.hpp"
 #include "model/project.hpp"
 
 namespace gpuhost::agent {
@@ -23,6 +24,32 @@ class ProjectStore {
     /// Removes the project in one transaction with the check that it owns no
     /// resources: NotFound if absent, Conflict if it still owns something.
     virtual model::Result<void> deleteProjectIfEmpty(const model::Uuid& id) = 0;
+};
+
+/// Durable instances. Same rules as ProjectStore: committed before returning, blocking.
+class InstanceStore {
+  public:
+    virtual ~InstanceStore() = default;
+
+    /// All instances, in creation order.
+    virtual model::Result<std::vector<model::Instance>> loadInstances() = 0;
+
+    /// NotFound when the project is gone; Conflict when the project already has an
+    /// instance of that name.
+    virtual model::Result<void> insertInstance(const model::Instance& instance) = 0;
+
+    /// Records the observed or driven-to state (with the guest address and the reason
+    /// for an unrequested state). NotFound when the instance is gone.
+    virtual model::Result<void> updateInstanceState(const model::Uuid& id, model::InstanceState state,
+                                                    const std::optional<std::string>& ip,
+                                                    const std::string& reason) = 0;
+
+    /// Deleting an instance that is already gone is not an error.
+    virtual model::Result<void> deleteInstance(const model::Uuid& id) = 0;
+
+    /// This installation's id, created on first use: domains carry it, so two agents
+    /// sharing one libvirt never take each other's domains for orphans.
+    virtual model::Result<model::Uuid> agentId() = 0;
 };
 
 }  // namespace gpuhost::agent

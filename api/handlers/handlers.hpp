@@ -13,6 +13,14 @@ Awaitable listProjects(ApiContext& ctx, const Call& call);
 Awaitable getProject(ApiContext& ctx, const Call& call);
 Awaitable deleteProject(ApiContext& ctx, const Call& call);
 
+Awaitable createInstance(ApiContext& ctx, const Call& call);
+Awaitable listInstances(ApiContext& ctx, const Call& call);
+Awaitable getInstance(ApiContext& ctx, const Call& call);
+Awaitable deleteInstance(ApiContext& ctx, const Call& call);
+Awaitable startInstance(ApiContext& ctx, const Call& call);
+Awaitable stopInstance(ApiContext& ctx, const Call& call);
+Awaitable getCapacity(ApiContext& ctx, const Call& call);
+
 Awaitable listInstanceTypes(ApiContext& ctx, const Call& call);
 Awaitable getCapabilities(ApiContext& ctx, const Call& call);
 

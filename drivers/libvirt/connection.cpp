@@ -90,7 +90,18 @@ model::Result<Connection::Handle> Connection::get() {
     backoff_ = std::chrono::milliseconds(0);
     nextAttempt_ = {};
     ++opens_;
+    if (onOpen_) {
+        onOpen_(conn_);
+    }
     return handle();
+}
+
+void Connection::setOnOpen(std::function<void(virConnectPtr)> hook) {
+    std::lock_guard lock(mutex_);
+    onOpen_ = std::move(hook);
+    if (onOpen_ && conn_ != nullptr) {
+        onOpen_(conn_);
+    }
 }
 
 void Connection::markBroken() {

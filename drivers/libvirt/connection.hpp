@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -32,6 +33,11 @@ class Connection {
     using Handle = std::shared_ptr<_virConnect>;
     model::Result<Handle> get();
 
+    /// Runs `hook` on every connection opened from now on, and at once on the open one
+    /// (registering event callbacks, keepalive). It runs under the connection's lock:
+    /// it must not call get().
+    void setOnOpen(std::function<void(virConnectPtr)> hook);
+
     /// Marks the connection dead after an error that says so (e.g. VIR_ERR_SYSTEM_ERROR).
     void markBroken();
 
@@ -44,6 +50,7 @@ class Connection {
     mutable std::mutex mutex_;
     virConnectPtr conn_ = nullptr;
     unsigned opens_ = 0;
+    std::function<void(virConnectPtr)> onOpen_;
     std::chrono::milliseconds backoff_{0};
     std::chrono::steady_clock::time_point nextAttempt_{};
 };

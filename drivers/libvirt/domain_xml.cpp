@@ -3,11 +3,7 @@
 #include <cstdio>
 #include <sstream>
 
-namespace gpuhost::drivers::libvirt {
-
-std::string domainName(const model::Uuid& instanceId) {
-    return "gpuhost-" + instanceId.str();
-}
+namespace gpuhost::drivers {
 
 std::string macAddressFor(const model::Uuid& instanceId) {
     const auto& b = instanceId.bytes();
@@ -15,6 +11,10 @@ std::string macAddressFor(const model::Uuid& instanceId) {
     std::snprintf(text, sizeof(text), "52:54:00:%02x:%02x:%02x", b[13], b[14], b[15]);
     return text;
 }
+
+}  // namespace gpuhost::drivers
+
+namespace gpuhost::drivers::libvirt {
 
 std::string xmlEscape(std::string_view text) {
     std::string out;
@@ -123,6 +123,7 @@ std::string buildDomainXml(const DomainSpec& spec) {
         << "    <gpuhost:instance xmlns:gpuhost='" << kMetadataNamespace << "'>\n"
         << "      <gpuhost:id>" << spec.instanceId.str() << "</gpuhost:id>\n"
         << "      <gpuhost:project>" << spec.projectId.str() << "</gpuhost:project>\n"
+        << "      <gpuhost:agent>" << spec.agentId.str() << "</gpuhost:agent>\n"
         << "      <gpuhost:hostname>" << xmlEscape(spec.hostname) << "</gpuhost:hostname>\n"
         << "    </gpuhost:instance>\n"
         << "  </metadata>\n"

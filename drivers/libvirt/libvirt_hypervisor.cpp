@@ -26,6 +26,21 @@ std::string_view nameOf(PowerState state) {
     return "other";
 }
 
+namespace {
+constexpr std::string_view kDomainPrefix = "gpuhost-";
+}
+
+std::string domainName(const model::Uuid& instanceId) {
+    return std::string(kDomainPrefix) + instanceId.str();
+}
+
+std::optional<model::Uuid> instanceIdFromDomainName(std::string_view name) {
+    if (!name.starts_with(kDomainPrefix)) {
+        return std::nullopt;
+    }
+    return model::Uuid::parse(name.substr(kDomainPrefix.size()));
+}
+
 }  // namespace gpuhost::drivers
 
 namespace gpuhost::drivers::libvirt {
@@ -75,13 +90,14 @@ std::string_view elementText(std::string_view xml, std::string_view tag) {
 
 }  // namespace
 
-std::optional<std::pair<model::Uuid, model::Uuid>> parseManagedMetadata(std::string_view metadataXml) {
+std::optional<ManagedIds> parseManagedMetadata(std::string_view metadataXml) {
     auto id = model::Uuid::parse(elementText(metadataXml, "id"));
     auto project = model::Uuid::parse(elementText(metadataXml, "project"));
-    if (!id || !project) {
+    auto agent = model::Uuid::parse(elementText(metadataXml, "agent"));
+    if (!id || !project || !agent) {
         return std::nullopt;
     }
-    return std::make_pair(*id, *project);
+    return ManagedIds{*id, *project, *agent};
 }
 
 Error LibvirtHypervisor::failed(std::string_view what) {
@@ -117,11 +133,12 @@ Result<T> LibvirtHypervisor::onDomain(const std::string& name, Action action) {
     return action(domain->get());
 }
 
-Result<void> LibvirtHypervisor::defineDomain(const std::string& xml) {
+Result<void> LibvirtHypervisor::defineDomain(const DomainSpec& spec) {
     auto conn = connection_.get();
     if (!conn) {
         return conn.error();
     }
+    std::string xml = buildDomainXml(spec);
     virDomainPtr domain = virDomainDefineXML(conn->get(), xml.c_str());
     if (domain == nullptr) {
         return failed("define domain");
@@ -138,7 +155,10 @@ Result<void> LibvirtHypervisor::startDomain(const std::string& name) {
 
 Result<void> LibvirtHypervisor::shutdownDomain(const std::string& name) {
     return onDomain<void>(name, [&](virDomainPtr domain) -> Result<void> {
-        return virDomainShutdownFlags(domain, VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN) == 0
+        // ACPI power button where the driver lets us choose; the driver's default otherwise
+        // (the test driver rejects every flag).
+        return virDomainShutdownFlags(domain, VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN) == 0 ||
+                       virDomainShutdown(domain) == 0
                    ? Result<void>{}
                    : failed("shut down domain " + name);
     });
@@ -205,7 +225,8 @@ Result<std::vector<ManagedDomain>> LibvirtHypervisor::listManagedDomains() {
         if (!ids || virDomainGetState(domain.get(), &state, &reason, 0) != 0) {
             continue;
         }
-        managed.push_back({virDomainGetName(domain.get()), ids->first, ids->second, powerStateFrom(state)});
+        managed.push_back({virDomainGetName(domain.get()), ids->instanceId, ids->projectId, ids->agentId,
+                           powerStateFrom(state)});
     }
     std::free(domains);
     return managed;

@@ -15,22 +15,37 @@ class LibvirtHypervisor final : public Hypervisor {
     /// `connection` is shared with LibvirtStorage for the same host and must outlive this.
     explicit LibvirtHypervisor(Connection& connection) : connection_(connection) {}
 
-    model::Result<void> defineDomain(const std::string& xml) override;
+    model::Result<void> defineDomain(const DomainSpec& spec) override;
     model::Result<void> startDomain(const std::string& name) override;
     model::Result<void> shutdownDomain(const std::string& name) override;
     model::Result<void> destroyDomain(const std::string& name) override;
     model::Result<void> undefineDomain(const std::string& name) override;
     model::Result<PowerState> powerState(const std::string& name) override;
     model::Result<std::vector<ManagedDomain>> listManagedDomains() override;
+    // domain_events.cpp
+    model::Result<std::optional<std::string>> guestAddress(const std::string& name,
+                                                           const std::string& macAddress) override;
+    model::Result<HostResources> hostResources() override;
+    void watch(HypervisorEvents& sink) override;
 
   private:
     model::Error failed(std::string_view what);
     template <class T, class Action>
     model::Result<T> onDomain(const std::string& name, Action action);
+    void registerCallbacks(virConnectPtr conn);
+
     Connection& connection_;
+    HypervisorEvents* sink_ = nullptr;
+};
+
+/// The ids in gpuhost's <metadata> element.
+struct ManagedIds {
+    model::Uuid instanceId;
+    model::Uuid projectId;
+    model::Uuid agentId;
 };
 
 /// Reads gpuhost's instance and project ids from a domain's <metadata> element text.
-std::optional<std::pair<model::Uuid, model::Uuid>> parseManagedMetadata(std::string_view metadataXml);
+std::optional<ManagedIds> parseManagedMetadata(std::string_view metadataXml);
 
 }  // namespace gpuhost::drivers::libvirt

@@ -2,8 +2,11 @@
 
 #include <libvirt/libvirt.h>
 
+#include <libvirt/virterror.h>
 #include <cstdlib>
+#include <fstream>
 #include <memory>
+#include <vector>
 
 #include "libvirt/domain_xml.hpp"
 
@@ -56,7 +59,69 @@ Result<PoolAccess> openPool(Connection& connection, const std::string& name) {
     return PoolAccess{std::move(*conn), PoolHandle(pool, virStoragePoolFree)};
 }
 
+std::string localPath(virStorageVolPtr volume) {
+    char* path = virStorageVolGetPath(volume);
+    std::string text = path != nullptr ? path : "";
+    std::free(path);
+    return text;
+}
+
+Result<void> copyFile(const std::filesystem::path& from, const std::filesystem::path& to) {
+    std::ifstream in(from, std::ios::binary);
+    std::ofstream out(to, std::ios::binary | std::ios::trunc);
+    out << in.rdbuf();
+    out.flush();
+    if (!in || !out) {
+        return Error::internal("copy " + from.string() + " to " + to.string() + " failed");
+    }
+    return {};
+}
+
 }  // namespace
+
+Result<void> LibvirtStorage::upload(virConnectPtr conn, virStorageVolPtr volume,
+                                    const std::filesystem::path& source, std::uint64_t bytes) {
+    StreamHandle stream(virStreamNew(conn, 0), virStreamFree);
+    if (stream == nullptr) {
+        return lastLibvirtError("open upload stream");
+    }
+    if (virStorageVolUpload(volume, stream.get(), 0, bytes, 0) != 0) {
+        bool unsupported = virGetLastErrorCode() == VIR_ERR_NO_SUPPORT;  // before the next call resets it
+        auto error = lastLibvirtError("upload to volume");
+        // Drivers without upload (libvirt's test driver) on a pool this agent made under
+        // its own state dir: the path is ours, on this machine, so copy the file there.
+        std::filesystem::path target = localPath(volume);
+        if (unsupported && target.parent_path() == poolPath_) {
+            std::error_code ignored;
+            std::filesystem::create_directories(poolPath_, ignored);  // that driver does not build it
+            return copyFile(source, target);
+        }
+        return error;
+    }
+    std::ifstream in(source, std::ios::binary);
+    std::vector<char> chunk(1 << 20);
+    std::uint64_t sent = 0;
+    while (in && sent < bytes) {
+        in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+        auto got = static_cast<std::size_t>(in.gcount());
+        for (std::size_t offset = 0; offset < got;) {
+            int n = virStreamSend(stream.get(), chunk.data() + offset, got - offset);
+            if (n < 0) {
+                auto error = lastLibvirtError("upload " + source.string());
+                virStreamAbort(stream.get());
+                return error;
+            }
+            offset += static_cast<std::size_t>(n);
+        }
+        sent += got;
+    }
+    if (sent != bytes || virStreamFinish(stream.get()) != 0) {
+        auto error = lastLibvirtError("upload " + source.string());
+        virStreamAbort(stream.get());
+        return error;
+    }
+    return {};
+}
 
 std::string LibvirtStorage::overlayXml(const std::string& name, const std::string& backingPath,
                                        std::string_view backingFormat, std::uint64_t capacityBytes) {
@@ -137,31 +202,29 @@ Result<Volume> LibvirtStorage::createOverlay(const std::string& name, const std:
     return describe(volume.get());
 }
 
-Result<Volume> LibvirtStorage::uploadVolume(const std::string& name, std::string_view bytes) {
+Result<Volume> LibvirtStorage::importFile(const std::string& name, const std::filesystem::path& source) {
+    std::error_code ec;
+    auto bytes = std::filesystem::file_size(source, ec);
+    if (ec) {
+        return Error::internal("import " + source.string() + ": " + ec.message());
+    }
     auto access = openPool(connection_, poolName_);
     if (!access) {
         return access.error();
     }
+    // Raw to libvirt: it only allocates the file; the bytes (ISO or qcow2) come next.
     std::string xml = "<volume type='file'>\n  <name>" + xmlEscape(name) +
-                      "</name>\n  <capacity unit='bytes'>" + std::to_string(bytes.size()) +
+                      "</name>\n  <capacity unit='bytes'>" + std::to_string(bytes) +
                       "</capacity>\n  <target>\n    <format type='raw'/>\n  </target>\n</volume>\n";
     virStorageVolPtr raw = virStorageVolCreateXML(access->pool.get(), xml.c_str(), 0);
     if (raw == nullptr) {
         return lastLibvirtError("create volume " + name);
     }
     VolumeHandle volume(raw, virStorageVolFree);
-    StreamHandle stream(virStreamNew(access->conn.get(), 0), virStreamFree);
-    bool sent = stream != nullptr &&
-                virStorageVolUpload(volume.get(), stream.get(), 0, bytes.size(), 0) == 0 &&
-                virStreamSend(stream.get(), bytes.data(), bytes.size()) == static_cast<int>(bytes.size()) &&
-                virStreamFinish(stream.get()) == 0;
-    if (!sent) {
-        auto error = lastLibvirtError("upload volume " + name);
-        if (stream != nullptr) {
-            virStreamAbort(stream.get());
-        }
+    auto copied = upload(access->conn.get(), volume.get(), source, bytes);
+    if (!copied) {
         virStorageVolDelete(volume.get(), 0);  // never leave a half-written volume behind
-        return error;
+        return copied.error();
     }
     return describe(volume.get());
 }
@@ -176,8 +239,17 @@ Result<void> LibvirtStorage::deleteVolume(const std::string& name) {
         return access.error();
     }
     VolumeHandle handle(virStorageVolLookupByName(access->pool.get(), name.c_str()), virStorageVolFree);
-    if (handle == nullptr || virStorageVolDelete(handle.get(), 0) != 0) {
+    if (handle == nullptr) {
         return lastLibvirtError("delete volume " + name);
+    }
+    std::filesystem::path path = localPath(handle.get());
+    if (virStorageVolDelete(handle.get(), 0) != 0) {
+        return lastLibvirtError("delete volume " + name);
+    }
+    // What the upload fallback copied for a driver that keeps no files (the test driver).
+    if (path.parent_path() == poolPath_) {
+        std::error_code ignored;
+        std::filesystem::remove(path, ignored);
     }
     return {};
 }

@@ -1,6 +1,8 @@
 #pragma once
 
 #include "libvirt/connection.hpp"
+
+typedef struct _virStorageVol* virStorageVolPtr;
 #include "storage.hpp"
 
 namespace gpuhost::drivers::libvirt {
@@ -16,7 +18,7 @@ class LibvirtStorage final : public Storage {
     model::Result<std::vector<Volume>> listVolumes() override;
     model::Result<Volume> createOverlay(const std::string& name, const std::string& backingPath,
                                         std::string_view backingFormat, std::uint64_t capacityBytes) override;
-    model::Result<Volume> uploadVolume(const std::string& name, std::string_view bytes) override;
+    model::Result<Volume> importFile(const std::string& name, const std::filesystem::path& source) override;
     model::Result<void> deleteVolume(const std::string& name) override;
 
     /// The volume XML for an overlay (pure; exposed for golden tests).
@@ -24,6 +26,9 @@ class LibvirtStorage final : public Storage {
                                   std::string_view backingFormat, std::uint64_t capacityBytes);
 
   private:
+    model::Result<void> upload(virConnectPtr conn, virStorageVolPtr volume,
+                               const std::filesystem::path& source, std::uint64_t bytes);
+
     Connection& connection_;
     std::string poolName_;
     std::filesystem::path poolPath_;

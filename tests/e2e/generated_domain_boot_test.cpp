@@ -92,6 +92,7 @@ TEST_CASE("e2e: a domain made by gpuhost's generators boots and runs the user's 
     std::string domain = domainName(instance);
     DomainSpec spec;
     spec.instanceId = instance;
+    spec.agentId = model::Uuid::random();
     spec.projectId = model::Uuid::random();
     spec.hostname = "e2e-vm";
     spec.vcpus = 1;
@@ -130,9 +131,7 @@ TEST_CASE("e2e: a domain made by gpuhost's generators boots and runs the user's 
                           cloudinit::networkConfig(spec.macAddress)},
                          isoFile)
                 .ok());
-    std::ifstream isoIn(isoFile, std::ios::binary);
-    std::string isoBytes((std::istreambuf_iterator<char>(isoIn)), std::istreambuf_iterator<char>());
-    auto seed = storage.uploadVolume(instance.str() + "-seed.iso", isoBytes);
+    auto seed = storage.importFile(instance.str() + "-seed.iso", isoFile);
     REQUIRE_MESSAGE(seed.ok(), (seed.ok() ? "" : seed.error().message));
     spec.seedIso = seed->path;
     std::ofstream(scratch.path / "domain.xml") << buildDomainXml(spec);

@@ -8,6 +8,8 @@
 #include <string>
 
 #include "auth.hpp"
+#include "fakes/fake_hypervisor.hpp"
+#include "fakes/fake_instance_store.hpp"
 #include "fakes/fake_project_store.hpp"
 #include "log.hpp"
 #include "request_handler.hpp"
@@ -24,7 +26,11 @@ struct World {
     agent::Config config;
     agent::Catalog catalog{config};
     agent::Metrics metrics;
-    api::ApiContext context{projects, catalog, metrics};
+    test::FakeInstanceStore instanceStore;
+    test::FakeHypervisor host;
+    boost::asio::io_context jobs;  // never run: instance jobs stay queued
+    agent::InstanceService instances{instanceStore, catalog, pool, host, host, jobs.get_executor(), {}};
+    api::ApiContext context{projects, instances, catalog, metrics};
     api::TokenAuthenticator auth{{agent::TokenConfig{"op", api::TokenAuthenticator::sha256("t"), true, {}}}};
     api::RequestHandler handler{context, auth};
     World() {

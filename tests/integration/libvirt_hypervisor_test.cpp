@@ -4,11 +4,13 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <fstream>
 
 #include "libvirt/domain_xml.hpp"
 #include "libvirt/libvirt_hypervisor.hpp"
 #include "libvirt/libvirt_storage.hpp"
 #include "support/golden.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace gpuhost;
 using namespace gpuhost::drivers;
@@ -20,6 +22,7 @@ DomainSpec specFor(const model::Uuid& instance, const model::Uuid& project) {
     DomainSpec spec;
     spec.instanceId = instance;
     spec.projectId = project;
+    spec.agentId = model::Uuid::random();
     spec.hostname = "vm-1";
     spec.vcpus = 1;
     spec.memoryBytes = 512ull << 20;
@@ -46,7 +49,7 @@ TEST_CASE("libvirt hypervisor: define, start, stop, undefine a generated domain;
     auto project = model::Uuid::random();
     std::string name = domainName(instance);
 
-    auto defined = hypervisor.defineDomain(buildDomainXml(specFor(instance, project)));
+    auto defined = hypervisor.defineDomain(specFor(instance, project));
     REQUIRE_MESSAGE(defined.ok(), (defined.ok() ? "" : defined.error().message));
     CHECK(*hypervisor.powerState(name) == PowerState::ShutOff);
     auto domains = hypervisor.listManagedDomains();
@@ -86,12 +89,19 @@ TEST_CASE("libvirt hypervisor: an unreachable URI is Unavailable, and retries ba
 TEST_CASE("libvirt hypervisor: metadata parsing ignores the prefix and rejects junk") {
     auto ids = parseManagedMetadata(
         "<g:instance xmlns:g='x'><g:id>6f1c2a9e-8d4b-4c3a-9e2f-1a2b3c4d5e6f</g:id>"
-        "<g:project>2d7c4b1e-52a8-4a8f-9a59-0c9e1f4b7a11</g:project></g:instance>");
+        "<g:project>2d7c4b1e-52a8-4a8f-9a59-0c9e1f4b7a11</g:project>"
+        "<g:agent>9b1d0c3e-7a64-4f2e-8c51-3d2e1f0a9b87</g:agent></g:instance>");
     REQUIRE(ids.has_value());
-    CHECK(ids->first.str() == "6f1c2a9e-8d4b-4c3a-9e2f-1a2b3c4d5e6f");
+    CHECK(ids->instanceId.str() == "6f1c2a9e-8d4b-4c3a-9e2f-1a2b3c4d5e6f");
+    CHECK(ids->agentId.str() == "9b1d0c3e-7a64-4f2e-8c51-3d2e1f0a9b87");
     CHECK(parseManagedMetadata("<instance><id>6f1c2a9e-8d4b-4c3a-9e2f-1a2b3c4d5e6f</id>"
-                               "<project>2d7c4b1e-52a8-4a8f-9a59-0c9e1f4b7a11</project></instance>")
+                               "<project>2d7c4b1e-52a8-4a8f-9a59-0c9e1f4b7a11</project>"
+                               "<agent>9b1d0c3e-7a64-4f2e-8c51-3d2e1f0a9b87</agent></instance>")
               .has_value());
+    // Without the agent id it is not ours to manage (e.g. a domain of an older agent).
+    CHECK_FALSE(parseManagedMetadata("<instance><id>6f1c2a9e-8d4b-4c3a-9e2f-1a2b3c4d5e6f</id>"
+                                     "<project>2d7c4b1e-52a8-4a8f-9a59-0c9e1f4b7a11</project></instance>")
+                    .has_value());
     CHECK_FALSE(parseManagedMetadata("<g:instance><g:id>nope</g:id></g:instance>").has_value());
     CHECK_FALSE(parseManagedMetadata("").has_value());
 }
@@ -99,7 +109,8 @@ TEST_CASE("libvirt hypervisor: metadata parsing ignores the prefix and rejects j
 TEST_CASE("libvirt storage: a pool is made once; overlays are O(1) volumes with an explicit backing format") {
     Connection connection("test:///default");
     std::string poolName = "gpuhost-" + model::Uuid::random().str().substr(0, 8);
-    LibvirtStorage storage(connection, poolName, "/var/lib/gpuhost/" + poolName);
+    test::TempDir poolDir;
+    LibvirtStorage storage(connection, poolName, poolDir.path);
     REQUIRE(storage.ensurePool().ok());
     REQUIRE(storage.ensurePool().ok());  // idempotent
 
@@ -112,12 +123,21 @@ TEST_CASE("libvirt storage: a pool is made once; overlays are O(1) volumes with 
     auto clash = storage.createOverlay("vm-root.qcow2", "/x.qcow2", "qcow2", 1 << 30);
     CHECK_FALSE(clash.ok());
 
-    // The test driver cannot stream uploads: the failure must not leave a volume behind.
-    auto upload = storage.uploadVolume("vm-seed.iso", "not really an ISO");
-    CHECK_FALSE(upload.ok());
+    // The test driver cannot stream uploads; on a pool under our own folder the file is
+    // copied instead. A failed import leaves no volume behind.
+    test::TempDir source;
+    std::ofstream(source.path / "seed.iso") << "not really an ISO";
+    auto imported = storage.importFile("vm-seed.iso", source.path / "seed.iso");
+    REQUIRE_MESSAGE(imported.ok(), (imported.ok() ? "" : imported.error().message));
+    std::ifstream copied(imported->path);
+    std::string contents((std::istreambuf_iterator<char>(copied)), std::istreambuf_iterator<char>());
+    CHECK(contents == "not really an ISO");
+    CHECK_FALSE(storage.importFile("vm-missing.iso", source.path / "missing.iso").ok());
     auto volumes = storage.listVolumes();
     REQUIRE(volumes.ok());
-    CHECK(volumes->size() == 1);
+    CHECK(volumes->size() == 2);
+    REQUIRE(storage.deleteVolume("vm-seed.iso").ok());
+    CHECK_FALSE(std::filesystem::exists(imported->path));
 
     REQUIRE(storage.deleteVolume("vm-root.qcow2").ok());
     CHECK(storage.deleteVolume("vm-root.qcow2").ok());  // already gone

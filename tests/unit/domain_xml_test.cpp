@@ -17,6 +17,7 @@ DomainSpec baseSpec() {
     DomainSpec spec;
     spec.instanceId = kInstance;
     spec.projectId = kProject;
+    spec.agentId = *model::Uuid::parse("9b1d0c3e-7a64-4f2e-8c51-3d2e1f0a9b87");
     spec.hostname = "web-1";
     spec.vcpus = 2;
     spec.memoryBytes = 4ull << 30;

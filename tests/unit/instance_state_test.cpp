@@ -21,7 +21,7 @@ TEST_CASE("instance states: the whole (state, action) table") {
         {Stopped, Starting, std::nullopt, Deleting},
         {Deleting, std::nullopt, std::nullopt, std::nullopt},
         {OutOfStock, std::nullopt, std::nullopt, Deleting},
-        {Failed, std::nullopt, std::nullopt, Deleting},
+        {Failed, Starting, Stopping, Deleting},
     };
     for (const auto& row : table) {
         for (auto [action, expected] :

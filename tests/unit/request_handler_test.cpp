@@ -3,6 +3,8 @@
 #include <nlohmann/json.hpp>
 
 #include "auth.hpp"
+#include "fakes/fake_hypervisor.hpp"
+#include "fakes/fake_instance_store.hpp"
 #include "fakes/fake_project_store.hpp"
 #include "request_handler.hpp"
 #include "support/run_coroutine.hpp"
@@ -32,7 +34,11 @@ struct Fixture {
     }();
     agent::Catalog catalog{config};
     agent::Metrics metrics;
-    ApiContext context{projects, catalog, metrics};
+    test::FakeInstanceStore instanceStore;
+    test::FakeHypervisor host;
+    boost::asio::io_context jobs;
+    agent::InstanceService instances{instanceStore, catalog, pool, host, host, jobs.get_executor(), {}};
+    ApiContext context{projects, instances, catalog, metrics};
     model::Uuid scopedProject = model::Uuid::random();
     TokenAuthenticator auth{
         {token("op", kOperator, true, {}), token("scoped", kScoped, false, {scopedProject})}};
@@ -100,10 +106,10 @@ TEST_CASE("handler: project scoping: 400 missing/bad header, 403 foreign project
 TEST_CASE("handler: unimplemented routes answer 501 after auth, never invented data") {
     Fixture f;
     auto project = f.createProject("team");
-    auto response = f.send(http::verb::get, "/api/v1alpha1/instances", kOperator, {}, project);
+    auto response = f.send(http::verb::get, "/api/v1alpha1/filesystems", kOperator, {}, project);
     CHECK(response.result() == http::status::not_implemented);
     CHECK(nlohmann::json::parse(response.body()) == nlohmann::json{{"message", "not implemented"}});
-    CHECK(f.send(http::verb::get, "/api/v1alpha1/instances", "").result() == http::status::unauthorized);
+    CHECK(f.send(http::verb::get, "/api/v1alpha1/filesystems", "").result() == http::status::unauthorized);
 }
 
 TEST_CASE("handler: 404 unknown path, 405 with Allow, 415 without JSON content type") {
@@ -177,6 +183,7 @@ TEST_CASE("handler: capabilities are derived from the route table") {
         features[feature.at("name")] = feature.at("implemented");
     }
     CHECK(features.at("projects"));
-    CHECK_FALSE(features.at("instances"));
+    CHECK(features.at("instances"));
+    CHECK_FALSE(features.at("filesystems"));
     CHECK_FALSE(features.at("slurm"));
 }

@@ -1,0 +1,53 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/instance_state.hpp"
+#include "model/project.hpp"
+#include "model/uuid.hpp"
+#include "model/validation.hpp"
+
+namespace gpuhost::model {
+
+/// The default image of POST /instances, as in Atlas.
+inline constexpr std::string_view kDefaultImage = "image://ubuntu22.04";
+
+/// A VM as the API and the store know it. `state` is the last state the agent
+/// observed or is driving towards; the domain itself lives in libvirt.
+struct Instance {
+    Uuid id;
+    Uuid projectId;
+    std::string name;
+    std::string type;
+    std::string image;     // image://<name>, as the user wrote it
+    std::string userData;  // decoded bytes, passed to cloud-init unchanged
+    bool ephemeral = false;
+    bool preemptible = false;
+    std::vector<Uuid> filesystems;
+    Tags tags;
+    InstanceState state = InstanceState::Creating;
+    std::optional<std::string> ip;
+    std::string reason;  // why it is in error/stopped when the user did not ask for it
+    Timestamp createdAt{};
+};
+
+/// A validated request to create an instance (type and image still to be resolved
+/// against the operator's catalog).
+struct CreateInstance {
+    std::string name;
+    std::string type;
+    std::string image{kDefaultImage};
+    std::string userData;
+    bool ephemeral = false;
+    bool preemptible = false;
+    std::vector<Uuid> filesystems;
+    Tags tags;
+};
+
+/// "image://ubuntu22.04" → "ubuntu22.04"; InvalidArgument naming `field` otherwise.
+Result<std::string> parseImageReference(std::string_view reference, const std::string& field = "image");
+
+}  // namespace gpuhost::model

@@ -1,0 +1,294 @@
+// InstanceService jobs: each drives one instance from its stored transitional state
+// to the next steady one. Every step is idempotent, so a job cut short by a crash is
+// run again from the top by the reconciler.
+#include <sys/stat.h>
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <functional>
+
+#include "log.hpp"
+#include "seed.hpp"
+#include "seed/seed_iso.hpp"
+#include "services/instance_service.hpp"
+
+namespace gpuhost::agent {
+
+namespace asio = boost::asio;
+using drivers::PowerState;
+using model::Error;
+using model::ErrorCode;
+using model::Instance;
+using model::InstanceState;
+using model::Result;
+
+namespace {
+
+constexpr std::string_view kVolumePrefix = "gpuhost-";
+constexpr std::string_view kRootSuffix = "-root.qcow2";
+constexpr std::string_view kSeedSuffix = "-seed.iso";
+
+// Changes when the operator replaces the image file, so a new base is imported and
+// overlays made from the old one keep theirs.
+std::string baseVolumeName(const ImageConfig& image) {
+    struct stat info {};
+    ::stat(image.path.c_str(), &info);
+    auto fingerprint = std::hash<std::string>{}(image.path.string() + ":" + std::to_string(info.st_size) +
+                                                ":" + std::to_string(info.st_mtim.tv_sec) + "." +
+                                                std::to_string(info.st_mtim.tv_nsec));
+    char hex[17];
+    std::snprintf(hex, sizeof(hex), "%016zx", fingerprint);
+    return "image-" + image.name + "-" + hex + ".img";
+}
+
+Result<void> ignoreNotFound(Result<void> result) {
+    return !result && result.error().code == ErrorCode::NotFound ? Result<void>{} : result;
+}
+
+}  // namespace
+
+std::string rootVolumeName(const model::Uuid& id) {
+    return std::string(kVolumePrefix) + id.str() + std::string(kRootSuffix);
+}
+
+std::string seedVolumeName(const model::Uuid& id) {
+    return std::string(kVolumePrefix) + id.str() + std::string(kSeedSuffix);
+}
+
+std::optional<model::Uuid> instanceIdFromVolumeName(std::string_view name) {
+    if (!name.starts_with(kVolumePrefix)) {
+        return std::nullopt;
+    }
+    name.remove_prefix(kVolumePrefix.size());
+    for (auto suffix : {kRootSuffix, kSeedSuffix}) {
+        if (name.ends_with(suffix)) {
+            return model::Uuid::parse(name.substr(0, name.size() - suffix.size()));
+        }
+    }
+    return std::nullopt;
+}
+
+asio::awaitable<void> InstanceService::converge(model::Uuid id) {
+    auto instance = snapshot(id);
+    if (!instance) {
+        co_return;
+    }
+    auto from = instance->state;
+    Result<void> done;
+    switch (from) {
+        case InstanceState::Creating:
+        case InstanceState::Starting:
+            done = co_await provision(*instance, from == InstanceState::Creating || instance->ephemeral);
+            break;
+        case InstanceState::Stopping:
+            done = co_await powerOff(*instance);
+            break;
+        case InstanceState::Deleting:
+            done = co_await teardown(*instance);
+            break;
+        default:
+            co_return;  // steady states: nothing to drive
+    }
+    if (!done && (done.error().code == ErrorCode::Unavailable || stopping_.load())) {
+        // libvirt unreachable or the agent stopping: stay transitional, the reconciler retries.
+        log::warn("instance job deferred", {{"instance", id.str()}, {"error", done.error().message}});
+        co_return;
+    }
+    if (!done) {
+        log::error("instance job failed", {{"instance", id.str()}, {"error", done.error().message}});
+        co_await record(id, from, InstanceState::Failed, std::nullopt, done.error().message);
+        co_return;
+    }
+    if (from == InstanceState::Deleting) {
+        auto forget = [this, id] { return store_.deleteInstance(id); };
+        if (auto removed = co_await pool_.run(std::move(forget)); removed) {
+            std::unique_lock lock(mutex_);
+            byId_.erase(id);
+            log::info("instance deleted", {{"instance", id.str()}});
+        }
+        co_return;
+    }
+    auto to = from == InstanceState::Stopping ? InstanceState::Stopped : InstanceState::Running;
+    if (co_await record(id, from, to, std::nullopt, "") && to == InstanceState::Running) {
+        schedule(id, Job::Address);
+    }
+}
+
+asio::awaitable<Result<void>> InstanceService::provision(const Instance& instance, bool freshRoot) {
+    const auto* type = catalog_.findInstanceType(instance.type);
+    auto imageName = model::parseImageReference(instance.image);
+    const auto* image = imageName ? catalog_.findImage(*imageName) : nullptr;
+    if (type == nullptr || image == nullptr) {
+        co_return Error::internal("instance type " + instance.type + " or image " + instance.image +
+                                  " is no longer configured");
+    }
+    auto disks = [this, instance, type, image, freshRoot]() -> Result<std::pair<std::string, std::string>> {
+        auto base = baseVolumeBlocking(*image);
+        if (!base) {
+            return base.error();
+        }
+        auto rootName = rootVolumeName(instance.id);
+        auto root = storage_.volume(rootName);
+        if (freshRoot || !root) {
+            if (!freshRoot && root.error().code == ErrorCode::NotFound) {
+                return Error::internal("the root disk volume " + rootName + " is missing");
+            }
+            if (auto removed = storage_.deleteVolume(rootName); !removed) {
+                return removed.error();
+            }
+            root = storage_.createOverlay(rootName, base->path, image->format, type->diskBytes);
+            if (!root) {
+                return root.error();
+            }
+        }
+        auto seed = writeSeedBlocking(instance);
+        if (!seed) {
+            return seed.error();
+        }
+        return std::make_pair(root->path, *seed);
+    };
+    auto paths = co_await pool_.run(std::move(disks));
+    if (!paths) {
+        co_return paths.error();
+    }
+    if (!stillWanted(instance.id, instance.state)) {
+        co_return Result<void>{};  // deleted meanwhile: the delete job cleans up
+    }
+    auto spec = domainSpec(instance, *type, *image, paths->first, paths->second);
+    auto boot = [this, spec]() -> Result<void> {
+        auto name = drivers::domainName(spec.instanceId);
+        if (auto defined = hypervisor_.defineDomain(spec); !defined) {
+            return defined;
+        }
+        auto state = hypervisor_.powerState(name);
+        if (state && *state == PowerState::Running) {
+            return {};  // a job cut short after the start: nothing left to do
+        }
+        return hypervisor_.startDomain(name);
+    };
+    co_return co_await pool_.run(std::move(boot));
+}
+
+asio::awaitable<Result<void>> InstanceService::powerOff(const Instance& instance) {
+    auto name = drivers::domainName(instance.id);
+    auto askToStop = [this, name]() -> Result<PowerState> {
+        auto state = hypervisor_.powerState(name);
+        if (!state) {
+            return state.error().code == ErrorCode::NotFound ? Result<PowerState>(PowerState::ShutOff)
+                                                             : state;
+        }
+        if (*state == PowerState::ShutOff) {
+            return state;
+        }
+        if (auto asked = hypervisor_.shutdownDomain(name);
+            !asked && asked.error().code != ErrorCode::Conflict) {
+            return asked.error();
+        }
+        return state;
+    };
+    auto initial = co_await pool_.run(std::move(askToStop));
+    if (!initial) {
+        co_return initial.error();
+    }
+    if (*initial == PowerState::ShutOff) {
+        co_return Result<void>{};
+    }
+    // ACPI first, so the guest can flush its disks; destroy after the timeout.
+    auto deadline = std::chrono::steady_clock::now() + options_.shutdownTimeout;
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    while (std::chrono::steady_clock::now() < deadline && !stopping_.load()) {
+        timer.expires_after(std::chrono::milliseconds(250));
+        co_await timer.async_wait(asio::use_awaitable);
+        auto probe = [this, name] { return hypervisor_.powerState(name); };
+        auto state = co_await pool_.run(std::move(probe));
+        if (!state || *state == PowerState::ShutOff) {
+            co_return Result<void>{};
+        }
+    }
+    if (stopping_.load()) {
+        co_return Error{ErrorCode::Unavailable, "agent stopping", {}};
+    }
+    log::warn("guest ignored ACPI shutdown; destroying", {{"instance", instance.id.str()}});
+    auto destroy = [this, name] { return ignoreNotFound(hypervisor_.destroyDomain(name)); };
+    co_return co_await pool_.run(std::move(destroy));
+}
+
+asio::awaitable<Result<void>> InstanceService::teardown(const Instance& instance) {
+    auto work = [this, id = instance.id]() -> Result<void> {
+        auto name = drivers::domainName(id);
+        for (auto step :
+             {std::function<Result<void>()>([&] { return hypervisor_.destroyDomain(name); }),
+              std::function<Result<void>()>([&] { return hypervisor_.undefineDomain(name); }),
+              std::function<Result<void>()>([&] { return storage_.deleteVolume(rootVolumeName(id)); }),
+              std::function<Result<void>()>([&] { return storage_.deleteVolume(seedVolumeName(id)); })}) {
+            if (auto done = ignoreNotFound(step()); !done) {
+                return done;
+            }
+        }
+        std::error_code ignored;
+        std::filesystem::remove(options_.consoleLogDir / (id.str() + ".log"), ignored);
+        std::filesystem::remove(options_.scratchDir / (id.str() + ".iso"), ignored);
+        return {};
+    };
+    co_return co_await pool_.run(std::move(work));
+}
+
+Result<drivers::Volume> InstanceService::baseVolumeBlocking(const ImageConfig& image) {
+    std::lock_guard lock(imageMutex_);
+    auto name = baseVolumeName(image);
+    auto existing = storage_.volume(name);
+    if (existing || existing.error().code != ErrorCode::NotFound) {
+        return existing;
+    }
+    log::info("importing image", {{"image", image.name}, {"volume", name}});
+    return storage_.importFile(name, image.path);
+}
+
+Result<std::string> InstanceService::writeSeedBlocking(const Instance& instance) {
+    auto userData = cloudinit::userData(instance.userData, {});
+    if (!userData) {
+        return userData.error();
+    }
+    drivers::SeedFiles files{std::move(*userData), cloudinit::metaData(instance.id, instance.name),
+                             cloudinit::networkConfig(drivers::macAddressFor(instance.id))};
+    auto iso = options_.scratchDir / (instance.id.str() + ".iso");
+    if (auto written = drivers::writeSeedIso(files, iso); !written) {
+        return written.error();
+    }
+    auto name = seedVolumeName(instance.id);
+    auto volume = storage_.deleteVolume(name).ok()
+                      ? storage_.importFile(name, iso)
+                      : Result<drivers::Volume>(Error::internal("replace " + name));
+    std::error_code ignored;
+    std::filesystem::remove(iso, ignored);
+    if (!volume) {
+        return volume.error();
+    }
+    return volume->path;
+}
+
+drivers::DomainSpec InstanceService::domainSpec(const Instance& instance, const model::InstanceType& type,
+                                                const ImageConfig& image, const std::string& root,
+                                                const std::string& seed) const {
+    drivers::DomainSpec spec;
+    spec.instanceId = instance.id;
+    spec.projectId = instance.projectId;
+    spec.agentId = agentId_;
+    spec.hostname = instance.name;
+    spec.vcpus = type.cpu;
+    spec.memoryBytes = type.memoryBytes;
+    spec.accelerator = options_.accelerator;
+    spec.tcgCacheMiB = options_.accelerator == drivers::Accelerator::Tcg ? options_.tcgCacheMiB : 0;
+    spec.rootDisk = root;
+    spec.seedIso = seed;
+    spec.consoleLog = (options_.consoleLogDir / (instance.id.str() + ".log")).string();
+    spec.macAddress = drivers::macAddressFor(instance.id);
+    spec.network = options_.network;
+    spec.bridge = options_.bridge;
+    spec.kernel = image.kernel.string();
+    spec.initrd = image.initrd.string();
+    spec.cmdline = image.cmdline;
+    return spec;
+}
+
+}  // namespace gpuhost::agent

@@ -1,0 +1,365 @@
+// InstanceService: admission, queries, capacity and the per-instance job queue.
+#include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cmath>
+
+#include "log.hpp"
+#include "services/instance_service.hpp"
+
+namespace gpuhost::agent {
+
+namespace asio = boost::asio;
+using model::Error;
+using model::ErrorCode;
+using model::Instance;
+using model::InstanceState;
+using model::Result;
+
+namespace {
+
+// Built outside the coroutine: GCC 12 mis-copies aggregates initialised inside one.
+Instance newInstance(const model::Uuid& project, model::CreateInstance request) {
+    Instance instance;
+    instance.id = model::Uuid::random();
+    instance.projectId = project;
+    instance.name = std::move(request.name);
+    instance.type = std::move(request.type);
+    instance.image = std::move(request.image);
+    instance.userData = std::move(request.userData);
+    instance.ephemeral = request.ephemeral;
+    instance.preemptible = request.preemptible;
+    instance.filesystems = std::move(request.filesystems);
+    instance.tags = std::move(request.tags);
+    instance.createdAt =
+        std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+    return instance;
+}
+
+// States in which an instance holds (or is about to hold) host CPU and memory.
+bool holdsResources(InstanceState state) {
+    using enum InstanceState;
+    return state == Creating || state == Starting || state == Running || state == Stopping;
+}
+
+}  // namespace
+
+InstanceService::InstanceService(InstanceStore& store, const Catalog& catalog, BlockingPool& pool,
+                                 drivers::Hypervisor& hypervisor, drivers::Storage& storage,
+                                 asio::any_io_executor executor, InstanceOptions options)
+    : store_(store),
+      catalog_(catalog),
+      pool_(pool),
+      hypervisor_(hypervisor),
+      storage_(storage),
+      executor_(executor),
+      options_(std::move(options)),
+      resyncStrand_(asio::make_strand(executor)),
+      resyncTimer_(resyncStrand_) {}
+
+Result<void> InstanceService::loadBlocking() {
+    auto agent = store_.agentId();
+    if (!agent) {
+        return agent.error();
+    }
+    agentId_ = *agent;
+    auto instances = store_.loadInstances();
+    if (!instances) {
+        return instances.error();
+    }
+    std::unique_lock lock(mutex_);
+    for (auto& instance : *instances) {
+        auto id = instance.id;
+        byId_[id].instance = std::move(instance);
+    }
+    return {};
+}
+
+Error InstanceService::invalidAgainstCatalog(const model::CreateInstance& request) const {
+    if (catalog_.findInstanceType(request.type) == nullptr) {
+        return Error::invalid("type", "unknown instance type (see /instance-types)");
+    }
+    auto image = model::parseImageReference(request.image);
+    if (!image) {
+        return image.error();
+    }
+    if (catalog_.findImage(*image) == nullptr) {
+        return Error::invalid("image", "unknown image");
+    }
+    if (request.userData.size() > options_.userDataLimit) {
+        return Error::invalid("userData", "is " + std::to_string(request.userData.size()) +
+                                              " bytes once decoded; the limit is " +
+                                              std::to_string(options_.userDataLimit));
+    }
+    if (!request.filesystems.empty()) {
+        return Error{ErrorCode::NotFound, "filesystem " + request.filesystems.front().str() + " not found",
+                     "filesystems"};
+    }
+    return Error{ErrorCode::Internal, {}, {}};  // Internal with no message: valid
+}
+
+asio::awaitable<Result<Instance>> InstanceService::create(const model::Uuid& project,
+                                                          model::CreateInstance request) {
+    if (auto invalid = invalidAgainstCatalog(request); !invalid.message.empty()) {
+        co_return invalid;
+    }
+    Instance instance = newInstance(project, std::move(request));
+    const auto* type = catalog_.findInstanceType(instance.type);
+    {
+        std::unique_lock lock(mutex_);
+        if (!host_) {
+            co_return Error{
+                ErrorCode::Unavailable, "the host's resources are not known yet (libvirt unreachable)", {}};
+        }
+        for (const auto& [id, entry] : byId_) {
+            if (entry.instance.projectId == project && entry.instance.name == instance.name) {
+                co_return Error{ErrorCode::Conflict, "this project already has an instance with this name",
+                                "name"};
+            }
+        }
+        // Too little room is not an error: the instance waits in out-of-stock, as Atlas
+        // clients expect, with no domain defined.
+        instance.state = fitCountLocked(*type) > 0 ? InstanceState::Creating : InstanceState::OutOfStock;
+        if (instance.state == InstanceState::OutOfStock) {
+            instance.reason = type->gpuCount > 0 ? "no free GPUs of model " + type->gpuModel + " on this host"
+                                                 : "not enough free CPU or memory on this host";
+        }
+        // Counted against capacity while the insert is in flight, invisible to readers.
+        auto& entry = byId_[instance.id];
+        entry.instance = instance;
+        entry.admitting = true;
+        entry.inserting = true;
+        entry.pending = instance.state;
+    }
+    auto insert = [this, instance] { return store_.insertInstance(instance); };
+    auto stored = co_await pool_.run(std::move(insert));
+    std::unique_lock lock(mutex_);
+    if (!stored) {
+        byId_.erase(instance.id);
+        co_return stored.error();
+    }
+    byId_[instance.id].admitting = false;
+    byId_[instance.id].inserting = false;
+    lock.unlock();
+    log::info("instance admitted",
+              {{"instance", instance.id.str()}, {"state", std::string(nameOf(instance.state))}});
+    if (instance.state == InstanceState::Creating) {
+        schedule(instance.id, Job::Converge);
+    }
+    co_return instance;
+}
+
+Result<Instance> InstanceService::get(const model::Uuid& project, const model::Uuid& id) const {
+    std::shared_lock lock(mutex_);
+    auto it = byId_.find(id);
+    if (it == byId_.end() || it->second.inserting || it->second.instance.projectId != project) {
+        return Error::notFound("instance");
+    }
+    return it->second.instance;
+}
+
+std::vector<Instance> InstanceService::list(const model::Uuid& project) const {
+    std::vector<Instance> visible;
+    {
+        std::shared_lock lock(mutex_);
+        for (const auto& [id, entry] : byId_) {
+            if (entry.instance.projectId == project && !entry.inserting) {
+                visible.push_back(entry.instance);
+            }
+        }
+    }
+    std::stable_sort(visible.begin(), visible.end(), [](const auto& a, const auto& b) {
+        return a.createdAt != b.createdAt ? a.createdAt < b.createdAt : a.id < b.id;
+    });
+    return visible;
+}
+
+asio::awaitable<Result<Instance>> InstanceService::act(const model::Uuid& project, const model::Uuid& id,
+                                                       model::InstanceAction action) {
+    Instance changed;
+    // Changes to one instance are made durable one at a time: wait for one in flight
+    // (a job recording a state, another request) rather than answer 409 for it.
+    asio::steady_timer wait(co_await asio::this_coro::executor);
+    for (int attempt = 0;; ++attempt) {
+        std::unique_lock lock(mutex_);
+        auto it = byId_.find(id);
+        if (it == byId_.end() || it->second.instance.projectId != project) {
+            co_return Error::notFound("instance");
+        }
+        auto& entry = it->second;
+        if (entry.admitting && attempt < 400) {
+            lock.unlock();
+            wait.expires_after(std::chrono::milliseconds(5));
+            co_await wait.async_wait(asio::use_awaitable);
+            continue;
+        }
+        if (entry.admitting) {
+            co_return Error{ErrorCode::Unavailable, "the instance is busy; retry", {}};
+        }
+        if (model::isRepeatedDelete(entry.instance.state, action)) {
+            co_return entry.instance;
+        }
+        auto next = model::applyAction(entry.instance.state, action);
+        if (!next) {
+            co_return next.error();
+        }
+        if (action == model::InstanceAction::Start) {
+            const auto* type = catalog_.findInstanceType(entry.instance.type);
+            if (type == nullptr || !host_ || !fitCountLocked(*type) > 0) {
+                co_return Error::conflict("not enough free CPU, memory or GPUs on this host to start it");
+            }
+        }
+        entry.admitting = true;
+        entry.pending = *next;
+        changed = entry.instance;
+        changed.state = *next;
+        changed.reason.clear();
+        if (*next != InstanceState::Stopping && *next != InstanceState::Deleting) {
+            changed.ip.reset();
+        }
+        break;
+    }
+    auto write = [this, changed] {
+        return store_.updateInstanceState(changed.id, changed.state, changed.ip, changed.reason);
+    };
+    auto stored = co_await pool_.run(std::move(write));
+    {
+        std::unique_lock lock(mutex_);
+        auto& entry = byId_[id];
+        entry.admitting = false;
+        if (!stored) {
+            co_return stored.error();
+        }
+        entry.instance = changed;
+    }
+    schedule(id, Job::Converge);
+    co_return changed;
+}
+
+InstanceService::Free InstanceService::freeLocked() const {
+    Free free{
+        (static_cast<double>(host_->cpus) - options_.capacity.reservedCpus) * options_.capacity.cpuOvercommit,
+        static_cast<double>(host_->memoryBytes) - static_cast<double>(options_.capacity.reservedMemoryBytes)};
+    for (const auto& [id, entry] : byId_) {
+        auto state = entry.admitting ? entry.pending : entry.instance.state;
+        const auto* held = catalog_.findInstanceType(entry.instance.type);
+        if (held != nullptr && holdsResources(state)) {
+            free.cpus -= held->cpu;
+            free.memoryBytes -= static_cast<double>(held->memoryBytes);
+        }
+    }
+    return free;
+}
+
+std::uint64_t InstanceService::fitCountLocked(const model::InstanceType& type) const {
+    if (type.gpuCount > 0) {
+        return 0;  // no GPU inventory yet: every GPU type is out of stock
+    }
+    auto free = freeLocked();
+    if (free.cpus < type.cpu || free.memoryBytes < static_cast<double>(type.memoryBytes)) {
+        return 0;
+    }
+    return static_cast<std::uint64_t>(
+        std::min(std::floor(free.cpus / type.cpu),
+                 std::floor(free.memoryBytes / static_cast<double>(type.memoryBytes))));
+}
+
+Result<std::vector<TypeCapacity>> InstanceService::capacity() const {
+    std::shared_lock lock(mutex_);
+    if (!host_) {
+        return Error{
+            ErrorCode::Unavailable, "the host's resources are not known yet (libvirt unreachable)", {}};
+    }
+    std::vector<TypeCapacity> result;
+    for (const auto& type : catalog_.instanceTypes()) {
+        result.push_back({type.name, fitCountLocked(type)});
+    }
+    return result;
+}
+
+std::vector<ResourceCount> InstanceService::countByState() const {
+    std::map<std::string, std::uint64_t> counts;
+    for (auto state : {InstanceState::Creating, InstanceState::Starting, InstanceState::Running,
+                       InstanceState::Stopping, InstanceState::Stopped, InstanceState::Deleting,
+                       InstanceState::OutOfStock, InstanceState::Failed}) {
+        counts[std::string(nameOf(state))] = 0;
+    }
+    {
+        std::shared_lock lock(mutex_);
+        for (const auto& [id, entry] : byId_) {
+            ++counts[std::string(nameOf(entry.instance.state))];
+        }
+    }
+    std::vector<ResourceCount> samples;
+    for (const auto& [state, count] : counts) {
+        samples.push_back({"instance", state, count});
+    }
+    return samples;
+}
+
+void InstanceService::schedule(const model::Uuid& id, Job job) {
+    {
+        std::unique_lock lock(mutex_);
+        auto it = byId_.find(id);
+        if (it == byId_.end() || stopping_.load()) {
+            return;
+        }
+        auto& entry = it->second;
+        (job == Job::Converge ? entry.converge : job == Job::Observe ? entry.observe : entry.address) = true;
+        if (entry.running) {
+            return;  // the runner picks it up
+        }
+        entry.running = true;
+    }
+    // Outside the lock: co_spawn may start the runner inline, and the runner takes it.
+    asio::co_spawn(asio::make_strand(executor_), runJobs(id), asio::detached);
+}
+
+asio::awaitable<void> InstanceService::runJobs(model::Uuid id) {
+    for (;;) {
+        Job job{};
+        {
+            std::unique_lock lock(mutex_);
+            auto it = byId_.find(id);
+            if (it == byId_.end()) {
+                co_return;
+            }
+            auto& entry = it->second;
+            if (stopping_.load() || (!entry.converge && !entry.observe && !entry.address)) {
+                entry.running = false;
+                co_return;
+            }
+            job = entry.converge ? Job::Converge : entry.observe ? Job::Observe : Job::Address;
+            (job == Job::Converge  ? entry.converge
+             : job == Job::Observe ? entry.observe
+                                   : entry.address) = false;
+        }
+        log::debug("instance job", {{"instance", id.str()}, {"job", std::to_string(static_cast<int>(job))}});
+        try {
+            if (job == Job::Converge) {
+                co_await converge(id);
+            } else if (job == Job::Observe) {
+                co_await observe(id);
+            } else {
+                co_await refreshAddress(id);
+            }
+        } catch (const std::exception& e) {
+            log::error("instance job failed", {{"instance", id.str()}, {"error", e.what()}});
+        }
+    }
+}
+
+std::optional<Instance> InstanceService::snapshot(const model::Uuid& id) const {
+    std::shared_lock lock(mutex_);
+    auto it = byId_.find(id);
+    if (it == byId_.end()) {
+        return std::nullopt;
+    }
+    return it->second.instance;
+}
+
+}  // namespace gpuhost::agent

@@ -1,0 +1,157 @@
+#pragma once
+
+#include <atomic>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <vector>
+
+#include "blocking_pool.hpp"
+#include "hypervisor.hpp"
+#include "metrics.hpp"
+#include "model/instance.hpp"
+#include "model/principal.hpp"
+#include "services/catalog.hpp"
+#include "storage.hpp"
+#include "store/store.hpp"
+
+namespace gpuhost::agent {
+
+/// How instances become domains on this host (from the config).
+struct InstanceOptions {
+    std::filesystem::path scratchDir;     // seed ISOs are built here, then uploaded
+    std::filesystem::path consoleLogDir;  // serial console logs, one per instance
+    std::string network = "default";
+    std::string bridge;
+    drivers::Accelerator accelerator = drivers::Accelerator::Kvm;
+    unsigned tcgCacheMiB = 0;
+    std::chrono::milliseconds shutdownTimeout{60000};
+    std::chrono::milliseconds resyncInterval{30000};
+    std::size_t userDataLimit = 64 << 10;
+    Capacity capacity;
+};
+
+/// How many more instances of one type fit on the host now.
+struct TypeCapacity {
+    std::string type;
+    std::uint64_t capacity = 0;
+};
+
+/// Instances: admission (validation, capacity, durable desired state) answers the API
+/// at once; jobs then drive libvirt. One job at a time per instance (libvirt's domain
+/// job rule): every instance has a queue drained by one coroutine on its own strand.
+/// Jobs are idempotent "converge towards the stored state" steps, so a job cut short
+/// by a crash is simply run again by the reconciler after restart.
+class InstanceService final : private drivers::HypervisorEvents {
+  public:
+    InstanceService(InstanceStore& store, const Catalog& catalog, BlockingPool& pool,
+                    drivers::Hypervisor& hypervisor, drivers::Storage& storage,
+                    boost::asio::any_io_executor executor, InstanceOptions options);
+
+    /// Loads instances and this agent's id from the store. Blocking: call before serving.
+    model::Result<void> loadBlocking();
+    /// Subscribes to libvirt events and starts the reconcile loop (first pass at once).
+    void start();
+    /// Stops taking new steps: jobs stop at their next step (the store keeps the
+    /// transitional state; the next start finishes it), timers are cancelled.
+    void stop();
+
+    boost::asio::awaitable<model::Result<model::Instance>> create(const model::Uuid& project,
+                                                                  model::CreateInstance request);
+    /// NotFound when absent or in another project (never reveal that it exists).
+    model::Result<model::Instance> get(const model::Uuid& project, const model::Uuid& id) const;
+    std::vector<model::Instance> list(const model::Uuid& project) const;
+    /// start, stop or delete: the instance in its new (transitional) state, or 409.
+    boost::asio::awaitable<model::Result<model::Instance>> act(const model::Uuid& project,
+                                                               const model::Uuid& id,
+                                                               model::InstanceAction action);
+
+    /// Every configured type with how many more fit; Unavailable before the host's
+    /// resources are known.
+    model::Result<std::vector<TypeCapacity>> capacity() const;
+    std::vector<ResourceCount> countByState() const;
+
+    /// One reconcile pass: false when libvirt could not be asked.
+    boost::asio::awaitable<bool> reconcile();
+
+  private:
+    enum class Job { Converge, Observe, Address };
+    struct Entry {
+        model::Instance instance;
+        bool admitting = false;  // a request is making a change durable; answer 409 meanwhile
+        bool inserting = false;  // the create is not durable yet: invisible to readers
+        model::InstanceState pending{};
+        bool running = false;  // a job runner is draining the queue
+        bool converge = false, observe = false, address = false;
+        unsigned addressTries = 0;
+    };
+
+    // Scheduling (instance_service.cpp)
+    void schedule(const model::Uuid& id, Job job);
+    boost::asio::awaitable<void> runJobs(model::Uuid id);
+    std::optional<model::Instance> snapshot(const model::Uuid& id) const;
+    struct Free {
+        double cpus;
+        double memoryBytes;
+    };
+    Free freeLocked() const;
+    std::uint64_t fitCountLocked(const model::InstanceType& type) const;
+    model::Error invalidAgainstCatalog(const model::CreateInstance& request) const;
+
+    // Jobs (instance_jobs.cpp)
+    boost::asio::awaitable<void> converge(model::Uuid id);
+    boost::asio::awaitable<model::Result<void>> provision(const model::Instance& instance, bool freshRoot);
+    boost::asio::awaitable<model::Result<void>> powerOff(const model::Instance& instance);
+    boost::asio::awaitable<model::Result<void>> teardown(const model::Instance& instance);
+    model::Result<drivers::Volume> baseVolumeBlocking(const ImageConfig& image);
+    model::Result<std::string> writeSeedBlocking(const model::Instance& instance);
+    drivers::DomainSpec domainSpec(const model::Instance& instance, const model::InstanceType& type,
+                                   const ImageConfig& image, const std::string& root,
+                                   const std::string& seed) const;
+
+    // State changes and reconcile (instance_reconcile.cpp)
+    /// Persists `to` if the instance is still in `from` and no request is changing it.
+    boost::asio::awaitable<bool> record(const model::Uuid& id, model::InstanceState from,
+                                        model::InstanceState to, std::optional<std::string> ip,
+                                        std::string reason);
+    boost::asio::awaitable<void> observe(model::Uuid id);
+    boost::asio::awaitable<void> refreshAddress(model::Uuid id);
+    boost::asio::awaitable<void> resyncLoop();
+    boost::asio::awaitable<void> removeOrphans(const std::vector<drivers::ManagedDomain>& domains);
+    bool stillWanted(const model::Uuid& id, model::InstanceState state) const;
+    void domainChanged(const model::Uuid& instanceId) override;
+    void connectionLost() override;
+
+    InstanceStore& store_;
+    const Catalog& catalog_;
+    BlockingPool& pool_;
+    drivers::Hypervisor& hypervisor_;
+    drivers::Storage& storage_;
+    boost::asio::any_io_executor executor_;
+    InstanceOptions options_;
+    model::Uuid agentId_;
+
+    mutable std::shared_mutex mutex_;
+    std::map<model::Uuid, Entry> byId_;
+    std::optional<drivers::HostResources> host_;  // guarded by mutex_
+
+    std::mutex imageMutex_;  // one import per base image at a time
+    std::atomic<bool> stopping_{false};
+    std::atomic<bool> resyncSoon_{false};        // the connection dropped: resync again shortly
+    boost::asio::any_io_executor resyncStrand_;  // the resync loop and its timer live here
+    boost::asio::steady_timer resyncTimer_;
+};
+
+/// Volume names in the storage pool: derived from ids, never from user text.
+std::string rootVolumeName(const model::Uuid& id);
+std::string seedVolumeName(const model::Uuid& id);
+/// The instance a volume made by rootVolumeName/seedVolumeName belongs to.
+std::optional<model::Uuid> instanceIdFromVolumeName(std::string_view name);
+
+}  // namespace gpuhost::agent

@@ -1,0 +1,173 @@
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <set>
+
+#include "hypervisor.hpp"
+#include "storage.hpp"
+
+namespace gpuhost::test {
+
+/// An in-memory host for service and handler tests: domains that start and stop at
+/// once, a fixed amount of CPU and memory, volumes as names. `unavailable` makes every
+/// call fail as an unreachable libvirt would.
+class FakeHypervisor final : public drivers::Hypervisor, public drivers::Storage {
+  public:
+    explicit FakeHypervisor(drivers::HostResources host = {8, 32ull << 30}) : host_(host) {}
+
+    model::Result<void> defineDomain(const drivers::DomainSpec& spec) override {
+        std::lock_guard lock(mutex_);
+        if (auto down = failure()) {
+            return *down;
+        }
+        auto& domain = domains_[drivers::domainName(spec.instanceId)];
+        domain.spec = spec;
+        return {};
+    }
+    model::Result<void> startDomain(const std::string& name) override {
+        return onDomain(name, [](auto& domain) { domain.state = drivers::PowerState::Running; });
+    }
+    model::Result<void> shutdownDomain(const std::string& name) override {
+        return onDomain(name, [](auto& domain) { domain.state = drivers::PowerState::ShutOff; });
+    }
+    model::Result<void> destroyDomain(const std::string& name) override {
+        return onDomain(name, [](auto& domain) { domain.state = drivers::PowerState::ShutOff; });
+    }
+    model::Result<void> undefineDomain(const std::string& name) override {
+        std::lock_guard lock(mutex_);
+        domains_.erase(name);
+        return {};
+    }
+    model::Result<drivers::PowerState> powerState(const std::string& name) override {
+        std::lock_guard lock(mutex_);
+        if (auto down = failure()) {
+            return *down;
+        }
+        auto it = domains_.find(name);
+        if (it == domains_.end()) {
+            return model::Error::notFound("domain");
+        }
+        return it->second.state;
+    }
+    model::Result<std::vector<drivers::ManagedDomain>> listManagedDomains() override {
+        std::lock_guard lock(mutex_);
+        if (auto down = failure()) {
+            return *down;
+        }
+        std::vector<drivers::ManagedDomain> all;
+        for (const auto& [name, domain] : domains_) {
+            all.push_back(
+                {name, domain.spec.instanceId, domain.spec.projectId, domain.spec.agentId, domain.state});
+        }
+        return all;
+    }
+    model::Result<std::optional<std::string>> guestAddress(const std::string& name,
+                                                           const std::string&) override {
+        std::lock_guard lock(mutex_);
+        auto it = domains_.find(name);
+        if (it == domains_.end() || it->second.state != drivers::PowerState::Running) {
+            return std::optional<std::string>{};
+        }
+        return std::optional<std::string>("192.0.2.10");
+    }
+    model::Result<drivers::HostResources> hostResources() override {
+        std::lock_guard lock(mutex_);
+        if (auto down = failure()) {
+            return *down;
+        }
+        return host_;
+    }
+    void watch(drivers::HypervisorEvents& sink) override { sink_ = &sink; }
+
+    // Storage
+    model::Result<void> ensurePool() override { return {}; }
+    model::Result<drivers::Volume> volume(const std::string& name) override {
+        std::lock_guard lock(mutex_);
+        if (!volumes_.contains(name)) {
+            return model::Error::notFound("volume");
+        }
+        return drivers::Volume{name, "/fake/" + name, 0};
+    }
+    model::Result<std::vector<drivers::Volume>> listVolumes() override {
+        std::lock_guard lock(mutex_);
+        std::vector<drivers::Volume> all;
+        for (const auto& name : volumes_) {
+            all.push_back({name, "/fake/" + name, 0});
+        }
+        return all;
+    }
+    model::Result<drivers::Volume> createOverlay(const std::string& name, const std::string&,
+                                                 std::string_view, std::uint64_t) override {
+        std::lock_guard lock(mutex_);
+        volumes_.insert(name);
+        return drivers::Volume{name, "/fake/" + name, 0};
+    }
+    model::Result<drivers::Volume> importFile(const std::string& name,
+                                              const std::filesystem::path&) override {
+        std::lock_guard lock(mutex_);
+        volumes_.insert(name);
+        return drivers::Volume{name, "/fake/" + name, 0};
+    }
+    model::Result<void> deleteVolume(const std::string& name) override {
+        std::lock_guard lock(mutex_);
+        volumes_.erase(name);
+        return {};
+    }
+
+    // Test controls
+    void setUnavailable(bool down) {
+        std::lock_guard lock(mutex_);
+        unavailable_ = down;
+    }
+    /// The guest powers itself off (or crashes) behind the agent's back; libvirt tells.
+    void guestChanges(const model::Uuid& instance, drivers::PowerState state) {
+        {
+            std::lock_guard lock(mutex_);
+            domains_[drivers::domainName(instance)].state = state;
+        }
+        if (sink_ != nullptr) {
+            sink_->domainChanged(instance);
+        }
+    }
+    std::size_t domainCount() {
+        std::lock_guard lock(mutex_);
+        return domains_.size();
+    }
+    std::size_t volumeCount() {
+        std::lock_guard lock(mutex_);
+        return volumes_.size();
+    }
+
+  private:
+    struct Domain {
+        drivers::DomainSpec spec;
+        drivers::PowerState state = drivers::PowerState::ShutOff;
+    };
+    std::optional<model::Error> failure() const {
+        return unavailable_ ? std::optional(model::Error{model::ErrorCode::Unavailable, "libvirt down", {}})
+                            : std::nullopt;
+    }
+    template <class F>
+    model::Result<void> onDomain(const std::string& name, F change) {
+        std::lock_guard lock(mutex_);
+        if (auto down = failure()) {
+            return *down;
+        }
+        auto it = domains_.find(name);
+        if (it == domains_.end()) {
+            return model::Error::notFound("domain");
+        }
+        change(it->second);
+        return {};
+    }
+
+    std::mutex mutex_;
+    drivers::HostResources host_;
+    std::map<std::string, Domain> domains_;
+    std::set<std::string> volumes_;
+    bool unavailable_ = false;
+    drivers::HypervisorEvents* sink_ = nullptr;
+};
+
+}  // namespace gpuhost::test

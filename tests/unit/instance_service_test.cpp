@@ -1,0 +1,273 @@
+// InstanceService over an in-memory host (tests/fakes): admission, the job queue,
+// events, capacity and the reconciler. The libvirt side is covered by the
+// integration tier on test:///default and the e2e tier on qemu:///system.
+#include <doctest/doctest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <fstream>
+#include <thread>
+
+#include "fakes/fake_hypervisor.hpp"
+#include "fakes/fake_instance_store.hpp"
+#include "log.hpp"
+#include "services/instance_service.hpp"
+#include "support/run_coroutine.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace gpuhost;
+using model::InstanceAction;
+using model::InstanceState;
+
+namespace {
+
+agent::Config testConfig(const std::filesystem::path& dir) {
+    agent::Config config;
+    config.instanceTypes.push_back({"cpu.small", 2, 4ull << 30, 0, "", 0});
+    config.instanceTypes.push_back({"h100.8x", 8, 8ull << 30, 8, "H100-SXM5-80GB", 0});
+    std::ofstream(dir / "base.img") << "not really an image";
+    config.images.push_back({"ubuntu22.04", dir / "base.img", "qcow2", {}, {}, {}});
+    return config;
+}
+
+struct World {
+    test::TempDir dir;
+    agent::Config config = testConfig(dir.path);
+    agent::Catalog catalog{config};
+    test::FakeInstanceStore store;
+    test::FakeHypervisor host{{8, 16ull << 30}};
+    agent::BlockingPool pool{2};
+    boost::asio::io_context ioc;
+    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{ioc.get_executor()};
+    std::thread runner;
+    agent::InstanceService service{store, catalog, pool, host, host, ioc.get_executor(), options()};
+    model::Uuid project = model::Uuid::random();
+
+    World() {
+        agent::log::setLevel(std::getenv("GPUHOST_TEST_LOG") ? std::getenv("GPUHOST_TEST_LOG") : "error");
+        std::filesystem::create_directories(dir.path / "scratch");
+        REQUIRE(service.loadBlocking().ok());
+        runner = std::thread([this] { ioc.run(); });
+        service.start();
+        waitFor([&] { return service.capacity().ok(); });
+    }
+    ~World() {
+        service.stop();
+        work.reset();
+        ioc.stop();
+        runner.join();
+    }
+    agent::InstanceOptions options() {
+        agent::InstanceOptions o;
+        o.scratchDir = dir.path / "scratch";
+        o.consoleLogDir = dir.path;
+        o.shutdownTimeout = std::chrono::milliseconds(500);
+        o.resyncInterval = std::chrono::milliseconds(200);
+        o.userDataLimit = 1024;
+        return o;
+    }
+
+    template <class T>
+    T await(boost::asio::awaitable<T> work) {
+        auto future = boost::asio::co_spawn(ioc, test::asOptional(std::move(work)), boost::asio::use_future);
+        return std::move(*future.get());
+    }
+    model::Result<model::Instance> create(const std::string& name, const std::string& type = "cpu.small") {
+        model::CreateInstance request;
+        request.name = name;
+        request.type = type;
+        request.userData = "#cloud-config\nruncmd: [touch /tmp/marker]\n";
+        return await(service.create(project, request));
+    }
+    InstanceState stateOf(const model::Uuid& id) {
+        auto instance = service.get(project, id);
+        REQUIRE(instance.ok());
+        return instance->state;
+    }
+    void waitFor(const std::function<bool()>& condition) {
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (!condition()) {
+            REQUIRE(std::chrono::steady_clock::now() < deadline);
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+    }
+    void waitForState(const model::Uuid& id, InstanceState state) {
+        waitFor([&] { return stateOf(id) == state; });
+    }
+};
+
+}  // namespace
+
+TEST_CASE("instances: create → running with a domain, seed and address; stop, start, delete leave nothing") {
+    World w;
+    auto created = w.create("web-1");
+    REQUIRE(created.ok());
+    CHECK(created->state == InstanceState::Creating);
+    CHECK(w.store.find(created->id)->state == InstanceState::Creating);  // durable before the reply
+    w.waitForState(created->id, InstanceState::Running);
+    CHECK(w.host.domainCount() == 1);
+    CHECK(w.host.volumeCount() == 3);  // base image, root overlay, seed
+    w.waitFor([&] { return w.service.get(w.project, created->id)->ip.has_value(); });
+    CHECK(*w.service.get(w.project, created->id)->ip == "192.0.2.10");
+
+    auto stopping = w.await(w.service.act(w.project, created->id, InstanceAction::Stop));
+    REQUIRE(stopping.ok());
+    CHECK(stopping->state == InstanceState::Stopping);
+    w.waitForState(created->id, InstanceState::Stopped);
+    CHECK_FALSE(w.service.get(w.project, created->id)->ip.has_value());
+
+    REQUIRE(w.await(w.service.act(w.project, created->id, InstanceAction::Start)).ok());
+    w.waitForState(created->id, InstanceState::Running);
+
+    auto deleting = w.await(w.service.act(w.project, created->id, InstanceAction::Delete));
+    REQUIRE(deleting.ok());
+    CHECK(deleting->state == InstanceState::Deleting);
+    w.waitFor([&] { return !w.service.get(w.project, created->id).ok(); });
+    CHECK(w.host.domainCount() == 0);
+    CHECK(w.host.volumeCount() == 1);  // only the shared base image
+    CHECK_FALSE(w.store.find(created->id).has_value());
+}
+
+TEST_CASE("instances: actions the state forbids are 409; other projects see 404") {
+    World w;
+    auto created = w.create("web-1");
+    REQUIRE(created.ok());
+    w.waitForState(created->id, InstanceState::Running);
+    auto start = w.await(w.service.act(w.project, created->id, InstanceAction::Start));
+    REQUIRE_FALSE(start.ok());
+    CHECK(start.error().code == model::ErrorCode::Conflict);
+    CHECK(start.error().message.find("running") != std::string::npos);
+
+    auto other = model::Uuid::random();
+    CHECK(w.service.get(other, created->id).error().code == model::ErrorCode::NotFound);
+    CHECK(w.await(w.service.act(other, created->id, InstanceAction::Delete)).error().code ==
+          model::ErrorCode::NotFound);
+    CHECK(w.service.list(other).empty());
+    CHECK(w.service.list(w.project).size() == 1);
+
+    auto duplicate = w.create("web-1");
+    REQUIRE_FALSE(duplicate.ok());
+    CHECK(duplicate.error().field == "name");
+}
+
+TEST_CASE("instances: bad type, image, userData size and filesystems are refused naming the field") {
+    World w;
+    auto request = [&](auto change) {
+        model::CreateInstance r;
+        r.name = "x";
+        r.type = "cpu.small";
+        change(r);
+        return w.await(w.service.create(w.project, r));
+    };
+    CHECK(request([](auto& r) { r.type = "cpu.huge"; }).error().field == "type");
+    CHECK(request([](auto& r) { r.image = "image://nothing"; }).error().field == "image");
+    CHECK(request([](auto& r) { r.userData = std::string(1025, 'x'); }).error().field == "userData");
+    CHECK(request([](auto& r) { r.filesystems = {model::Uuid::random()}; }).error().field == "filesystems");
+    CHECK(w.service.list(w.project).empty());
+}
+
+TEST_CASE(
+    "instances: a guest that powers off is stopped, one that crashes is error, a vanished domain is error") {
+    World w;
+    auto a = w.create("a");
+    auto b = w.create("b");
+    REQUIRE(a.ok());
+    REQUIRE(b.ok());
+    w.waitForState(a->id, InstanceState::Running);
+    w.waitForState(b->id, InstanceState::Running);
+    w.host.guestChanges(a->id, drivers::PowerState::ShutOff);
+    w.waitForState(a->id, InstanceState::Stopped);
+    CHECK(w.service.get(w.project, a->id)->reason == "the guest powered off");
+    w.host.guestChanges(b->id, drivers::PowerState::Crashed);
+    w.waitForState(b->id, InstanceState::Failed);
+    // From error, start is the way back.
+    REQUIRE(w.await(w.service.act(w.project, b->id, InstanceAction::Start)).ok());
+    w.waitForState(b->id, InstanceState::Running);
+    REQUIRE(w.host.undefineDomain(drivers::domainName(b->id)).ok());
+    w.waitForState(b->id, InstanceState::Failed);  // found by the periodic resync
+}
+
+TEST_CASE("instances: GPU types without free GPUs are out-of-stock with no domain; deletable") {
+    World w;
+    auto gpu = w.create("train", "h100.8x");
+    REQUIRE(gpu.ok());
+    CHECK(gpu->state == InstanceState::OutOfStock);
+    CHECK(w.host.domainCount() == 0);
+    REQUIRE(w.await(w.service.act(w.project, gpu->id, InstanceAction::Delete)).ok());
+    w.waitFor([&] { return w.service.list(w.project).empty(); });
+}
+
+TEST_CASE("instances: capacity counts CPU and memory held; a full host gives out-of-stock and 409 on start") {
+    World w;  // 8 CPUs, 16 GiB; cpu.small = 2 CPUs, 4 GiB
+    auto capacity = w.service.capacity();
+    REQUIRE(capacity.ok());
+    CHECK((*capacity)[0].capacity == 4);
+    CHECK((*capacity)[1].capacity == 0);  // h100.8x: no GPUs inventoried
+    std::vector<model::Uuid> ids;
+    for (int i = 0; i < 4; ++i) {
+        auto created = w.create("vm-" + std::to_string(i));
+        REQUIRE(created.ok());
+        CHECK(created->state == InstanceState::Creating);
+        ids.push_back(created->id);
+    }
+    CHECK((*w.service.capacity())[0].capacity == 0);
+    auto extra = w.create("vm-extra");
+    REQUIRE(extra.ok());
+    CHECK(extra->state == InstanceState::OutOfStock);
+    w.waitForState(ids[0], InstanceState::Running);
+    REQUIRE(w.await(w.service.act(w.project, ids[0], InstanceAction::Stop)).ok());
+    w.waitForState(ids[0], InstanceState::Stopped);
+    CHECK((*w.service.capacity())[0].capacity == 1);
+    auto other = w.create("vm-late");
+    REQUIRE(other.ok());
+    auto start = w.await(w.service.act(w.project, ids[0], InstanceAction::Start));
+    REQUIRE_FALSE(start.ok());
+    CHECK(start.error().code == model::ErrorCode::Conflict);
+    CHECK(w.stateOf(ids[0]) == InstanceState::Stopped);
+}
+
+TEST_CASE("instances: work waits while libvirt is down and converges once it is back; orphans are removed") {
+    World w;
+    w.host.setUnavailable(true);
+    auto created = w.create("patient");
+    REQUIRE(created.ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    CHECK(w.stateOf(created->id) == InstanceState::Creating);  // deferred, not failed
+
+    // A domain and volume of this agent that the store does not know: left by a crash.
+    drivers::DomainSpec orphan;
+    orphan.instanceId = model::Uuid::random();
+    orphan.agentId = *w.store.agentId();
+    drivers::DomainSpec foreign = orphan;  // another agent's domain on the same libvirt
+    foreign.instanceId = model::Uuid::random();
+    foreign.agentId = model::Uuid::random();
+    w.host.setUnavailable(false);
+    REQUIRE(w.host.defineDomain(orphan).ok());
+    REQUIRE(w.host.defineDomain(foreign).ok());
+    REQUIRE(w.host.createOverlay(agent::rootVolumeName(orphan.instanceId), "", "qcow2", 0).ok());
+
+    w.waitForState(created->id, InstanceState::Running);
+    w.waitFor([&] { return w.host.domainCount() == 2; });  // ours + the foreign one
+    CHECK(w.host.powerState(drivers::domainName(foreign.instanceId)).ok());
+    CHECK_FALSE(w.host.volume(agent::rootVolumeName(orphan.instanceId)).ok());
+}
+
+TEST_CASE("instances: a delete admitted while the create runs wins") {
+    World w;
+    auto created = w.create("short-lived");
+    REQUIRE(created.ok());
+    REQUIRE(w.await(w.service.act(w.project, created->id, InstanceAction::Delete)).ok());
+    w.waitFor([&] { return w.service.list(w.project).empty(); });
+    w.waitFor([&] { return w.host.domainCount() == 0; });
+    CHECK(w.host.volumeCount() <= 1);
+}
+
+TEST_CASE("instance volume names round-trip to their instance") {
+    auto id = model::Uuid::random();
+    CHECK(agent::instanceIdFromVolumeName(agent::rootVolumeName(id)) == id);
+    CHECK(agent::instanceIdFromVolumeName(agent::seedVolumeName(id)) == id);
+    CHECK_FALSE(agent::instanceIdFromVolumeName("image-ubuntu22.04-0123.img").has_value());
+    CHECK_FALSE(agent::instanceIdFromVolumeName("gpuhost-not-a-uuid-root.qcow2").has_value());
+}
