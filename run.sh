@@ -4,11 +4,18 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-scripts/install-deps.sh build run
+scripts/install-deps.sh build run image
+# The dev image that examples/dev.yaml maps image://ubuntu22.04 to (cached after the first run).
+images/build-dev-image.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGPUHOST_TESTS=OFF >/dev/null
 cmake --build build -j "$(nproc)"
 
-if scripts/ensure-libvirtd.sh; then echo "libvirtd: running"; else echo "libvirtd: not reachable (instances will need it)"; fi
+if scripts/ensure-libvirtd.sh; then
+  echo "libvirtd: running"
+  virsh -c qemu:///system net-start default >/dev/null 2>&1 || true  # the instances' NAT network
+else
+  echo "libvirtd: not reachable (instances will need it)"
+fi
 
 cat <<'TXT'
 
@@ -18,6 +25,7 @@ try:
   curl -s -X POST http://127.0.0.1:8080/api/v1alpha1/projects \
        -H 'Authorization: Bearer gpuhost-dev-token' -H 'Content-Type: application/json' \
        -d '{"name": "my-first-project"}'
+then an instance in it (README, "A first VM"): image://ubuntu22.04 is the Debian 12 dev image here.
 
 TXT
 exec build/gpuhostd --config examples/dev.yaml

@@ -7,12 +7,13 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 scripts/install-deps.sh build test
+# The crash tests run against the test driver inside libvirtd (test+unix:///default).
+scripts/ensure-libvirtd.sh
 e2e=OFF
 if [ "${GPUHOST_E2E:-0}" = 1 ]; then
   e2e=ON
   scripts/install-deps.sh run image
   images/build-dev-image.sh
-  scripts/ensure-libvirtd.sh
 fi
 
 build_dir=${GPUHOST_TEST_BUILD_DIR:-build-asan}

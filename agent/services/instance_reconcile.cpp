@@ -206,7 +206,9 @@ asio::awaitable<void> InstanceService::removeOrphans(const std::vector<drivers::
     auto sweep = [this, orphanDomains, known]() -> Result<void> {
         for (const auto& name : orphanDomains) {
             log::warn("removing orphan domain", {{"domain", name}});
-            hypervisor_.destroyDomain(name);
+            if (auto destroyed = hypervisor_.destroyDomain(name); !destroyed) {
+                return destroyed;
+            }
             if (auto undefined = hypervisor_.undefineDomain(name); !undefined) {
                 return undefined;
             }
@@ -220,7 +222,9 @@ asio::awaitable<void> InstanceService::removeOrphans(const std::vector<drivers::
             // Re-check under the lock: an instance created since the snapshot is not an orphan.
             if (owner && !known.contains(*owner) && !snapshot(*owner)) {
                 log::warn("removing orphan volume", {{"volume", volume.name}});
-                storage_.deleteVolume(volume.name);
+                if (auto removed = storage_.deleteVolume(volume.name); !removed) {
+                    return removed;
+                }
             }
         }
         return {};

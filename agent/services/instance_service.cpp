@@ -75,6 +75,7 @@ Result<void> InstanceService::loadBlocking() {
     for (auto& instance : *instances) {
         auto id = instance.id;
         byId_[id].instance = std::move(instance);
+        byId_[id].order = nextOrder_++;  // the store loads in creation order
     }
     return {};
 }
@@ -134,6 +135,7 @@ asio::awaitable<Result<Instance>> InstanceService::create(const model::Uuid& pro
         entry.admitting = true;
         entry.inserting = true;
         entry.pending = instance.state;
+        entry.order = nextOrder_++;
     }
     auto insert = [this, instance] { return store_.insertInstance(instance); };
     auto stored = co_await pool_.run(std::move(insert));
@@ -163,18 +165,19 @@ Result<Instance> InstanceService::get(const model::Uuid& project, const model::U
 }
 
 std::vector<Instance> InstanceService::list(const model::Uuid& project) const {
+    std::vector<std::pair<std::uint64_t, const Instance*>> ordered;
     std::vector<Instance> visible;
-    {
-        std::shared_lock lock(mutex_);
-        for (const auto& [id, entry] : byId_) {
-            if (entry.instance.projectId == project && !entry.inserting) {
-                visible.push_back(entry.instance);
-            }
+    std::shared_lock lock(mutex_);
+    for (const auto& [id, entry] : byId_) {
+        if (entry.instance.projectId == project && !entry.inserting) {
+            ordered.emplace_back(entry.order, &entry.instance);
         }
     }
-    std::stable_sort(visible.begin(), visible.end(), [](const auto& a, const auto& b) {
-        return a.createdAt != b.createdAt ? a.createdAt < b.createdAt : a.id < b.id;
-    });
+    std::sort(ordered.begin(), ordered.end());  // creation order
+    visible.reserve(ordered.size());
+    for (const auto& [order, instance] : ordered) {
+        visible.push_back(*instance);
+    }
     return visible;
 }
 
@@ -209,7 +212,7 @@ asio::awaitable<Result<Instance>> InstanceService::act(const model::Uuid& projec
         }
         if (action == model::InstanceAction::Start) {
             const auto* type = catalog_.findInstanceType(entry.instance.type);
-            if (type == nullptr || !host_ || !fitCountLocked(*type) > 0) {
+            if (type == nullptr || !host_ || fitCountLocked(*type) == 0) {
                 co_return Error::conflict("not enough free CPU, memory or GPUs on this host to start it");
             }
         }

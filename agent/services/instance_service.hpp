@@ -90,6 +90,7 @@ class InstanceService final : private drivers::HypervisorEvents {
         bool running = false;  // a job runner is draining the queue
         bool converge = false, observe = false, address = false;
         unsigned addressTries = 0;
+        std::uint64_t order = 0;  // creation order, for listing
     };
 
     // Scheduling (instance_service.cpp)
@@ -139,6 +140,7 @@ class InstanceService final : private drivers::HypervisorEvents {
 
     mutable std::shared_mutex mutex_;
     std::map<model::Uuid, Entry> byId_;
+    std::uint64_t nextOrder_ = 0;
     std::optional<drivers::HostResources> host_;  // guarded by mutex_
 
     std::mutex imageMutex_;  // one import per base image at a time

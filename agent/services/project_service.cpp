@@ -35,7 +35,9 @@ Result<void> ProjectService::loadBlocking() {
     }
     std::unique_lock lock(mutex_);
     byId_.clear();
-    for (auto& project : *projects) {
+    order_.clear();
+    for (auto& project : *projects) {  // in creation order
+        order_[project.id] = nextOrder_++;
         byId_.emplace(project.id, std::move(project));
     }
     generation_.fetch_add(1, std::memory_order_release);
@@ -64,6 +66,7 @@ boost::asio::awaitable<Result<model::Project>> ProjectService::create(const mode
     }
     {
         std::unique_lock lock(mutex_);
+        order_[project.id] = nextOrder_++;
         byId_.emplace(project.id, project);
         generation_.fetch_add(1, std::memory_order_release);
     }
@@ -80,18 +83,20 @@ Result<model::Project> ProjectService::get(const model::Principal& caller, const
 }
 
 std::vector<model::Project> ProjectService::list(const model::Principal& caller) const {
+    std::vector<std::pair<std::uint64_t, const model::Project*>> ordered;
     std::vector<model::Project> visible;
-    {
-        std::shared_lock lock(mutex_);
-        for (const auto& [id, project] : byId_) {
-            if (caller.mayUse(id)) {
-                visible.push_back(project);
-            }
+    std::shared_lock lock(mutex_);
+    for (const auto& [id, project] : byId_) {
+        if (caller.mayUse(id)) {
+            ordered.emplace_back(order_.at(id), &project);
         }
     }
-    std::stable_sort(visible.begin(), visible.end(), [](const auto& a, const auto& b) {
-        return a.createdAt != b.createdAt ? a.createdAt < b.createdAt : a.id < b.id;
-    });
+    // Creation order, also for projects made within the same millisecond.
+    std::sort(ordered.begin(), ordered.end());
+    visible.reserve(ordered.size());
+    for (const auto& [order, project] : ordered) {
+        visible.push_back(*project);
+    }
     return visible;
 }
 
@@ -108,6 +113,7 @@ boost::asio::awaitable<Result<void>> ProjectService::remove(const model::Princip
     {
         std::unique_lock lock(mutex_);
         byId_.erase(id);
+        order_.erase(id);
         generation_.fetch_add(1, std::memory_order_release);
     }
     co_return Result<void>{};

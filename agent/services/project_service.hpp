@@ -50,6 +50,8 @@ class ProjectService {
     BlockingPool& pool_;
     mutable std::shared_mutex mutex_;
     std::map<model::Uuid, model::Project> byId_;
+    std::map<model::Uuid, std::uint64_t> order_;  // creation order (the store loads in that order)
+    std::uint64_t nextOrder_ = 0;
     std::atomic<std::uint64_t> generation_{0};
 };
 

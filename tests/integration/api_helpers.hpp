@@ -1,7 +1,9 @@
 #pragma once
 
+#include <chrono>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 
 #include "support/daemon.hpp"
 #include "support/http_client.hpp"
@@ -28,6 +30,37 @@ inline std::string createProject(std::uint16_t port, const std::string& name) {
                                  response.body);
     }
     return nlohmann::json::parse(response.body).at("id");
+}
+
+/// The operator's headers for project-scoped routes.
+inline Headers inProject(const std::string& project, bool json = false) {
+    Headers headers = json ? operatorJson() : bearer(Daemon::kOperatorToken);
+    headers.emplace_back("X-PROJECT-ID", project);
+    return headers;
+}
+
+/// Polls GET /instances/{id} until `done(body)` or the timeout; returns the last body
+/// (null when the instance is gone).
+template <class Done>
+nlohmann::json pollInstance(std::uint16_t port, const std::string& project, const std::string& id, Done done,
+                            std::chrono::milliseconds timeout = std::chrono::seconds(15)) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        auto response = httpRequest(port, "GET", kBase + "/instances/" + id, inProject(project));
+        nlohmann::json body =
+            response.status == 200 ? nlohmann::json::parse(response.body) : nlohmann::json();
+        if (done(body) || std::chrono::steady_clock::now() > deadline) {
+            return body;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+}
+
+inline nlohmann::json waitForState(std::uint16_t port, const std::string& project, const std::string& id,
+                                   const std::string& state) {
+    return pollInstance(port, project, id, [&](const nlohmann::json& body) {
+        return body.is_object() && body.at("state") == state;
+    });
 }
 
 }  // namespace gpuhost::test

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 namespace gpuhost::test {
 
@@ -35,24 +37,47 @@ fs::path Daemon::binary() {
     return GPUHOST_DAEMON_PATH;
 }
 
-Daemon::Daemon(std::string extraYaml, std::string listen) : extraYaml_(std::move(extraYaml)) {
+Daemon::Daemon(std::string extraYaml, std::string listen, std::string libvirtUri)
+    : extraYaml_(std::move(extraYaml)) {
     char pattern[] = "/tmp/gpuhost-test-XXXXXX";
     if (mkdtemp(pattern) == nullptr) {
         throw std::runtime_error("mkdtemp failed");
     }
     dir_ = pattern;
+    // Unique per daemon: tests share one libvirtd when they use test+unix:///default.
+    poolName_ = "gpuhost-test-" + dir_.filename().string().substr(std::string("gpuhost-test-").size());
+    for (auto& c : poolName_) {
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    std::ofstream(dir_ / "base.img") << "a stand-in for a qcow2 image: the test driver never reads it";
+    chmod(dir_.c_str(), 0755);  // QEMU (libvirt-qemu) must reach the pool when qemu:///system is used
+    // Default sections; a top-level key in extraYaml replaces the default section.
+    std::vector<std::pair<std::string, std::string>> sections = {
+        {"listen", "listen: " + listen + "\n"},
+        {"state_dir", "state_dir: state\n"},
+        {"libvirt", "libvirt:\n  uri: " + libvirtUri + "\n  virt_type: qemu\n  pool: " + poolName_ +
+                        "\n  shutdown_timeout_s: 2\n  resync_interval_s: 2\n"},
+        {"images", "images:\n  ubuntu22.04: {path: base.img}\n"},
+        {"auth", "auth:\n  tokens:\n    - {name: operator, sha256: " + sha256Hex(kOperatorToken) +
+                     ", projects: [\"*\"]}\n    - {name: limited, sha256: " + sha256Hex(kLimitedToken) +
+                     ", projects: [" + kLimitedProject + "]}\n"},
+        {"instance_types",
+         "instance_types:\n  - {name: cpu.small, cpu: 1, memory: 1Gi}\n"
+         "  - {name: h100.8x, cpu: 192, memory: 1800Gi, gpu_count: 8, gpu_model: "
+         "H100-SXM5-80GB}\n"},
+    };
     std::ofstream config(configPath());
-    config << "listen: " << listen << "\n"
-           << "state_dir: state\n"
-           << "libvirt:\n  uri: test:///default\n  virt_type: qemu\n"
-           << "auth:\n  tokens:\n"
-           << "    - {name: operator, sha256: " << sha256Hex(kOperatorToken) << ", projects: [\"*\"]}\n"
-           << "    - {name: limited, sha256: " << sha256Hex(kLimitedToken) << ", projects: ["
-           << kLimitedProject << "]}\n"
-           << "instance_types:\n"
-           << "  - {name: cpu.small, cpu: 1, memory: 1Gi}\n"
-           << "  - {name: h100.8x, cpu: 192, memory: 1800Gi, gpu_count: 8, gpu_model: H100-SXM5-80GB}\n"
-           << extraYaml_;
+    for (const auto& [key, text] : sections) {
+        bool replaced =
+            extraYaml_.starts_with(key + ":") || extraYaml_.find("\n" + key + ":") != std::string::npos;
+        if (!replaced) {
+            config << text;
+        }
+    }
+    for (auto at = extraYaml_.find("@POOL@"); at != std::string::npos; at = extraYaml_.find("@POOL@")) {
+        extraYaml_.replace(at, 6, poolName_);
+    }
+    config << extraYaml_;
 }
 
 Daemon::~Daemon() {

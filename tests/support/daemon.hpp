@@ -17,7 +17,11 @@ class Daemon {
     static constexpr const char* kLimitedProject = "2d7c4b1e-52a8-4a8f-9a59-0c9e1f4b7a11";
 
     /// extraYaml is appended to the generated config (e.g. "limits:\n  body_bytes: 4096\n").
-    explicit Daemon(std::string extraYaml = {}, std::string listen = "127.0.0.1:0");
+    /// The daemon drives `libvirtUri` with a storage pool of its own (poolName()) and maps
+    /// image://ubuntu22.04 to a small file in its folder. A top-level key in extraYaml
+    /// replaces that default section; "@POOL@" in it becomes poolName().
+    explicit Daemon(std::string extraYaml = {}, std::string listen = "127.0.0.1:0",
+                    std::string libvirtUri = "test:///default");
     ~Daemon();
     Daemon(const Daemon&) = delete;
     Daemon& operator=(const Daemon&) = delete;
@@ -36,6 +40,8 @@ class Daemon {
     const std::filesystem::path& dir() const { return dir_; }
     std::string log() const;
     std::filesystem::path configPath() const { return dir_ / "gpuhostd.yaml"; }
+    const std::string& poolName() const { return poolName_; }
+    std::filesystem::path poolPath() const { return dir_ / "state" / "pool"; }
 
     static std::string sha256Hex(const std::string& text);
     static std::filesystem::path binary();
@@ -43,6 +49,7 @@ class Daemon {
   private:
     std::filesystem::path dir_;
     std::string extraYaml_;
+    std::string poolName_;
     pid_t pid_ = -1;
     std::uint16_t port_ = 0;
 };

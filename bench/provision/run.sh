@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# bench/provision: what the agent adds on top of libvirt when it makes VMs.
+#
+# Part 1 (libvirt's test driver, no VMs, seconds): GET /instances/{id} latency with wrk,
+#   idle and while 20 creates + deletes run at once; and how long 20 parallel creates
+#   take to be acknowledged (each fsynced) and to reach "running".
+# Part 2 (real qemu:///system, TCG here, a few minutes; skip with --no-qemu): one instance
+#   through the API, POST → running and POST → guest address, side by side with raw
+#   `virsh define` + `virsh start` of the same domain XML (the baseline).
+#
+#   bench/provision/run.sh [--no-qemu]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+qemu=1
+[ "${1:-}" = --no-qemu ] && qemu=0
+
+scripts/install-deps.sh build bench run image
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build --target gpuhostd >/dev/null
+scripts/ensure-libvirtd.sh
+
+work=$(mktemp -d /tmp/gpuhost-bench-XXXXXX)
+chmod 0755 "$work"
+cleanup() {
+  kill "${daemon_pid:-}" 2>/dev/null || true
+  wait 2>/dev/null || true
+  virsh -c qemu:///system destroy gpuhost-bench-raw >/dev/null 2>&1 || true
+  virsh -c qemu:///system undefine gpuhost-bench-raw >/dev/null 2>&1 || true
+  virsh -c qemu:///system pool-destroy "${pool:-none}" >/dev/null 2>&1 || true
+  virsh -c qemu:///system pool-undefine "${pool:-none}" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+token=bench-token
+hash=$(printf %s "$token" | sha256sum | cut -d' ' -f1)
+port=18090
+base=http://127.0.0.1:$port/api/v1alpha1
+auth=(-H "Authorization: Bearer $token")
+now_ms() { date +%s%3N; }
+
+start_daemon() {  # $1: libvirt yaml section, $2: images yaml section, $3: instance types
+  cat > "$work/gpuhostd.yaml" <<YAML
+listen: 127.0.0.1:$port
+state_dir: $work/state
+log_level: warn
+$1
+$2
+$3
+auth:
+  tokens:
+    - {name: bench, sha256: $hash, projects: ["*"]}
+YAML
+  build/gpuhostd --config "$work/gpuhostd.yaml" 2>"$work/gpuhostd.log" &
+  daemon_pid=$!
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.05; done
+  project=$(curl -sf "${auth[@]}" -H 'Content-Type: application/json' -d '{"name":"bench"}' "$base/projects" |
+            sed 's/.*"id":"\([^"]*\)".*/\1/')
+}
+create() {  # $1 name, $2 type, [$3 userData base64] → instance id
+  local body="{\"name\":\"$1\",\"type\":\"$2\"${3:+,\"userData\":\"$3\"}}"
+  curl -sf "${auth[@]}" -H "X-PROJECT-ID: $project" -H 'Content-Type: application/json' -d "$body" \
+       "$base/instances" | sed 's/.*"id":"\([^"]*\)".*/\1/'
+}
+field() {  # $1 id, $2 field → value (null when absent)
+  curl -sf "${auth[@]}" -H "X-PROJECT-ID: $project" "$base/instances/$1" |
+    sed -n "s/.*\"$2\":\"\\{0,1\\}\\([^\",}]*\\).*/\\1/p"
+}
+
+echo "== part 1: libvirt test driver =="
+head -c 1048576 /dev/urandom > "$work/base.img"
+start_daemon "libvirt: {uri: \"test:///default\", virt_type: qemu, resync_interval_s: 30}" \
+             "images: {ubuntu22.04: {path: $work/base.img}}" \
+             "instance_types: [{name: bench.tiny, cpu: 1, memory: 1Mi}]
+capacity: {cpu_overcommit: 64}"
+probe=$(create probe bench.tiny)
+wrk_p99() {
+  wrk -t1 -c8 -d"$1"s --latency -H "Authorization: Bearer $token" -H "X-PROJECT-ID: $project" \
+      "$base/instances/$probe" | awk '/ 99%/ {print $2} /Requests\/sec/ {print $2}' | paste -sd' '
+}
+idle=$(wrk_p99 5)
+churn() {
+  while [ ! -f "$work/stop-churn" ]; do
+    ids=()
+    for i in $(seq 20); do create "churn-$RANDOM$i" bench.tiny > "$work/id.$i" & done
+    wait
+    for i in $(seq 20); do
+      curl -sf -X DELETE "${auth[@]}" -H "X-PROJECT-ID: $project" "$base/instances/$(cat "$work/id.$i")" &
+    done
+    wait
+  done
+}
+churn & churn_pid=$!
+busy=$(wrk_p99 5)
+touch "$work/stop-churn"; wait "$churn_pid" 2>/dev/null || true
+echo "GET /instances/{id}, idle:              p99 ${idle% *}  (${idle#* } req/s)"
+echo "GET /instances/{id}, 20 creates at once: p99 ${busy% *}  (${busy#* } req/s)"
+
+t0=$(now_ms)
+for i in $(seq 20); do create "burst-$i" bench.tiny > "$work/burst.$i" & done
+wait
+t1=$(now_ms)
+for i in $(seq 20); do
+  until [ "$(field "$(cat "$work/burst.$i")" state)" = running ]; do sleep 0.01; done
+done
+t2=$(now_ms)
+echo "20 parallel creates: all acknowledged (201) in $((t1 - t0)) ms, all running in $((t2 - t0)) ms"
+kill "$daemon_pid"; wait "$daemon_pid" 2>/dev/null || true
+
+[ "$qemu" = 1 ] || exit 0
+echo "== part 2: qemu:///system, TCG =="
+images/build-dev-image.sh >/dev/null
+virsh -c qemu:///system net-start default >/dev/null 2>&1 || true
+image=$PWD/images/cache/debian12
+pool=gpuhost-bench-$(basename "$work" | tr 'A-Z' 'a-z' | tr -dc 'a-z0-9')
+rm -rf "$work/state"
+start_daemon "libvirt: {uri: \"qemu:///system\", virt_type: qemu, pool: $pool, tcg_cache_mib: 128}" \
+             "images: {ubuntu22.04: {path: $image/root.qcow2, kernel: $image/vmlinuz, initrd: $image/initrd.img, cmdline: \"$(cat "$image/cmdline")\"}}" \
+             "instance_types: [{name: bench.vm, cpu: 1, memory: 768Mi}]"
+# Import the base image once first, so both sides start from an imported base.
+warm=$(create warm bench.vm)
+until [ "$(field "$warm" state)" = running ]; do sleep 0.1; done
+curl -sf -X DELETE "${auth[@]}" -H "X-PROJECT-ID: $project" "$base/instances/$warm" >/dev/null
+t0=$(now_ms)
+vm=$(create bench-vm bench.vm)
+until [ "$(field "$vm" state)" = running ]; do sleep 0.05; done
+t1=$(now_ms)
+until [ -n "$(field "$vm" ip | grep -v null)" ]; do sleep 0.2; done
+t2=$(now_ms)
+api_running=$((t1 - t0)); api_ip=$((t2 - t0))
+
+# Baseline: the same domain XML, renamed, on a fresh overlay and a copy of the seed, by hand.
+virsh -c qemu:///system dumpxml "gpuhost-$vm" > "$work/raw.xml"
+root=$(sed -n "s/.*source file='\([^']*root.qcow2\)'.*/\1/p" "$work/raw.xml")
+seed=$(sed -n "s/.*source file='\([^']*seed.iso\)'.*/\1/p" "$work/raw.xml")
+backing=$(qemu-img info --output=json "$root" | sed -n 's/.*"backing-filename": "\([^"]*\)".*/\1/p')
+curl -sf -X DELETE "${auth[@]}" -H "X-PROJECT-ID: $project" "$base/instances/$vm" >/dev/null
+cp "$seed" "$work/raw-seed.iso"
+sed -i -e "s|<name>gpuhost-$vm</name>|<name>gpuhost-bench-raw</name>|" -e '/<uuid>/d' -e '/<mac /d' \
+       -e "s|$root|$work/raw-root.qcow2|" -e "s|$seed|$work/raw-seed.iso|" -e '/<metadata>/,/<\/metadata>/d' "$work/raw.xml"
+t0=$(now_ms)
+qemu-img create -q -f qcow2 -b "$backing" -F qcow2 "$work/raw-root.qcow2"
+virsh -c qemu:///system define "$work/raw.xml" >/dev/null
+virsh -c qemu:///system start gpuhost-bench-raw >/dev/null
+t1=$(now_ms)
+until virsh -c qemu:///system qemu-agent-command gpuhost-bench-raw '{"execute":"guest-network-get-interfaces"}' 2>/dev/null |
+      grep -q '"ip-address":"192'; do sleep 0.2; done
+t2=$(now_ms)
+raw_running=$((t1 - t0)); raw_ip=$((t2 - t0))
+printf 'POST → running:          gpuhost %6d ms   raw virsh %6d ms   (+%d ms)\n' "$api_running" "$raw_running" \
+       $((api_running - raw_running))
+printf 'POST → guest address:    gpuhost %6d ms   raw virsh %6d ms   ratio %s\n' "$api_ip" "$raw_ip" \
+       "$(awk "BEGIN {printf \"%.2f\", $api_ip / $raw_ip}")"
