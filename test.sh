@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # The whole suite: installs what is missing, builds with ASan+UBSan, runs ctest.
-# Tiers (ctest labels): unit, integration; e2e (real qemu:///system VMs under TCG, a few
-# minutes, needs root) runs when GPUHOST_E2E=1. Then a fuzz smoke (tests/fuzz/run.sh, ~45 s
-# plus a clang build). Extra arguments go to ctest (e.g. -L unit) and skip the fuzz smoke.
+# Tiers (ctest labels): unit, integration, and e2e (a real qemu:///system VM from the dev
+# image under TCG, ~3 minutes, needs root; GPUHOST_E2E=0 skips it). Then a fuzz smoke
+# (tests/fuzz/run.sh, ~45 s plus a clang build). Extra arguments go to ctest (e.g. -L unit)
+# and skip the fuzz smoke.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-scripts/install-deps.sh build test
+e2e=OFF
+groups=(build test)
+if [ "${GPUHOST_E2E:-1}" = 1 ]; then
+  e2e=ON
+  groups+=(run image)
+fi
+scripts/install-deps.sh "${groups[@]}"
 # The crash tests run against the test driver inside libvirtd (test+unix:///default).
 scripts/ensure-libvirtd.sh
-e2e=OFF
-if [ "${GPUHOST_E2E:-0}" = 1 ]; then
-  e2e=ON
-  scripts/install-deps.sh run image
-  images/build-dev-image.sh
+if [ "$e2e" = ON ]; then
+  images/build-dev-image.sh  # cached after the first run
 fi
 
 build_dir=${GPUHOST_TEST_BUILD_DIR:-build-asan}

@@ -116,7 +116,8 @@ TEST_CASE(
     std::string domain = "gpuhost-" + id;
 
     auto running = waitForState(daemon.port(), project, id, "running");
-    REQUIRE_MESSAGE(running.at("state") == "running", running.dump() + "\n" + daemon.log());
+    std::string context = running.dump() + "\n" + daemon.log();
+    REQUIRE_MESSAGE(running.at("state") == "running", context);
     auto withIp = pollInstance(
         daemon.port(), project, id, [](const json& b) { return b.is_object() && !b.at("ip").is_null(); },
         kBootTimeout);
@@ -157,8 +158,8 @@ TEST_CASE(
 
     // Powered off behind the agent's back: libvirt's lifecycle event moves it to stopped
     // (the periodic resync is set to 5 minutes here, so only the event can do it in time).
-    auto before = std::chrono::steady_clock::now();
     REQUIRE_FALSE(virsh({"destroy", domain}).empty());
+    auto before = std::chrono::steady_clock::now();
     auto offline = pollInstance(
         daemon.port(), project, id, [](const json& b) { return b.at("state") == "stopped"; },
         std::chrono::seconds(30));
@@ -167,7 +168,7 @@ TEST_CASE(
     MESSAGE("stopped seen through the API " << std::chrono::duration_cast<std::chrono::milliseconds>(
                                                    std::chrono::steady_clock::now() - before)
                                                    .count()
-                                            << " ms after virsh destroy");
+                                            << " ms after virsh destroy returned");
 
     auto removed = httpRequest(daemon.port(), "DELETE", kBase + "/instances/" + id, inProject(project));
     REQUIRE(removed.status == 204);

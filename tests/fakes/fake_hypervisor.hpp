@@ -101,6 +101,7 @@ class FakeHypervisor final : public drivers::Hypervisor, public drivers::Storage
                                                  std::string_view, std::uint64_t) override {
         std::lock_guard lock(mutex_);
         volumes_.insert(name);
+        ++overlaysCreated_;
         return drivers::Volume{name, "/fake/" + name, 0};
     }
     model::Result<drivers::Volume> importFile(const std::string& name,
@@ -133,6 +134,10 @@ class FakeHypervisor final : public drivers::Hypervisor, public drivers::Storage
     std::size_t domainCount() {
         std::lock_guard lock(mutex_);
         return domains_.size();
+    }
+    unsigned overlaysCreated() {
+        std::lock_guard lock(mutex_);
+        return overlaysCreated_;
     }
     std::size_t volumeCount() {
         std::lock_guard lock(mutex_);
@@ -167,6 +172,7 @@ class FakeHypervisor final : public drivers::Hypervisor, public drivers::Storage
     std::map<std::string, Domain> domains_;
     std::set<std::string> volumes_;
     bool unavailable_ = false;
+    unsigned overlaysCreated_ = 0;
     drivers::HypervisorEvents* sink_ = nullptr;
 };
 

@@ -74,10 +74,12 @@ struct World {
         auto future = boost::asio::co_spawn(ioc, test::asOptional(std::move(work)), boost::asio::use_future);
         return std::move(*future.get());
     }
-    model::Result<model::Instance> create(const std::string& name, const std::string& type = "cpu.small") {
+    model::Result<model::Instance> create(const std::string& name, const std::string& type = "cpu.small",
+                                          bool ephemeral = false) {
         model::CreateInstance request;
         request.name = name;
         request.type = type;
+        request.ephemeral = ephemeral;
         request.userData = "#cloud-config\nruncmd: [touch /tmp/marker]\n";
         return await(service.create(project, request));
     }
@@ -252,6 +254,29 @@ TEST_CASE("instances: work waits while libvirt is down and converges once it is 
     w.waitFor([&] { return w.host.domainCount() == 2; });  // ours + the foreign one
     CHECK(w.host.powerState(drivers::domainName(foreign.instanceId)).ok());
     CHECK_FALSE(w.host.volume(agent::rootVolumeName(orphan.instanceId)).ok());
+}
+
+TEST_CASE("instances: an ephemeral root disk is made afresh at every start; a normal one is kept") {
+    World w;
+    auto keep = w.create("keep");
+    REQUIRE(keep.ok());
+    w.waitForState(keep->id, InstanceState::Running);
+    auto afterCreate = w.host.overlaysCreated();
+    REQUIRE(w.await(w.service.act(w.project, keep->id, InstanceAction::Stop)).ok());
+    w.waitForState(keep->id, InstanceState::Stopped);
+    REQUIRE(w.await(w.service.act(w.project, keep->id, InstanceAction::Start)).ok());
+    w.waitForState(keep->id, InstanceState::Running);
+    CHECK(w.host.overlaysCreated() == afterCreate);
+
+    auto scratch = w.create("scratch", "cpu.small", true);
+    REQUIRE(scratch.ok());
+    w.waitForState(scratch->id, InstanceState::Running);
+    afterCreate = w.host.overlaysCreated();
+    REQUIRE(w.await(w.service.act(w.project, scratch->id, InstanceAction::Stop)).ok());
+    w.waitForState(scratch->id, InstanceState::Stopped);
+    REQUIRE(w.await(w.service.act(w.project, scratch->id, InstanceAction::Start)).ok());
+    w.waitForState(scratch->id, InstanceState::Running);
+    CHECK(w.host.overlaysCreated() == afterCreate + 1);
 }
 
 TEST_CASE("instances: a delete admitted while the create runs wins") {
