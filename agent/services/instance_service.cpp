@@ -80,7 +80,7 @@ Result<void> InstanceService::loadBlocking() {
     return {};
 }
 
-Error InstanceService::invalidAgainstCatalog(const model::CreateInstance& request) const {
+Result<void> InstanceService::checkAgainstCatalog(const model::CreateInstance& request) const {
     if (catalog_.findInstanceType(request.type) == nullptr) {
         return Error::invalid("type", "unknown instance type (see /instance-types)");
     }
@@ -100,13 +100,13 @@ Error InstanceService::invalidAgainstCatalog(const model::CreateInstance& reques
         return Error{ErrorCode::NotFound, "filesystem " + request.filesystems.front().str() + " not found",
                      "filesystems"};
     }
-    return Error{ErrorCode::Internal, {}, {}};  // Internal with no message: valid
+    return {};
 }
 
 asio::awaitable<Result<Instance>> InstanceService::create(const model::Uuid& project,
                                                           model::CreateInstance request) {
-    if (auto invalid = invalidAgainstCatalog(request); !invalid.message.empty()) {
-        co_return invalid;
+    if (auto valid = checkAgainstCatalog(request); !valid) {
+        co_return valid.error();
     }
     Instance instance = newInstance(project, std::move(request));
     const auto* type = catalog_.findInstanceType(instance.type);
@@ -121,6 +121,11 @@ asio::awaitable<Result<Instance>> InstanceService::create(const model::Uuid& pro
                 co_return Error{ErrorCode::Conflict, "this project already has an instance with this name",
                                 "name"};
             }
+        }
+        // The NIC's MAC is derived from the id (24 bits of it): two instances on one network
+        // must never share one, so draw again on the rare clash.
+        while (macInUseLocked(drivers::macAddressFor(instance.id))) {
+            instance.id = model::Uuid::random();
         }
         // Too little room is not an error: the instance waits in out-of-stock, as Atlas
         // clients expect, with no domain defined.
@@ -241,6 +246,11 @@ asio::awaitable<Result<Instance>> InstanceService::act(const model::Uuid& projec
     }
     schedule(id, Job::Converge);
     co_return changed;
+}
+
+bool InstanceService::macInUseLocked(const std::string& mac) const {
+    return std::any_of(byId_.begin(), byId_.end(),
+                       [&](const auto& item) { return drivers::macAddressFor(item.first) == mac; });
 }
 
 InstanceService::Free InstanceService::freeLocked() const {

@@ -102,8 +102,9 @@ class InstanceService final : private drivers::HypervisorEvents {
         double memoryBytes;
     };
     Free freeLocked() const;
+    bool macInUseLocked(const std::string& mac) const;
     std::uint64_t fitCountLocked(const model::InstanceType& type) const;
-    model::Error invalidAgainstCatalog(const model::CreateInstance& request) const;
+    model::Result<void> checkAgainstCatalog(const model::CreateInstance& request) const;
 
     // Jobs (instance_jobs.cpp)
     boost::asio::awaitable<void> converge(model::Uuid id);

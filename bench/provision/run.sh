@@ -24,6 +24,13 @@ chmod 0755 "$work"
 cleanup() {
   kill "${daemon_pid:-}" 2>/dev/null || true
   wait 2>/dev/null || true
+  # Domains whose disks live in this run's folder (an interrupted run leaves them behind).
+  for domain in $(virsh -c qemu:///system list --all --name 2>/dev/null | grep '^gpuhost-'); do
+    if virsh -c qemu:///system dumpxml "$domain" 2>/dev/null | grep -q "$work"; then
+      virsh -c qemu:///system destroy "$domain" >/dev/null 2>&1 || true
+      virsh -c qemu:///system undefine "$domain" >/dev/null 2>&1 || true
+    fi
+  done
   virsh -c qemu:///system destroy gpuhost-bench-raw >/dev/null 2>&1 || true
   virsh -c qemu:///system undefine gpuhost-bench-raw >/dev/null 2>&1 || true
   virsh -c qemu:///system pool-destroy "${pool:-none}" >/dev/null 2>&1 || true
@@ -75,30 +82,51 @@ start_daemon "libvirt: {uri: \"test:///default\", virt_type: qemu, resync_interv
 capacity: {cpu_overcommit: 64}"
 probe=$(create probe bench.tiny)
 wrk_p99() {
-  wrk -t1 -c8 -d"$1"s --latency -H "Authorization: Bearer $token" -H "X-PROJECT-ID: $project" \
+  wrk -t1 -c1 -d"$1"s --latency -H "Authorization: Bearer $token" -H "X-PROJECT-ID: $project" \
       "$base/instances/$probe" | awk '/ 99%/ {print $2} /Requests\/sec/ {print $2}' | paste -sd' '
 }
 idle=$(wrk_p99 5)
-churn() {
-  while [ ! -f "$work/stop-churn" ]; do
-    ids=()
-    for i in $(seq 20); do create "churn-$RANDOM$i" bench.tiny > "$work/id.$i" & done
-    wait
-    for i in $(seq 20); do
-      curl -sf -X DELETE "${auth[@]}" -H "X-PROJECT-ID: $project" "$base/instances/$(cat "$work/id.$i")" &
-    done
-    wait
+# One curl process sends 20 creates at once, another the 20 deletes: the load is the
+# daemon's, not that of 40 curl processes starting on a 2-core machine.
+batch() {  # $1 method, then one body or id per line on stdin → a curl config
+  local first=1
+  while read -r item; do
+    [ "$first" = 1 ] || printf 'next\n'  # a trailing "next" would make curl refuse the file
+    first=0
+    if [ "$1" = POST ]; then
+      printf 'url = "%s/instances"\nrequest = POST\ndata = "%s"\nheader = "Content-Type: application/json"\n' "$base" "$item"
+    else
+      printf 'url = "%s/instances/%s"\nrequest = DELETE\n' "$base" "$item"
+    fi
+    printf 'header = "Authorization: Bearer %s"\nheader = "X-PROJECT-ID: %s"\n' "$token" "$project"
   done
 }
+churn() {
+  local round=0
+  while [ ! -f "$work/stop-churn" ]; do
+    round=$((round + 1))
+    for i in $(seq 20); do printf '{\\"name\\":\\"churn-%d-%d\\",\\"type\\":\\"bench.tiny\\"}\n' "$round" "$i"; done |
+      batch POST > "$work/create.curl"
+    curl -s --no-progress-meter --parallel --parallel-max 20 -K "$work/create.curl" | grep -o '"id":"[^"]*"' | cut -d'"' -f4 |
+      batch DELETE > "$work/delete.curl"
+    curl -s --no-progress-meter --parallel --parallel-max 20 -K "$work/delete.curl" >/dev/null
+  done
+}
+created() {
+  curl -sf "${auth[@]}" "http://127.0.0.1:$port/metrics" |
+    awk '/^gpuhost_http_requests_total/ && /method="POST"/ && /status="201"/ && /route="\/api\/v1alpha1\/instances"/ {n += $2} END {print n + 0}'
+}
+before=$(created)
 churn & churn_pid=$!
 busy=$(wrk_p99 5)
 touch "$work/stop-churn"; wait "$churn_pid" 2>/dev/null || true
 echo "GET /instances/{id}, idle:              p99 ${idle% *}  (${idle#* } req/s)"
-echo "GET /instances/{id}, 20 creates at once: p99 ${busy% *}  (${busy#* } req/s)"
+echo "GET /instances/{id}, 20 creates at once: p99 ${busy% *}  (${busy#* } req/s; $(( $(created) - before )) creates + deletes meanwhile)"
 
 t0=$(now_ms)
-for i in $(seq 20); do create "burst-$i" bench.tiny > "$work/burst.$i" & done
-wait
+pids=()
+for i in $(seq 20); do create "burst-$i" bench.tiny > "$work/burst.$i" & pids+=($!); done
+wait "${pids[@]}"  # not a bare wait: the daemon is a child too
 t1=$(now_ms)
 for i in $(seq 20); do
   until [ "$(field "$(cat "$work/burst.$i")" state)" = running ]; do sleep 0.01; done
@@ -121,6 +149,8 @@ start_daemon "libvirt: {uri: \"qemu:///system\", virt_type: qemu, pool: $pool, t
 warm=$(create warm bench.vm)
 until [ "$(field "$warm" state)" = running ]; do sleep 0.1; done
 curl -sf -X DELETE "${auth[@]}" -H "X-PROJECT-ID: $project" "$base/instances/$warm" >/dev/null
+# Let that delete finish: it would compete (CPU, libvirt's pool lock) with the timed create.
+while curl -sf "${auth[@]}" -H "X-PROJECT-ID: $project" "$base/instances/$warm" >/dev/null; do sleep 0.1; done
 t0=$(now_ms)
 vm=$(create bench-vm bench.vm)
 until [ "$(field "$vm" state)" = running ]; do sleep 0.05; done
@@ -129,14 +159,15 @@ until [ -n "$(field "$vm" ip | grep -v null)" ]; do sleep 0.2; done
 t2=$(now_ms)
 api_running=$((t1 - t0)); api_ip=$((t2 - t0))
 
-# Baseline: the same domain XML, renamed, on a fresh overlay and a copy of the seed, by hand.
+# Baseline: the same domain XML (same MAC, which the seed's network-config matches), renamed,
+# on a fresh overlay and a copy of the seed, by hand.
 virsh -c qemu:///system dumpxml "gpuhost-$vm" > "$work/raw.xml"
 root=$(sed -n "s/.*source file='\([^']*root.qcow2\)'.*/\1/p" "$work/raw.xml")
 seed=$(sed -n "s/.*source file='\([^']*seed.iso\)'.*/\1/p" "$work/raw.xml")
-backing=$(qemu-img info --output=json "$root" | sed -n 's/.*"backing-filename": "\([^"]*\)".*/\1/p')
+backing=$(qemu-img info -U --output=json "$root" | sed -n 's/.*"backing-filename": "\([^"]*\)".*/\1/p')
 curl -sf -X DELETE "${auth[@]}" -H "X-PROJECT-ID: $project" "$base/instances/$vm" >/dev/null
 cp "$seed" "$work/raw-seed.iso"
-sed -i -e "s|<name>gpuhost-$vm</name>|<name>gpuhost-bench-raw</name>|" -e '/<uuid>/d' -e '/<mac /d' \
+sed -i -e "s|<name>gpuhost-$vm</name>|<name>gpuhost-bench-raw</name>|" -e '/<uuid>/d' \
        -e "s|$root|$work/raw-root.qcow2|" -e "s|$seed|$work/raw-seed.iso|" -e '/<metadata>/,/<\/metadata>/d' "$work/raw.xml"
 t0=$(now_ms)
 qemu-img create -q -f qcow2 -b "$backing" -F qcow2 "$work/raw-root.qcow2"

@@ -53,7 +53,11 @@ namespace {
 
 using DomainHandle = std::unique_ptr<virDomain, decltype(&virDomainFree)>;
 
-PowerState powerStateFrom(int state) {
+PowerState powerStateFrom(int state, int reason) {
+    // A domain with on_crash=destroy is shut off with reason "crashed": still a crash.
+    if (state == VIR_DOMAIN_SHUTOFF && reason == VIR_DOMAIN_SHUTOFF_CRASHED) {
+        return PowerState::Crashed;
+    }
     switch (state) {
         case VIR_DOMAIN_RUNNING:
         case VIR_DOMAIN_BLOCKED:
@@ -196,7 +200,7 @@ Result<PowerState> LibvirtHypervisor::powerState(const std::string& name) {
         if (virDomainGetState(domain, &state, &reason, 0) != 0) {
             return failed("read the state of domain " + name);
         }
-        return powerStateFrom(state);
+        return powerStateFrom(state, reason);
     });
 }
 
@@ -226,7 +230,7 @@ Result<std::vector<ManagedDomain>> LibvirtHypervisor::listManagedDomains() {
             continue;
         }
         managed.push_back({virDomainGetName(domain.get()), ids->instanceId, ids->projectId, ids->agentId,
-                           powerStateFrom(state)});
+                           powerStateFrom(state, reason)});
     }
     std::free(domains);
     return managed;
