@@ -122,17 +122,30 @@ asio::awaitable<Result<void>> InstanceService::provision(const Instance& instanc
         co_return Error::internal("instance type " + instance.type + " or image " + instance.image +
                                   " is no longer configured");
     }
+    // Empty paths: the domain already runs (a job cut short after its start, or a domain
+    // that is running while its instance is in error): its disks are in use, leave them.
     auto disks = [this, instance, type, image, freshRoot]() -> Result<std::pair<std::string, std::string>> {
+        auto power = hypervisor_.powerState(drivers::domainName(instance.id));
+        if (power && *power == PowerState::Running) {
+            return std::make_pair(std::string(), std::string());
+        }
+        if (!power && power.error().code != ErrorCode::NotFound) {
+            return power.error();
+        }
         auto base = baseVolumeBlocking(*image);
         if (!base) {
             return base.error();
         }
         auto rootName = rootVolumeName(instance.id);
         auto root = storage_.volume(rootName);
-        if (freshRoot || !root) {
-            if (!freshRoot && root.error().code == ErrorCode::NotFound) {
-                return Error::internal("the root disk volume " + rootName + " is missing");
-            }
+        if (!root && root.error().code != ErrorCode::NotFound) {
+            return root.error();  // never recreate a disk because of a passing lookup error
+        }
+        if (!freshRoot && !root) {
+            return Error::internal("the root disk volume " + rootName +
+                                   " is missing; delete the instance and create it again");
+        }
+        if (freshRoot) {
             if (auto removed = storage_.deleteVolume(rootName); !removed) {
                 return removed.error();
             }
@@ -151,8 +164,13 @@ asio::awaitable<Result<void>> InstanceService::provision(const Instance& instanc
     if (!paths) {
         co_return paths.error();
     }
+    if (paths->first.empty()) {
+        co_return Result<void>{};
+    }
     if (!stillWanted(instance.id, instance.state)) {
-        co_return Result<void>{};  // deleted meanwhile: the delete job cleans up
+        // Superseded (a delete is being admitted): record nothing; whatever was admitted
+        // runs next, and if its write failed the reconciler runs this job again.
+        co_return Error{ErrorCode::Unavailable, "superseded by a newer request", {}};
     }
     auto spec = domainSpec(instance, *type, *image, paths->first, paths->second);
     auto boot = [this, spec]() -> Result<void> {
@@ -201,8 +219,12 @@ asio::awaitable<Result<void>> InstanceService::powerOff(const Instance& instance
         co_await timer.async_wait(asio::use_awaitable);
         auto probe = [this, name] { return hypervisor_.powerState(name); };
         auto state = co_await pool_.run(std::move(probe));
-        if (!state || *state == PowerState::ShutOff) {
+        if ((!state && state.error().code == ErrorCode::NotFound) ||
+            (state && *state == PowerState::ShutOff)) {
             co_return Result<void>{};
+        }
+        if (!state) {
+            co_return state.error();  // cannot tell: defer rather than record a stop that did not happen
         }
     }
     if (stopping_.load()) {
@@ -236,12 +258,34 @@ asio::awaitable<Result<void>> InstanceService::teardown(const Instance& instance
 Result<drivers::Volume> InstanceService::baseVolumeBlocking(const ImageConfig& image) {
     std::lock_guard lock(imageMutex_);
     auto name = baseVolumeName(image);
+    // The store marks an import complete only after the upload finished: a volume without
+    // the mark is what a crash mid-upload left, and is imported again.
+    auto complete = store_.imageImported(name);
+    if (!complete) {
+        return complete.error();
+    }
     auto existing = storage_.volume(name);
-    if (existing || existing.error().code != ErrorCode::NotFound) {
+    if (existing && *complete) {
         return existing;
     }
+    if (!existing && existing.error().code != ErrorCode::NotFound) {
+        return existing;
+    }
+    if (existing) {
+        log::warn("re-importing an image whose import did not finish", {{"volume", name}});
+        if (auto removed = storage_.deleteVolume(name); !removed) {
+            return removed.error();
+        }
+    }
     log::info("importing image", {{"image", image.name}, {"volume", name}});
-    return storage_.importFile(name, image.path);
+    auto imported = storage_.importFile(name, image.path);
+    if (!imported) {
+        return imported;
+    }
+    if (auto marked = store_.markImageImported(name); !marked) {
+        return marked.error();
+    }
+    return imported;
 }
 
 Result<std::string> InstanceService::writeSeedBlocking(const Instance& instance) {

@@ -78,6 +78,9 @@ asio::awaitable<bool> InstanceService::record(const model::Uuid& id, InstanceSta
     it->second.instance.state = to;
     it->second.instance.ip = ip;
     it->second.instance.reason = reason;
+    if (to == InstanceState::Running && from != InstanceState::Running) {
+        it->second.addressTries = 0;  // a fresh boot gets the full time to report an address
+    }
     if (from != to) {
         log::info(
             "instance state",
@@ -206,7 +209,9 @@ asio::awaitable<void> InstanceService::removeOrphans(const std::vector<drivers::
     auto sweep = [this, orphanDomains, known]() -> Result<void> {
         for (const auto& name : orphanDomains) {
             log::warn("removing orphan domain", {{"domain", name}});
-            if (auto destroyed = hypervisor_.destroyDomain(name); !destroyed) {
+            // NotFound: it went between the listing and now, which is what we want.
+            if (auto destroyed = hypervisor_.destroyDomain(name);
+                !destroyed && destroyed.error().code != ErrorCode::NotFound) {
                 return destroyed;
             }
             if (auto undefined = hypervisor_.undefineDomain(name); !undefined) {

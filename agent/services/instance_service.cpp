@@ -40,10 +40,12 @@ Instance newInstance(const model::Uuid& project, model::CreateInstance request) 
     return instance;
 }
 
-// States in which an instance holds (or is about to hold) host CPU and memory.
+// States in which an instance holds (or is about to hold) host CPU and memory. Deleting
+// counts until the domain is gone: it may still be running.
 bool holdsResources(InstanceState state) {
     using enum InstanceState;
-    return state == Creating || state == Starting || state == Running || state == Stopping;
+    return state == Creating || state == Starting || state == Running || state == Stopping ||
+           state == Deleting;
 }
 
 }  // namespace
@@ -71,7 +73,13 @@ Result<void> InstanceService::loadBlocking() {
     if (!instances) {
         return instances.error();
     }
+    // Known before the first request when libvirt answers; else the first reconcile or
+    // create asks again (the API serves meanwhile).
+    auto host = hypervisor_.hostResources();
     std::unique_lock lock(mutex_);
+    if (host) {
+        host_ = *host;
+    }
     for (auto& instance : *instances) {
         auto id = instance.id;
         byId_[id].instance = std::move(instance);
@@ -110,6 +118,13 @@ asio::awaitable<Result<Instance>> InstanceService::create(const model::Uuid& pro
     }
     Instance instance = newInstance(project, std::move(request));
     const auto* type = catalog_.findInstanceType(instance.type);
+    if (!hostKnown()) {
+        auto ask = [this] { return hypervisor_.hostResources(); };
+        if (auto host = co_await pool_.run(std::move(ask)); host) {
+            std::unique_lock lock(mutex_);
+            host_ = *host;
+        }
+    }
     {
         std::unique_lock lock(mutex_);
         if (!host_) {
@@ -127,8 +142,8 @@ asio::awaitable<Result<Instance>> InstanceService::create(const model::Uuid& pro
         while (macInUseLocked(drivers::macAddressFor(instance.id))) {
             instance.id = model::Uuid::random();
         }
-        // Too little room is not an error: the instance waits in out-of-stock, as Atlas
-        // clients expect, with no domain defined.
+        // Too little room is not an error: the instance is recorded out-of-stock with no
+        // domain, as Atlas clients expect (they poll for it and delete); it never starts by itself.
         instance.state = fitCountLocked(*type) > 0 ? InstanceState::Creating : InstanceState::OutOfStock;
         if (instance.state == InstanceState::OutOfStock) {
             instance.reason = type->gpuCount > 0 ? "no free GPUs of model " + type->gpuModel + " on this host"
@@ -246,6 +261,11 @@ asio::awaitable<Result<Instance>> InstanceService::act(const model::Uuid& projec
     }
     schedule(id, Job::Converge);
     co_return changed;
+}
+
+bool InstanceService::hostKnown() const {
+    std::shared_lock lock(mutex_);
+    return host_.has_value();
 }
 
 bool InstanceService::macInUseLocked(const std::string& mac) const {

@@ -103,6 +103,7 @@ class InstanceService final : private drivers::HypervisorEvents {
     };
     Free freeLocked() const;
     bool macInUseLocked(const std::string& mac) const;
+    bool hostKnown() const;
     std::uint64_t fitCountLocked(const model::InstanceType& type) const;
     model::Result<void> checkAgainstCatalog(const model::CreateInstance& request) const;
 

@@ -188,4 +188,27 @@ Result<model::Uuid> SqliteStore::agentId() {
     return id;
 }
 
+Result<bool> SqliteStore::imageImported(const std::string& volume) {
+    Timer timer(metrics_, "image_imported");
+    std::lock_guard lock(mutex_);
+    Statement read(db_, "SELECT 1 FROM agent_meta WHERE key = ?");
+    read.bind(1, "imported:" + volume);
+    int rc = read.step();
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        return lastError("read image import");
+    }
+    return rc == SQLITE_ROW;
+}
+
+Result<void> SqliteStore::markImageImported(const std::string& volume) {
+    Timer timer(metrics_, "mark_image_imported");
+    std::lock_guard lock(mutex_);
+    Statement write(db_, "INSERT OR REPLACE INTO agent_meta (key, value) VALUES (?, 'complete')");
+    write.bind(1, "imported:" + volume);
+    if (write.step() != SQLITE_DONE) {
+        return lastError("mark image import");
+    }
+    return {};
+}
+
 }  // namespace gpuhost::agent

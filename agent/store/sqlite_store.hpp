@@ -36,6 +36,8 @@ class SqliteStore final : public ProjectStore, public InstanceStore {
                                             const std::string& reason) override;
     model::Result<void> deleteInstance(const model::Uuid& id) override;
     model::Result<model::Uuid> agentId() override;
+    model::Result<bool> imageImported(const std::string& volume) override;
+    model::Result<void> markImageImported(const std::string& volume) override;
 
     int schemaVersion();
     static int latestSchemaVersion();

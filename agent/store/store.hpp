@@ -47,6 +47,12 @@ class InstanceStore {
     /// Deleting an instance that is already gone is not an error.
     virtual model::Result<void> deleteInstance(const model::Uuid& id) = 0;
 
+    /// Whether the import of base-image volume `volume` finished (see markImageImported).
+    virtual model::Result<bool> imageImported(const std::string& volume) = 0;
+    /// Records that the upload of `volume` completed, so a volume left half-written by a
+    /// crash is recognised and imported again.
+    virtual model::Result<void> markImageImported(const std::string& volume) = 0;
+
     /// This installation's id, created on first use: domains carry it, so two agents
     /// sharing one libvirt never take each other's domains for orphans.
     virtual model::Result<model::Uuid> agentId() = 0;

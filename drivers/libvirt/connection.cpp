@@ -63,37 +63,57 @@ Connection::~Connection() {
 }
 
 model::Result<Connection::Handle> Connection::get() {
-    std::lock_guard lock(mutex_);
-    auto handle = [this] {
-        virConnectRef(conn_);
-        return Handle(conn_, [](virConnectPtr conn) { virConnectClose(conn); });
+    std::unique_lock lock(mutex_);
+    auto handle = [](virConnectPtr conn) {
+        virConnectRef(conn);
+        return Handle(conn, [](virConnectPtr held) { virConnectClose(held); });
     };
     if (conn_ != nullptr && virConnectIsAlive(conn_) == 1) {
-        return handle();
+        return handle(conn_);
     }
     if (conn_ != nullptr) {
         virConnectClose(conn_);
         conn_ = nullptr;
     }
     auto now = std::chrono::steady_clock::now();
-    if (now < nextAttempt_) {
+    if (connecting_ || now < nextAttempt_) {
         return Error{ErrorCode::Unavailable, "libvirt at " + uri_ + " is unreachable; retrying shortly", {}};
     }
-    conn_ = virConnectOpen(uri_.c_str());
-    if (conn_ == nullptr) {
+    // Open outside the lock: over ssh or TLS a connect can take seconds, and the other
+    // blocking-pool threads must fail fast meanwhile rather than queue behind it.
+    connecting_ = true;
+    lock.unlock();
+    virConnectPtr opened = virConnectOpen(uri_.c_str());
+    auto error =
+        opened == nullptr ? lastLibvirtError("connect to " + uri_) : Error{ErrorCode::Internal, {}, {}};
+    lock.lock();
+    connecting_ = false;
+    if (opened == nullptr) {
         backoff_ = std::clamp(backoff_ * 2, std::chrono::milliseconds(100), std::chrono::milliseconds(5000));
-        nextAttempt_ = now + backoff_;
-        auto error = lastLibvirtError("connect to " + uri_);
+        nextAttempt_ = std::chrono::steady_clock::now() + backoff_;
         error.code = ErrorCode::Unavailable;
         return error;
     }
+    conn_ = opened;
     backoff_ = std::chrono::milliseconds(0);
     nextAttempt_ = {};
     ++opens_;
     if (onOpen_) {
         onOpen_(conn_);
     }
-    return handle();
+    return handle(conn_);
+}
+
+Error Connection::classify(Error error) {
+    // libvirt reports a dead socket and a full disk alike as VIR_ERR_SYSTEM_ERROR: only a
+    // dead connection means "unreachable, retry later"; the rest is a real failure.
+    if (error.code == ErrorCode::Unavailable) {
+        std::lock_guard lock(mutex_);
+        if (conn_ != nullptr && virConnectIsAlive(conn_) == 1) {
+            error.code = ErrorCode::Internal;
+        }
+    }
+    return error;
 }
 
 void Connection::setOnOpen(std::function<void(virConnectPtr)> hook) {

@@ -38,6 +38,10 @@ class Connection {
     /// it must not call get().
     void setOnOpen(std::function<void(virConnectPtr)> hook);
 
+    /// An error of a call on this connection as callers should treat it: Unavailable
+    /// only while the connection is really down, Internal when it is alive.
+    model::Error classify(model::Error error);
+
     /// Marks the connection dead after an error that says so (e.g. VIR_ERR_SYSTEM_ERROR).
     void markBroken();
 
@@ -50,6 +54,7 @@ class Connection {
     mutable std::mutex mutex_;
     virConnectPtr conn_ = nullptr;
     unsigned opens_ = 0;
+    bool connecting_ = false;
     std::function<void(virConnectPtr)> onOpen_;
     std::chrono::milliseconds backoff_{0};
     std::chrono::steady_clock::time_point nextAttempt_{};

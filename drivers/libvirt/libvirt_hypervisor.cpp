@@ -105,7 +105,7 @@ std::optional<ManagedIds> parseManagedMetadata(std::string_view metadataXml) {
 }
 
 Error LibvirtHypervisor::failed(std::string_view what) {
-    auto error = lastLibvirtError(what);
+    auto error = connection_.classify(lastLibvirtError(what));
     if (error.code == ErrorCode::Unavailable) {
         connection_.markBroken();  // the next call reconnects (with backoff)
     }

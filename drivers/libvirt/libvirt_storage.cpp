@@ -54,7 +54,7 @@ Result<PoolAccess> openPool(Connection& connection, const std::string& name) {
     }
     virStoragePoolPtr pool = virStoragePoolLookupByName(conn->get(), name.c_str());
     if (pool == nullptr) {
-        return lastLibvirtError("look up storage pool " + name);
+        return connection.classify(lastLibvirtError("look up storage pool " + name));
     }
     return PoolAccess{std::move(*conn), PoolHandle(pool, virStoragePoolFree)};
 }
@@ -79,15 +79,19 @@ Result<void> copyFile(const std::filesystem::path& from, const std::filesystem::
 
 }  // namespace
 
+Error LibvirtStorage::failed(std::string_view what) {
+    return connection_.classify(lastLibvirtError(what));
+}
+
 Result<void> LibvirtStorage::upload(virConnectPtr conn, virStorageVolPtr volume,
                                     const std::filesystem::path& source, std::uint64_t bytes) {
     StreamHandle stream(virStreamNew(conn, 0), virStreamFree);
     if (stream == nullptr) {
-        return lastLibvirtError("open upload stream");
+        return failed("open upload stream");
     }
     if (virStorageVolUpload(volume, stream.get(), 0, bytes, 0) != 0) {
         bool unsupported = virGetLastErrorCode() == VIR_ERR_NO_SUPPORT;  // before the next call resets it
-        auto error = lastLibvirtError("upload to volume");
+        auto error = failed("upload to volume");
         // Drivers without upload (libvirt's test driver) on a pool this agent made under
         // its own state dir: the path is ours, on this machine, so copy the file there.
         std::filesystem::path target = localPath(volume);
@@ -107,7 +111,7 @@ Result<void> LibvirtStorage::upload(virConnectPtr conn, virStorageVolPtr volume,
         for (std::size_t offset = 0; offset < got;) {
             int n = virStreamSend(stream.get(), chunk.data() + offset, got - offset);
             if (n < 0) {
-                auto error = lastLibvirtError("upload " + source.string());
+                auto error = failed("upload " + source.string());
                 virStreamAbort(stream.get());
                 return error;
             }
@@ -116,7 +120,7 @@ Result<void> LibvirtStorage::upload(virConnectPtr conn, virStorageVolPtr volume,
         sent += got;
     }
     if (sent != bytes || virStreamFinish(stream.get()) != 0) {
-        auto error = lastLibvirtError("upload " + source.string());
+        auto error = failed("upload " + source.string());
         virStreamAbort(stream.get());
         return error;
     }
@@ -141,12 +145,12 @@ Result<void> LibvirtStorage::ensurePool() {
     if (raw == nullptr) {
         raw = virStoragePoolDefineXML(conn->get(), poolXml(poolName_, poolPath_).c_str(), 0);
         if (raw == nullptr || virStoragePoolBuild(raw, 0) != 0) {
-            return lastLibvirtError("define storage pool " + poolName_);
+            return failed("define storage pool " + poolName_);
         }
     }
     PoolHandle pool(raw, virStoragePoolFree);
     if (virStoragePoolIsActive(pool.get()) != 1 && virStoragePoolCreate(pool.get(), 0) != 0) {
-        return lastLibvirtError("start storage pool " + poolName_);
+        return failed("start storage pool " + poolName_);
     }
     virStoragePoolSetAutostart(pool.get(), 1);
     return {};
@@ -159,7 +163,7 @@ Result<Volume> LibvirtStorage::volume(const std::string& name) {
     }
     virStorageVolPtr raw = virStorageVolLookupByName(access->pool.get(), name.c_str());
     if (raw == nullptr) {
-        return lastLibvirtError("look up volume " + name);
+        return failed("look up volume " + name);
     }
     VolumeHandle volume(raw, virStorageVolFree);
     return describe(volume.get());
@@ -174,7 +178,7 @@ Result<std::vector<Volume>> LibvirtStorage::listVolumes() {
     virStorageVolPtr* volumes = nullptr;
     int count = virStoragePoolListAllVolumes(access->pool.get(), &volumes, 0);
     if (count < 0) {
-        return lastLibvirtError("list volumes of " + poolName_);
+        return failed("list volumes of " + poolName_);
     }
     std::vector<Volume> listed;
     for (int i = 0; i < count; ++i) {
@@ -196,7 +200,7 @@ Result<Volume> LibvirtStorage::createOverlay(const std::string& name, const std:
     std::string xml = overlayXml(name, backingPath, backingFormat, capacityBytes);
     virStorageVolPtr raw = virStorageVolCreateXML(access->pool.get(), xml.c_str(), 0);
     if (raw == nullptr) {
-        return lastLibvirtError("create overlay " + name);
+        return failed("create overlay " + name);
     }
     VolumeHandle volume(raw, virStorageVolFree);
     return describe(volume.get());
@@ -218,7 +222,7 @@ Result<Volume> LibvirtStorage::importFile(const std::string& name, const std::fi
                       "</capacity>\n  <target>\n    <format type='raw'/>\n  </target>\n</volume>\n";
     virStorageVolPtr raw = virStorageVolCreateXML(access->pool.get(), xml.c_str(), 0);
     if (raw == nullptr) {
-        return lastLibvirtError("create volume " + name);
+        return failed("create volume " + name);
     }
     VolumeHandle volume(raw, virStorageVolFree);
     auto copied = upload(access->conn.get(), volume.get(), source, bytes);
@@ -240,11 +244,11 @@ Result<void> LibvirtStorage::deleteVolume(const std::string& name) {
     }
     VolumeHandle handle(virStorageVolLookupByName(access->pool.get(), name.c_str()), virStorageVolFree);
     if (handle == nullptr) {
-        return lastLibvirtError("delete volume " + name);
+        return failed("delete volume " + name);
     }
     std::filesystem::path path = localPath(handle.get());
     if (virStorageVolDelete(handle.get(), 0) != 0) {
-        return lastLibvirtError("delete volume " + name);
+        return failed("delete volume " + name);
     }
     // What the upload fallback copied for a driver that keeps no files (the test driver).
     if (path.parent_path() == poolPath_) {

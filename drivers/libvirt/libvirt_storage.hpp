@@ -26,6 +26,7 @@ class LibvirtStorage final : public Storage {
                                   std::string_view backingFormat, std::uint64_t capacityBytes);
 
   private:
+    model::Error failed(std::string_view what);
     model::Result<void> upload(virConnectPtr conn, virStorageVolPtr volume,
                                const std::filesystem::path& source, std::uint64_t bytes);
 

@@ -2,6 +2,7 @@
 
 #include <map>
 #include <mutex>
+#include <set>
 
 #include "store/store.hpp"
 
@@ -47,6 +48,15 @@ class FakeInstanceStore final : public agent::InstanceStore {
         return {};
     }
     model::Result<model::Uuid> agentId() override { return agent_; }
+    model::Result<bool> imageImported(const std::string& volume) override {
+        std::lock_guard lock(mutex_);
+        return imported_.contains(volume);
+    }
+    model::Result<void> markImageImported(const std::string& volume) override {
+        std::lock_guard lock(mutex_);
+        imported_.insert(volume);
+        return {};
+    }
 
     std::optional<model::Instance> find(const model::Uuid& id) {
         std::lock_guard lock(mutex_);
@@ -58,6 +68,7 @@ class FakeInstanceStore final : public agent::InstanceStore {
     std::mutex mutex_;
     std::map<model::Uuid, model::Instance> instances_;
     model::Uuid agent_ = model::Uuid::random();
+    std::set<std::string> imported_;
 };
 
 }  // namespace gpuhost::test

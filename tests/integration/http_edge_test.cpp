@@ -66,7 +66,7 @@ TEST_CASE("http: 415 without a JSON content type, 405 with Allow, 404 for unknow
     CHECK(projectsCount(daemon.port()) == "1");
 }
 
-TEST_CASE("http: malformed requests get 400 or a closed connection; the daemon stays up") {
+TEST_CASE("http: malformed requests get 400 or a closed connection, the daemon stays up") {
     Daemon daemon(kSmallLimits);
     daemon.start();
     const std::vector<std::string> shapes = {
@@ -101,7 +101,7 @@ TEST_CASE("http: a client that never finishes its headers is cut off by the head
     CHECK(httpRequest(daemon.port(), "GET", "/healthz").status == 200);
 }
 
-TEST_CASE("http: keep-alive serves many requests on one connection; request ids are echoed") {
+TEST_CASE("http: keep-alive serves many requests on one connection, request ids are echoed") {
     Daemon daemon;
     daemon.start();
     Connection connection(daemon.port());
@@ -143,7 +143,7 @@ TEST_CASE("http: the OpenAPI document is served as JSON") {
     CHECK(json::parse(response.body).at("info").at("version") == "v1alpha1");
 }
 
-TEST_CASE("http: past max_connections new sockets are closed at once; capacity returns when one leaves") {
+TEST_CASE("http: past max_connections new sockets are closed at once, capacity returns when one leaves") {
     Daemon daemon("limits:\n  max_connections: 4\n  header_timeout_s: 30\n");
     daemon.start();
     std::vector<std::unique_ptr<Connection>> held;

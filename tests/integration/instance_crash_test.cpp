@@ -64,7 +64,7 @@ Observed observe(Daemon& daemon, const std::string& project, drivers::libvirt::L
 
 }  // namespace
 
-TEST_CASE("crash: SIGKILL at random points of create/stop/start/delete; restart converges with libvirt") {
+TEST_CASE("crash: SIGKILL at random points of create/stop/start/delete, restart converges with libvirt") {
     drivers::libvirt::Connection observer(kSharedUri);  // keeps the shared test driver alive
     REQUIRE_MESSAGE(observer.get().ok(), "libvirtd must be running (scripts/ensure-libvirtd.sh)");
     drivers::libvirt::LibvirtHypervisor hypervisor(observer);

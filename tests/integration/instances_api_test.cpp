@@ -121,7 +121,7 @@ TEST_CASE("instances API: bad input is 400 naming the field and creates nothing"
     CHECK(json::parse(listed.body).empty());
 }
 
-TEST_CASE("instances API: another project's instance is 404 everywhere; GPU types are out-of-stock") {
+TEST_CASE("instances API: another project's instance is 404 everywhere, GPU types are out-of-stock") {
     Daemon daemon;
     daemon.start();
     auto mine = createProject(daemon.port(), "mine");

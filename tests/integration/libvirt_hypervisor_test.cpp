@@ -42,7 +42,7 @@ bool listed(LibvirtHypervisor& hypervisor, const std::string& name) {
 
 }  // namespace
 
-TEST_CASE("libvirt hypervisor: define, start, stop, undefine a generated domain; only ours are listed") {
+TEST_CASE("libvirt hypervisor: define, start, stop, undefine a generated domain, only ours are listed") {
     Connection connection("test:///default");
     LibvirtHypervisor hypervisor(connection);
     auto instance = model::Uuid::random();
@@ -106,7 +106,7 @@ TEST_CASE("libvirt hypervisor: metadata parsing ignores the prefix and rejects j
     CHECK_FALSE(parseManagedMetadata("").has_value());
 }
 
-TEST_CASE("libvirt storage: a pool is made once; overlays are O(1) volumes with an explicit backing format") {
+TEST_CASE("libvirt storage: a pool is made once, overlays are O(1) volumes with an explicit backing format") {
     Connection connection("test:///default");
     std::string poolName = "gpuhost-" + model::Uuid::random().str().substr(0, 8);
     test::TempDir poolDir;

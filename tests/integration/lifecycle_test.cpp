@@ -151,7 +151,7 @@ TEST_CASE("lifecycle: HTTPS with TLS 1.2+, and SIGHUP swaps the certificate for 
     CHECK(daemon.stop() == 0);
 }
 
-TEST_CASE("lifecycle: SIGHUP replaces auth.tokens; an invalid file keeps the running ones") {
+TEST_CASE("lifecycle: SIGHUP replaces auth.tokens, an invalid file keeps the running ones") {
     Daemon daemon;
     daemon.start();
     auto project = createProject(daemon.port(), "team");

@@ -102,7 +102,7 @@ struct World {
 
 }  // namespace
 
-TEST_CASE("instances: create → running with a domain, seed and address; stop, start, delete leave nothing") {
+TEST_CASE("instances: create → running with a domain, seed and address, stop, start, delete leave nothing") {
     World w;
     auto created = w.create("web-1");
     REQUIRE(created.ok());
@@ -132,7 +132,7 @@ TEST_CASE("instances: create → running with a domain, seed and address; stop, 
     CHECK_FALSE(w.store.find(created->id).has_value());
 }
 
-TEST_CASE("instances: actions the state forbids are 409; other projects see 404") {
+TEST_CASE("instances: actions the state forbids are 409, other projects see 404") {
     World w;
     auto created = w.create("web-1");
     REQUIRE(created.ok());
@@ -191,7 +191,7 @@ TEST_CASE(
     w.waitForState(b->id, InstanceState::Failed);  // found by the periodic resync
 }
 
-TEST_CASE("instances: GPU types without free GPUs are out-of-stock with no domain; deletable") {
+TEST_CASE("instances: GPU types without free GPUs are out-of-stock with no domain, deletable") {
     World w;
     auto gpu = w.create("train", "h100.8x");
     REQUIRE(gpu.ok());
@@ -201,7 +201,7 @@ TEST_CASE("instances: GPU types without free GPUs are out-of-stock with no domai
     w.waitFor([&] { return w.service.list(w.project).empty(); });
 }
 
-TEST_CASE("instances: capacity counts CPU and memory held; a full host gives out-of-stock and 409 on start") {
+TEST_CASE("instances: capacity counts CPU and memory held, a full host gives out-of-stock and 409 on start") {
     World w;  // 8 CPUs, 16 GiB; cpu.small = 2 CPUs, 4 GiB
     auto capacity = w.service.capacity();
     REQUIRE(capacity.ok());
@@ -230,7 +230,7 @@ TEST_CASE("instances: capacity counts CPU and memory held; a full host gives out
     CHECK(w.stateOf(ids[0]) == InstanceState::Stopped);
 }
 
-TEST_CASE("instances: work waits while libvirt is down and converges once it is back; orphans are removed") {
+TEST_CASE("instances: work waits while libvirt is down and converges once it is back, orphans are removed") {
     World w;
     w.host.setUnavailable(true);
     auto created = w.create("patient");
@@ -256,7 +256,7 @@ TEST_CASE("instances: work waits while libvirt is down and converges once it is 
     CHECK_FALSE(w.host.volume(agent::rootVolumeName(orphan.instanceId)).ok());
 }
 
-TEST_CASE("instances: an ephemeral root disk is made afresh at every start; a normal one is kept") {
+TEST_CASE("instances: an ephemeral root disk is made afresh at every start, a normal one is kept") {
     World w;
     auto keep = w.create("keep");
     REQUIRE(keep.ok());

@@ -33,7 +33,7 @@ TEST_CASE("projects: created durably, listed and fetched by id") {
     CHECK(f.service.exists(project->id));
 }
 
-TEST_CASE("projects: only operator tokens create; scoped tokens see only their projects") {
+TEST_CASE("projects: only operator tokens create, scoped tokens see only their projects") {
     Fixture f;
     auto a = f.create("a", f.operatorToken);
     auto b = f.create("b", f.operatorToken);
@@ -53,7 +53,7 @@ TEST_CASE("projects: only operator tokens create; scoped tokens see only their p
     CHECK(f.service.exists(b->id));
 }
 
-TEST_CASE("projects: duplicate names conflict; a store failure changes nothing") {
+TEST_CASE("projects: duplicate names conflict, a store failure changes nothing") {
     Fixture f;
     REQUIRE(f.create("same", f.operatorToken).ok());
     CHECK(f.create("same", f.operatorToken).error().code == model::ErrorCode::Conflict);
@@ -75,7 +75,7 @@ TEST_CASE("projects: deleting one that owns resources → Conflict, and it stays
     CHECK(f.service.exists(project->id));
 }
 
-TEST_CASE("projects: delete removes from store and index; generation moves on every change") {
+TEST_CASE("projects: delete removes from store and index, generation moves on every change") {
     Fixture f;
     auto before = f.service.generation();
     auto project = f.create("gone", f.operatorToken);

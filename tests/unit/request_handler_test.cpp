@@ -128,7 +128,7 @@ TEST_CASE("handler: 404 unknown path, 405 with Allow, 415 without JSON content t
     CHECK(f.store.size() == 0);
 }
 
-TEST_CASE("handler: every response carries a request id; a safe client id is echoed") {
+TEST_CASE("handler: every response carries a request id, a safe client id is echoed") {
     Fixture f;
     auto generated = f.send(http::verb::get, "/healthz");
     CHECK(generated["X-Request-Id"].size() == 16);

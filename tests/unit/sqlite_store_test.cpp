@@ -69,7 +69,7 @@ TEST_CASE("sqlite store: projects survive reopening, in creation order, with tag
     CHECK((*projects)[1].name == "second");
 }
 
-TEST_CASE("sqlite store: names are unique; deleting twice → NotFound") {
+TEST_CASE("sqlite store: names are unique, deleting twice → NotFound") {
     test::TempDir dir("gpuhost-store");
     agent::SqliteStore store(dir.path / "gpuhost.db", nullptr);
     auto project = makeProject("dup", 1);
