@@ -58,6 +58,7 @@ struct World {
         work.reset();
         ioc.stop();
         runner.join();
+        pool.join();  // blocking work in flight still uses the service: let it finish first
     }
     agent::InstanceOptions options() {
         agent::InstanceOptions o;
