@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <map>
 #include <set>
 
 #include "log.hpp"
@@ -25,6 +26,30 @@ namespace {
 bool isTransitional(InstanceState state) {
     using enum InstanceState;
     return state == Creating || state == Starting || state == Stopping || state == Deleting;
+}
+
+// Whether what the domain listing shows for a steady instance is something observe()
+// would act on: only those get a probe, so a resync of a consistent host costs one
+// listing, not one libvirt call per instance.
+bool listedDisagrees(const Instance& instance, std::optional<PowerState> listed) {
+    using enum InstanceState;
+    auto state = instance.state;
+    if (state == OutOfStock) {
+        return false;
+    }
+    if (!listed) {
+        return state != Failed;  // vanished
+    }
+    switch (*listed) {
+        case PowerState::Running:
+            return state != Running || !instance.ip;
+        case PowerState::ShutOff:
+            return state == Running;
+        case PowerState::Crashed:
+            return state != Failed;
+        default:
+            return false;
+    }
 }
 
 // A guest gets an address some seconds after boot (the agent starts, DHCP answers):
@@ -173,13 +198,26 @@ asio::awaitable<bool> InstanceService::reconcile() {
         log::warn("reconcile: libvirt unavailable", {{"error", seen.error().message}});
         co_return false;
     }
+    std::map<model::Uuid, PowerState> listed;
+    for (const auto& domain : seen->second) {
+        if (domain.agentId == agentId_) {
+            listed[domain.instanceId] = domain.state;
+        }
+    }
     std::vector<std::pair<model::Uuid, Job>> jobs;
     {
         std::unique_lock lock(mutex_);
         host_ = seen->first;
         for (auto& [id, entry] : byId_) {
-            if (!entry.admitting) {
-                jobs.emplace_back(id, isTransitional(entry.instance.state) ? Job::Converge : Job::Observe);
+            if (entry.admitting) {
+                continue;
+            }
+            auto power = listed.find(id);
+            if (isTransitional(entry.instance.state)) {
+                jobs.emplace_back(id, Job::Converge);
+            } else if (listedDisagrees(entry.instance,
+                                       power == listed.end() ? std::nullopt : std::optional(power->second))) {
+                jobs.emplace_back(id, Job::Observe);
             }
         }
     }

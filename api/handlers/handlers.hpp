@@ -1,12 +1,18 @@
 #pragma once
 
 #include "api_context.hpp"
+#include "model/validation.hpp"
 #include "router.hpp"
 
 // Handlers: parse and validate the call, ask a service, shape the reply. ~25 lines each.
 namespace gpuhost::api::handlers {
 
 using Awaitable = boost::asio::awaitable<model::Result<Reply>>;
+
+/// The {id} of the route as a UUID (400 naming "id" otherwise).
+inline model::Result<model::Uuid> pathId(const Call& call) {
+    return model::parseUuidField(call.params.at("id"), "id");
+}
 
 Awaitable createProject(ApiContext& ctx, const Call& call);
 Awaitable listProjects(ApiContext& ctx, const Call& call);

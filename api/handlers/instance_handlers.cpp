@@ -9,10 +9,6 @@ using model::Result;
 
 namespace {
 
-Result<model::Uuid> pathId(const Call& call) {
-    return model::parseUuidField(call.params.at("id"), "id");
-}
-
 Awaitable act(ApiContext& ctx, const Call& call, InstanceAction action) {
     auto id = pathId(call);
     if (!id) {

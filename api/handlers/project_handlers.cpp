@@ -8,10 +8,6 @@ using model::Result;
 
 namespace {
 
-Result<model::Uuid> pathId(const Call& call) {
-    return model::parseUuidField(call.params.at("id"), "id");
-}
-
 Reply jsonReply(http::status status, const nlohmann::json& body) {
     return Reply{status, dump(body)};
 }

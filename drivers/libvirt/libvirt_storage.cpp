@@ -234,17 +234,14 @@ Result<Volume> LibvirtStorage::importFile(const std::string& name, const std::fi
 }
 
 Result<void> LibvirtStorage::deleteVolume(const std::string& name) {
-    auto found = volume(name);
-    if (!found) {
-        return found.error().code == ErrorCode::NotFound ? Result<void>{} : Result<void>{found.error()};
-    }
     auto access = openPool(connection_, poolName_);
     if (!access) {
         return access.error();
     }
     VolumeHandle handle(virStorageVolLookupByName(access->pool.get(), name.c_str()), virStorageVolFree);
     if (handle == nullptr) {
-        return failed("delete volume " + name);
+        auto error = failed("delete volume " + name);
+        return error.code == ErrorCode::NotFound ? Result<void>{} : Result<void>{error};
     }
     std::filesystem::path path = localPath(handle.get());
     if (virStorageVolDelete(handle.get(), 0) != 0) {
