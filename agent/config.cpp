@@ -197,7 +197,7 @@ void parseTopLevel(Config& config, const YAML::Node& root, const std::filesystem
     rejectUnknownKeys(
         root, "",
         {"region", "listen", "state_dir", "allow_insecure_http", "tls", "libvirt", "auth", "images",
-         "instance_types", "capacity", "limits", "log_level", "io_threads", "blocking_threads"});
+         "instance_types", "capacity", "limits", "log_level", "io_threads", "blocking_threads", "hosts"});
     if (root["region"]) {
         config.region = scalar(root["region"], "region");
         if (auto ok = model::validateResourceName(config.region, "region"); !ok) {
@@ -219,6 +219,14 @@ void parseTopLevel(Config& config, const YAML::Node& root, const std::filesystem
     }
     if (root["libvirt"]) {
         parseLibvirt(config, root["libvirt"]);
+    }
+    if (root["hosts"]) {
+        if (root["libvirt"] && root["libvirt"]["uri"]) {
+            fail("hosts", "give either hosts or libvirt.uri, not both");
+        }
+        parseHosts(config, root["hosts"]);
+    } else {
+        config.hosts.push_back({"local", config.libvirtUri});
     }
     if (!root["auth"]) {
         fail("auth", "is required (auth.tokens)");

@@ -61,6 +61,12 @@ struct Capacity {
     std::uint64_t reservedMemoryBytes = 0;
 };
 
+/// One hypervisor host the agent drives through its own libvirt connection.
+struct HostConfig {
+    std::string name;  // shown in instances' `host` field; stored with each instance
+    std::string uri;   // qemu:///system, qemu+ssh://root@gpu-02/system, qemu+tls://…
+};
+
 struct Config {
     std::string region = "local";
     std::string listenHost = "127.0.0.1";
@@ -69,6 +75,9 @@ struct Config {
     bool allowInsecureHttp = false;
     std::optional<TlsConfig> tls;
     std::string libvirtUri = "qemu:///system";
+    /// Hosts in placement-tie order; without a `hosts:` section, one named "local" at libvirt.uri.
+    std::vector<HostConfig> hosts;
+    std::uint64_t hugepageBytes = 0;  // back GPU guests' memory with hugepages of this size
     VirtType virtType = VirtType::Kvm;
     std::string storagePool = "gpuhost";  // a dir pool under state_dir/pool
     std::string network = "default";      // libvirt network for the NIC, unless bridge is set

@@ -29,7 +29,7 @@ std::uint64_t size(const YAML::Node& node, const std::string& key) {
 void parseLibvirt(Config& config, const YAML::Node& node) {
     rejectUnknownKeys(node, "libvirt",
                       {"uri", "virt_type", "pool", "network", "bridge", "tcg_cache_mib", "shutdown_timeout_s",
-                       "resync_interval_s"});
+                       "resync_interval_s", "hugepages"});
     if (node["uri"]) {
         config.libvirtUri = scalar(node["uri"], "libvirt.uri");
         if (config.libvirtUri.find("://") == std::string::npos) {
@@ -61,6 +61,38 @@ void parseLibvirt(Config& config, const YAML::Node& node) {
     }
     if (node["resync_interval_s"]) {
         config.resyncInterval = seconds(node["resync_interval_s"], "libvirt.resync_interval_s");
+    }
+    if (node["hugepages"]) {
+        config.hugepageBytes = size(node["hugepages"], "libvirt.hugepages");
+        if (config.hugepageBytes != (2ull << 20) && config.hugepageBytes != (1ull << 30)) {
+            fail("libvirt.hugepages", "must be 2Mi or 1Gi (x86 hugepage sizes)");
+        }
+    }
+}
+
+void parseHosts(Config& config, const YAML::Node& node) {
+    if (!node.IsSequence() || node.size() == 0) {
+        fail("hosts", "must be a non-empty list of {name, uri}");
+    }
+    std::set<std::string> names, uris;
+    for (std::size_t i = 0; i < node.size(); ++i) {
+        std::string key = "hosts[" + std::to_string(i) + "]";
+        rejectUnknownKeys(node[i], key, {"name", "uri"});
+        if (!node[i]["name"] || !node[i]["uri"]) {
+            fail(key, "needs name and uri");
+        }
+        HostConfig host{libvirtName(node[i]["name"], key + ".name"), scalar(node[i]["uri"], key + ".uri")};
+        if (host.uri.find("://") == std::string::npos) {
+            fail(key + ".uri", "must be a libvirt connection URI such as qemu+ssh://root@gpu-02/system");
+        }
+        if (!names.insert(host.name).second) {
+            fail(key + ".name", "duplicate host name");
+        }
+        // Two entries for one libvirt would hand out every GPU twice.
+        if (!uris.insert(host.uri).second) {
+            fail(key + ".uri", "duplicate host uri");
+        }
+        config.hosts.push_back(std::move(host));
     }
 }
 

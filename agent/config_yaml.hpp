@@ -29,5 +29,6 @@ bool isCatalogName(const std::string& name);
 void parseLibvirt(Config& config, const YAML::Node& node);
 void parseInstanceTypes(Config& config, const YAML::Node& node);
 void parseCapacity(Config& config, const YAML::Node& node);
+void parseHosts(Config& config, const YAML::Node& node);
 
 }  // namespace gpuhost::agent::config_yaml

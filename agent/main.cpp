@@ -125,6 +125,7 @@ agent::InstanceOptions instanceOptions(const agent::Config& config) {
     options.resyncInterval = config.resyncInterval;
     options.userDataLimit = config.limits.userDataBytes;
     options.capacity = config.capacity;
+    options.hugepageBytes = config.hugepageBytes;
     std::filesystem::create_directories(options.scratchDir);
     std::filesystem::create_directories(options.consoleLogDir);
     return options;
@@ -135,9 +136,22 @@ int run(const std::filesystem::path& configFile, const agent::Config& config) {
     std::filesystem::create_directories(config.stateDir);
     // libvirt's event loop must exist before the first connection opens.
     drivers::libvirt::EventLoop libvirtEvents;
-    drivers::libvirt::Connection connection(config.libvirtUri);
-    drivers::libvirt::LibvirtHypervisor hypervisor(connection);
-    drivers::libvirt::LibvirtStorage storage(connection, config.storagePool, config.stateDir / "pool");
+    // One connection per host; each host's pool lives at the same path on that host
+    // (volumes travel through libvirt's upload streams, so no disk is shared).
+    struct HostDrivers {
+        explicit HostDrivers(const agent::Config& config, const agent::HostConfig& host)
+            : connection(host.uri), hypervisor(connection),
+              storage(connection, config.storagePool, config.stateDir / "pool") {}
+        drivers::libvirt::Connection connection;
+        drivers::libvirt::LibvirtHypervisor hypervisor;
+        drivers::libvirt::LibvirtStorage storage;
+    };
+    std::vector<std::unique_ptr<HostDrivers>> hostDrivers;
+    std::vector<agent::HostBinding> hosts;
+    for (const auto& host : config.hosts) {
+        hostDrivers.push_back(std::make_unique<HostDrivers>(config, host));
+        hosts.push_back({host.name, &hostDrivers.back()->hypervisor, &hostDrivers.back()->storage});
+    }
 
     agent::Metrics metrics;
     agent::SqliteStore store(config.stateDir / "gpuhost.db", &metrics);
@@ -150,7 +164,7 @@ int run(const std::filesystem::path& configFile, const agent::Config& config) {
     agent::Catalog catalog(config);
 
     asio::io_context ioc;
-    agent::InstanceService instances(store, catalog, blocking, hypervisor, storage, ioc.get_executor(),
+    agent::InstanceService instances(store, catalog, blocking, std::move(hosts), ioc.get_executor(),
                                      instanceOptions(config));
     if (auto loaded = instances.loadBlocking(); !loaded) {
         throw std::runtime_error(loaded.error().message);

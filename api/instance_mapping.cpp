@@ -136,6 +136,13 @@ json toJson(const model::Instance& instance) {
         {"tags", instance.tags},
         {"createdAt", model::formatTimestamp(instance.createdAt)},
     };
+    // Extra: where it runs and which GPUs it holds (operators and schedulers ask).
+    out["host"] = instance.host.empty() ? json(nullptr) : json(instance.host);
+    auto gpus = json::array();
+    for (const auto& gpu : instance.gpus) {
+        gpus.push_back(gpu.str());
+    }
+    out["gpus"] = gpus;
     // Extra, so users see why an instance is in error or stopped without asking.
     if (!instance.reason.empty()) {
         out["reason"] = instance.reason;

@@ -3,6 +3,9 @@
 #include <cstdint>
 #include <string>
 
+#include <vector>
+
+#include "model/gpu.hpp"
 #include "model/uuid.hpp"
 
 namespace gpuhost::drivers {
@@ -30,6 +33,13 @@ struct DomainSpec {
     std::string kernel;  // direct kernel boot when set
     std::string initrd;
     std::string cmdline;
+
+    // GPU passthrough (empty for CPU types).
+    std::vector<model::PciAddress> hostDevices;  // every function of every allocated IOMMU group
+    std::uint64_t pciHole64Bytes = 0;            // 0: QEMU's default hole
+    std::vector<unsigned> cpuset;                // host CPUs for vCPUs and emulator (empty: float)
+    std::vector<int> memoryNodes;                // host NUMA nodes for guest memory (strict)
+    std::uint64_t hugepageBytes = 0;             // hugepage size backing guest memory (0: none)
 };
 
 }  // namespace gpuhost::drivers

@@ -4,7 +4,10 @@
 #include <string>
 #include <vector>
 
+#include <map>
+
 #include "domain_spec.hpp"
+#include "model/gpu.hpp"
 #include "model/error.hpp"
 #include "model/uuid.hpp"
 
@@ -24,10 +27,18 @@ struct ManagedDomain {
     PowerState state = PowerState::Other;
 };
 
+/// One NUMA cell of the host: its CPU ids and memory.
+struct NumaCell {
+    int id = 0;
+    std::vector<unsigned> cpus;
+    std::uint64_t memoryBytes = 0;
+};
+
 /// What the host has to give, before any reservation.
 struct HostResources {
     unsigned cpus = 0;
     std::uint64_t memoryBytes = 0;
+    std::vector<NumaCell> cells;  // empty when the host does not report its topology
 };
 
 /// Receives hypervisor events. Called on libvirt's event thread: implementations must
@@ -39,6 +50,8 @@ class HypervisorEvents {
     virtual void domainChanged(const model::Uuid& instanceId) = 0;
     /// The connection to the host closed (libvirtd restarted, keepalive lost).
     virtual void connectionLost() = 0;
+    /// A node device appeared or went away (hotplug, driver rebind): inventory is stale.
+    virtual void devicesChanged() = 0;
 };
 
 /// One hypervisor host as the agent sees it. Implementations block (libvirt calls):
@@ -66,6 +79,11 @@ class Hypervisor {
     virtual model::Result<std::optional<std::string>> guestAddress(const std::string& name,
                                                                    const std::string& macAddress) = 0;
     virtual model::Result<HostResources> hostResources() = 0;
+    /// Every PCI device of the host, from the node-device API.
+    virtual model::Result<std::vector<model::PciDevice>> pciDevices() = 0;
+    /// PCI devices held by running domains (any domain, not only gpuhost's), with the
+    /// domain's name: a GPU is given to a new domain only once nothing holds it.
+    virtual model::Result<std::map<model::PciAddress, std::string>> assignedPciDevices() = 0;
     /// Starts delivering events to `sink` (which must outlive this object), also
     /// across reconnects.
     virtual void watch(HypervisorEvents& sink) = 0;

@@ -74,6 +74,18 @@ asio::awaitable<void> InstanceService::converge(model::Uuid id) {
         co_return;
     }
     auto from = instance->state;
+    if (hostIndex(instance->host) == kNoHost && from == InstanceState::Deleting) {
+        // Its host left the configuration: nothing here can reach its domain any more.
+        log::warn("forgetting an instance whose host is gone", {{"instance", id.str()}, {"host", instance->host}});
+        if (auto removed = co_await pool_.run([this, id] { return store_.deleteInstance(id); }); removed) {
+            std::unique_lock lock(mutex_);
+            byId_.erase(id);
+        }
+        co_return;
+    }
+    if (hostIndex(instance->host) == kNoHost) {
+        co_return;  // shown as error (see visible()); delete is the way out
+    }
     Result<void> done;
     switch (from) {
         case InstanceState::Creating:
@@ -90,8 +102,12 @@ asio::awaitable<void> InstanceService::converge(model::Uuid id) {
             co_return;  // steady states: nothing to drive
     }
     if (!done && (done.error().code == ErrorCode::Unavailable || stopping_.load())) {
-        // libvirt unreachable or the agent stopping: stay transitional, the reconciler retries.
+        // libvirt unreachable, GPUs still held by a preempted domain, or the agent
+        // stopping: stay transitional; the reconciler retries, GPU waits sooner.
         log::warn("instance job deferred", {{"instance", id.str()}, {"error", done.error().message}});
+        if (!instance->gpus.empty() && !stopping_.load()) {
+            retryLater(id, std::chrono::seconds(1));
+        }
         co_return;
     }
     if (!done) {
@@ -108,8 +124,14 @@ asio::awaitable<void> InstanceService::converge(model::Uuid id) {
         }
         co_return;
     }
-    auto to = from == InstanceState::Stopping ? InstanceState::Stopped : InstanceState::Running;
-    if (co_await record(id, from, to, std::nullopt, "") && to == InstanceState::Running) {
+    // A stopped instance gives its GPUs back (its domain is off now); a preempted one
+    // keeps the reason it was stopped.
+    if (from == InstanceState::Stopping) {
+        co_await record(id, from, InstanceState::Stopped, std::nullopt, instance->reason,
+                        std::vector<model::PciAddress>{});
+        co_return;
+    }
+    if (co_await record(id, from, InstanceState::Running, std::nullopt, "")) {
         schedule(id, Job::Address);
     }
 }
@@ -122,22 +144,26 @@ asio::awaitable<Result<void>> InstanceService::provision(const Instance& instanc
         co_return Error::internal("instance type " + instance.type + " or image " + instance.image +
                                   " is no longer configured");
     }
+    const auto& host = hosts_[hostIndex(instance.host)].binding;
+    auto& hypervisor = *host.hypervisor;
+    auto& storage = *host.storage;
     // Empty paths: the domain already runs (a job cut short after its start, or a domain
     // that is running while its instance is in error): its disks are in use, leave them.
-    auto disks = [this, instance, type, image, freshRoot]() -> Result<std::pair<std::string, std::string>> {
-        auto power = hypervisor_.powerState(drivers::domainName(instance.id));
+    auto disks = [this, instance, type, image, freshRoot, &hypervisor,
+                  &storage]() -> Result<std::pair<std::string, std::string>> {
+        auto power = hypervisor.powerState(drivers::domainName(instance.id));
         if (power && *power == PowerState::Running) {
             return std::make_pair(std::string(), std::string());
         }
         if (!power && power.error().code != ErrorCode::NotFound) {
             return power.error();
         }
-        auto base = baseVolumeBlocking(*image);
+        auto base = baseVolumeBlocking(instance.host, *image);
         if (!base) {
             return base.error();
         }
         auto rootName = rootVolumeName(instance.id);
-        auto root = storage_.volume(rootName);
+        auto root = storage.volume(rootName);
         if (!root && root.error().code != ErrorCode::NotFound) {
             return root.error();  // never recreate a disk because of a passing lookup error
         }
@@ -146,10 +172,10 @@ asio::awaitable<Result<void>> InstanceService::provision(const Instance& instanc
                                    " is missing; delete the instance and create it again");
         }
         if (freshRoot) {
-            if (auto removed = storage_.deleteVolume(rootName); !removed) {
+            if (auto removed = storage.deleteVolume(rootName); !removed) {
                 return removed.error();
             }
-            root = storage_.createOverlay(rootName, base->path, image->format, type->diskBytes);
+            root = storage.createOverlay(rootName, base->path, image->format, type->diskBytes);
             if (!root) {
                 return root.error();
             }
@@ -173,24 +199,46 @@ asio::awaitable<Result<void>> InstanceService::provision(const Instance& instanc
         co_return Error{ErrorCode::Unavailable, "superseded by a newer request", {}};
     }
     auto spec = domainSpec(instance, *type, *image, paths->first, paths->second);
-    auto boot = [this, spec]() -> Result<void> {
+    {
+        std::shared_lock lock(mutex_);
+        if (auto placed = placeGpusLocked(instance, spec); !placed) {
+            co_return placed.error();
+        }
+    }
+    auto boot = [spec, &hypervisor]() -> Result<void> {
         auto name = drivers::domainName(spec.instanceId);
-        if (auto defined = hypervisor_.defineDomain(spec); !defined) {
+        if (auto defined = hypervisor.defineDomain(spec); !defined) {
             return defined;
         }
-        auto state = hypervisor_.powerState(name);
+        auto state = hypervisor.powerState(name);
         if (state && *state == PowerState::Running) {
             return {};  // a job cut short after the start: nothing left to do
         }
-        return hypervisor_.startDomain(name);
+        if (!spec.hostDevices.empty()) {
+            // A preempted domain may still hold our GPUs (its stop is in flight), or a
+            // domain outside gpuhost does: wait rather than fail the start.
+            auto held = hypervisor.assignedPciDevices();
+            if (!held) {
+                return held.error();
+            }
+            for (const auto& device : spec.hostDevices) {
+                auto it = held->find(device);
+                if (it != held->end() && it->second != name) {
+                    return Error{ErrorCode::Unavailable,
+                                 "GPU " + device.str() + " is still held by domain " + it->second, {}};
+                }
+            }
+        }
+        return hypervisor.startDomain(name);
     };
     co_return co_await pool_.run(std::move(boot));
 }
 
 asio::awaitable<Result<void>> InstanceService::powerOff(const Instance& instance) {
     auto name = drivers::domainName(instance.id);
-    auto askToStop = [this, name]() -> Result<PowerState> {
-        auto state = hypervisor_.powerState(name);
+    auto& hypervisor = *hosts_[hostIndex(instance.host)].binding.hypervisor;
+    auto askToStop = [name, &hypervisor]() -> Result<PowerState> {
+        auto state = hypervisor.powerState(name);
         if (!state) {
             return state.error().code == ErrorCode::NotFound ? Result<PowerState>(PowerState::ShutOff)
                                                              : state;
@@ -198,7 +246,7 @@ asio::awaitable<Result<void>> InstanceService::powerOff(const Instance& instance
         if (*state == PowerState::ShutOff) {
             return state;
         }
-        if (auto asked = hypervisor_.shutdownDomain(name);
+        if (auto asked = hypervisor.shutdownDomain(name);
             !asked && asked.error().code != ErrorCode::Conflict) {
             return asked.error();
         }
@@ -217,7 +265,7 @@ asio::awaitable<Result<void>> InstanceService::powerOff(const Instance& instance
     while (std::chrono::steady_clock::now() < deadline && !stopping_.load()) {
         timer.expires_after(std::chrono::milliseconds(250));
         co_await timer.async_wait(asio::use_awaitable);
-        auto probe = [this, name] { return hypervisor_.powerState(name); };
+        auto probe = [name, &hypervisor] { return hypervisor.powerState(name); };
         auto state = co_await pool_.run(std::move(probe));
         if ((!state && state.error().code == ErrorCode::NotFound) ||
             (state && *state == PowerState::ShutOff)) {
@@ -231,18 +279,21 @@ asio::awaitable<Result<void>> InstanceService::powerOff(const Instance& instance
         co_return Error{ErrorCode::Unavailable, "agent stopping", {}};
     }
     log::warn("guest ignored ACPI shutdown; destroying", {{"instance", instance.id.str()}});
-    auto destroy = [this, name] { return ignoreNotFound(hypervisor_.destroyDomain(name)); };
+    auto destroy = [name, &hypervisor] { return ignoreNotFound(hypervisor.destroyDomain(name)); };
     co_return co_await pool_.run(std::move(destroy));
 }
 
 asio::awaitable<Result<void>> InstanceService::teardown(const Instance& instance) {
-    auto work = [this, id = instance.id]() -> Result<void> {
+    const auto& host = hosts_[hostIndex(instance.host)].binding;
+    auto work = [this, id = instance.id, &host]() -> Result<void> {
         auto name = drivers::domainName(id);
+        auto& hypervisor = *host.hypervisor;
+        auto& storage = *host.storage;
         for (auto step :
-             {std::function<Result<void>()>([&] { return hypervisor_.destroyDomain(name); }),
-              std::function<Result<void>()>([&] { return hypervisor_.undefineDomain(name); }),
-              std::function<Result<void>()>([&] { return storage_.deleteVolume(rootVolumeName(id)); }),
-              std::function<Result<void>()>([&] { return storage_.deleteVolume(seedVolumeName(id)); })}) {
+             {std::function<Result<void>()>([&] { return hypervisor.destroyDomain(name); }),
+              std::function<Result<void>()>([&] { return hypervisor.undefineDomain(name); }),
+              std::function<Result<void>()>([&] { return storage.deleteVolume(rootVolumeName(id)); }),
+              std::function<Result<void>()>([&] { return storage.deleteVolume(seedVolumeName(id)); })}) {
             if (auto done = ignoreNotFound(step()); !done) {
                 return done;
             }
@@ -255,16 +306,20 @@ asio::awaitable<Result<void>> InstanceService::teardown(const Instance& instance
     co_return co_await pool_.run(std::move(work));
 }
 
-Result<drivers::Volume> InstanceService::baseVolumeBlocking(const ImageConfig& image) {
+Result<drivers::Volume> InstanceService::baseVolumeBlocking(const std::string& hostName, const ImageConfig& image) {
     std::lock_guard lock(imageMutex_);
+    auto h = hostIndex(hostName);
+    auto& storage = *hosts_[h].binding.storage;
     auto name = baseVolumeName(image);
     // The store marks an import complete only after the upload finished: a volume without
-    // the mark is what a crash mid-upload left, and is imported again.
-    auto complete = store_.imageImported(name);
+    // the mark is what a crash mid-upload left, and is imported again. The first host's
+    // marks keep the bare volume name they had before there were several hosts.
+    auto mark = h == 0 ? name : hostName + "/" + name;
+    auto complete = store_.imageImported(mark);
     if (!complete) {
         return complete.error();
     }
-    auto existing = storage_.volume(name);
+    auto existing = storage.volume(name);
     if (existing && *complete) {
         return existing;
     }
@@ -273,16 +328,16 @@ Result<drivers::Volume> InstanceService::baseVolumeBlocking(const ImageConfig& i
     }
     if (existing) {
         log::warn("re-importing an image whose import did not finish", {{"volume", name}});
-        if (auto removed = storage_.deleteVolume(name); !removed) {
+        if (auto removed = storage.deleteVolume(name); !removed) {
             return removed.error();
         }
     }
-    log::info("importing image", {{"image", image.name}, {"volume", name}});
-    auto imported = storage_.importFile(name, image.path);
+    log::info("importing image", {{"image", image.name}, {"volume", name}, {"host", hostName}});
+    auto imported = storage.importFile(name, image.path);
     if (!imported) {
         return imported;
     }
-    if (auto marked = store_.markImageImported(name); !marked) {
+    if (auto marked = store_.markImageImported(mark); !marked) {
         return marked.error();
     }
     return imported;
@@ -300,8 +355,9 @@ Result<std::string> InstanceService::writeSeedBlocking(const Instance& instance)
         return written.error();
     }
     auto name = seedVolumeName(instance.id);
-    auto volume = storage_.deleteVolume(name).ok()
-                      ? storage_.importFile(name, iso)
+    auto& storage = *hosts_[hostIndex(instance.host)].binding.storage;
+    auto volume = storage.deleteVolume(name).ok()
+                      ? storage.importFile(name, iso)
                       : Result<drivers::Volume>(Error::internal("replace " + name));
     std::error_code ignored;
     std::filesystem::remove(iso, ignored);

@@ -60,7 +60,7 @@ constexpr auto kAddressInterval = std::chrono::seconds(2);
 }  // namespace
 
 void InstanceService::start() {
-    hypervisor_.watch(*this);
+    watchHosts();
     asio::co_spawn(resyncStrand_, resyncLoop(), asio::detached);
 }
 
@@ -76,7 +76,8 @@ bool InstanceService::stillWanted(const model::Uuid& id, InstanceState state) co
 }
 
 asio::awaitable<bool> InstanceService::record(const model::Uuid& id, InstanceState from, InstanceState to,
-                                              std::optional<std::string> ip, std::string reason) {
+                                              std::optional<std::string> ip, std::string reason,
+                                              std::optional<std::vector<model::PciAddress>> gpus) {
     {
         // Only if nothing changed it meanwhile (a DELETE admitted while a create ran wins).
         std::unique_lock lock(mutex_);
@@ -86,8 +87,11 @@ asio::awaitable<bool> InstanceService::record(const model::Uuid& id, InstanceSta
         }
         it->second.admitting = true;
         it->second.pending = to;
+        it->second.pendingGpus = gpus;
     }
-    auto write = [this, id, to, ip, reason] { return store_.updateInstanceState(id, to, ip, reason); };
+    auto write = [this, id, to, ip, reason, gpus] {
+        return store_.updateInstances({InstanceUpdate{id, to, ip, reason, gpus}});
+    };
     auto stored = co_await pool_.run(std::move(write));
     std::unique_lock lock(mutex_);
     auto it = byId_.find(id);
@@ -95,6 +99,7 @@ asio::awaitable<bool> InstanceService::record(const model::Uuid& id, InstanceSta
         co_return false;
     }
     it->second.admitting = false;
+    it->second.pendingGpus.reset();
     if (!stored) {
         log::error("cannot record instance state",
                    {{"instance", id.str()}, {"error", stored.error().message}});
@@ -103,6 +108,9 @@ asio::awaitable<bool> InstanceService::record(const model::Uuid& id, InstanceSta
     it->second.instance.state = to;
     it->second.instance.ip = ip;
     it->second.instance.reason = reason;
+    if (gpus) {
+        it->second.instance.gpus = *gpus;
+    }
     if (to == InstanceState::Running && from != InstanceState::Running) {
         it->second.addressTries = 0;  // a fresh boot gets the full time to report an address
     }
@@ -121,7 +129,13 @@ asio::awaitable<void> InstanceService::observe(model::Uuid id) {
     if (!instance || isTransitional(instance->state) || instance->state == InstanceState::OutOfStock) {
         co_return;
     }
-    auto probe = [this, id] { return hypervisor_.powerState(drivers::domainName(id)); };
+    auto h = hostIndex(instance->host);
+    if (h == kNoHost) {
+        co_return;
+    }
+    auto probe = [id, hypervisor = hosts_[h].binding.hypervisor] {
+        return hypervisor->powerState(drivers::domainName(id));
+    };
     auto power = co_await pool_.run(std::move(probe));
     auto from = instance->state;
     if (!power && power.error().code == ErrorCode::NotFound) {
@@ -139,7 +153,8 @@ asio::awaitable<void> InstanceService::observe(model::Uuid id) {
             schedule(id, Job::Address);
         }
     } else if (*power == PowerState::ShutOff && from == InstanceState::Running) {
-        co_await record(id, from, InstanceState::Stopped, std::nullopt, "the guest powered off");
+        co_await record(id, from, InstanceState::Stopped, std::nullopt, "the guest powered off",
+                        std::vector<model::PciAddress>{});
     } else if (*power == PowerState::Crashed && from != InstanceState::Failed) {
         co_await record(id, from, InstanceState::Failed, std::nullopt, "the guest crashed");
     } else if (*power == PowerState::Running && !instance->ip) {
@@ -152,8 +167,12 @@ asio::awaitable<void> InstanceService::refreshAddress(model::Uuid id) {
     if (!instance || instance->state != InstanceState::Running || instance->ip) {
         co_return;
     }
-    auto ask = [this, id] {
-        return hypervisor_.guestAddress(drivers::domainName(id), drivers::macAddressFor(id));
+    auto h = hostIndex(instance->host);
+    if (h == kNoHost) {
+        co_return;
+    }
+    auto ask = [id, hypervisor = hosts_[h].binding.hypervisor] {
+        return hypervisor->guestAddress(drivers::domainName(id), drivers::macAddressFor(id));
     };
     auto address = co_await pool_.run(std::move(ask));
     if (address && *address) {
@@ -178,28 +197,37 @@ asio::awaitable<void> InstanceService::refreshAddress(model::Uuid id) {
 }
 
 asio::awaitable<bool> InstanceService::reconcile() {
-    auto inventory =
-        [this]() -> Result<std::pair<drivers::HostResources, std::vector<drivers::ManagedDomain>>> {
-        auto host = hypervisor_.hostResources();
-        if (!host) {
-            return host.error();
+    bool all = true;
+    for (std::size_t h = 0; h < hosts_.size(); ++h) {
+        all = co_await reconcileHost(h) && all;
+    }
+    co_return all;
+}
+
+// One host: refresh what it has, finish interrupted jobs of its instances, adopt what
+// its domains show, and remove this agent's orphans there. Hosts are independent: one
+// that cannot be reached leaves the others alone.
+asio::awaitable<bool> InstanceService::reconcileHost(std::size_t h) {
+    const auto& binding = hosts_[h].binding;
+    auto inventory = [this, h, &binding]() -> Result<std::vector<drivers::ManagedDomain>> {
+        if (auto known = refreshHostBlocking(h); !known) {
+            return known.error();
         }
-        if (auto pool = storage_.ensurePool(); !pool) {
+        if (auto pool = binding.storage->ensurePool(); !pool) {
             return pool.error();
         }
-        auto domains = hypervisor_.listManagedDomains();
-        if (!domains) {
-            return domains.error();
-        }
-        return std::make_pair(*host, std::move(*domains));
+        return binding.hypervisor->listManagedDomains();
     };
     auto seen = co_await pool_.run(std::move(inventory));
     if (!seen) {
-        log::warn("reconcile: libvirt unavailable", {{"error", seen.error().message}});
+        log::warn("reconcile: host unavailable", {{"host", binding.name}, {"error", seen.error().message}});
+        std::unique_lock lock(mutex_);
+        hosts_[h].reachable = false;
+        hosts_[h].problem = seen.error().message;
         co_return false;
     }
     std::map<model::Uuid, PowerState> listed;
-    for (const auto& domain : seen->second) {
+    for (const auto& domain : *seen) {
         if (domain.agentId == agentId_) {
             listed[domain.instanceId] = domain.state;
         }
@@ -207,9 +235,8 @@ asio::awaitable<bool> InstanceService::reconcile() {
     std::vector<std::pair<model::Uuid, Job>> jobs;
     {
         std::unique_lock lock(mutex_);
-        host_ = seen->first;
         for (auto& [id, entry] : byId_) {
-            if (entry.admitting) {
+            if (entry.admitting || entry.instance.host != binding.name) {
                 continue;
             }
             auto power = listed.find(id);
@@ -224,19 +251,23 @@ asio::awaitable<bool> InstanceService::reconcile() {
     for (const auto& [id, job] : jobs) {
         schedule(id, job);
     }
-    co_await removeOrphans(seen->second);
+    co_await removeOrphans(h, *seen);
     co_return true;
 }
 
 // Domains and volumes of this agent whose instance is not in the store: left by a
 // crash between libvirt's work and the store's, or by a store restored from backup.
-asio::awaitable<void> InstanceService::removeOrphans(const std::vector<drivers::ManagedDomain>& domains) {
+asio::awaitable<void> InstanceService::removeOrphans(std::size_t h,
+                                                     const std::vector<drivers::ManagedDomain>& domains) {
     std::vector<std::string> orphanDomains;
-    std::set<model::Uuid> known;
+    std::set<model::Uuid> known;  // instances that live on this host (or are not placed yet)
+    const auto& binding = hosts_[h].binding;
     {
         std::shared_lock lock(mutex_);
         for (const auto& [id, entry] : byId_) {
-            known.insert(id);
+            if (entry.instance.host == binding.name || entry.instance.host.empty()) {
+                known.insert(id);
+            }
         }
     }
     for (const auto& domain : domains) {
@@ -244,28 +275,32 @@ asio::awaitable<void> InstanceService::removeOrphans(const std::vector<drivers::
             orphanDomains.push_back(domain.name);
         }
     }
-    auto sweep = [this, orphanDomains, known]() -> Result<void> {
+    auto sweep = [this, orphanDomains, known, &binding]() -> Result<void> {
+        auto& hypervisor = *binding.hypervisor;
+        auto& storage = *binding.storage;
         for (const auto& name : orphanDomains) {
             log::warn("removing orphan domain", {{"domain", name}});
             // NotFound: it went between the listing and now, which is what we want.
-            if (auto destroyed = hypervisor_.destroyDomain(name);
+            if (auto destroyed = hypervisor.destroyDomain(name);
                 !destroyed && destroyed.error().code != ErrorCode::NotFound) {
                 return destroyed;
             }
-            if (auto undefined = hypervisor_.undefineDomain(name); !undefined) {
+            if (auto undefined = hypervisor.undefineDomain(name); !undefined) {
                 return undefined;
             }
         }
-        auto volumes = storage_.listVolumes();
+        auto volumes = storage.listVolumes();
         if (!volumes) {
             return volumes.error();
         }
         for (const auto& volume : *volumes) {
             auto owner = instanceIdFromVolumeName(volume.name);
-            // Re-check under the lock: an instance created since the snapshot is not an orphan.
-            if (owner && !known.contains(*owner) && !snapshot(*owner)) {
-                log::warn("removing orphan volume", {{"volume", volume.name}});
-                if (auto removed = storage_.deleteVolume(volume.name); !removed) {
+            // Re-check: an instance created since the snapshot is not an orphan.
+            auto now = owner ? snapshot(*owner) : std::nullopt;
+            bool here = now && (now->host == binding.name || now->host.empty());
+            if (owner && !known.contains(*owner) && !here) {
+                log::warn("removing orphan volume", {{"volume", volume.name}, {"host", binding.name}});
+                if (auto removed = storage.deleteVolume(volume.name); !removed) {
                     return removed;
                 }
             }
@@ -294,10 +329,31 @@ void InstanceService::domainChanged(const model::Uuid& instanceId) {
 
 // The connection closed: reconcile as soon as it can be reopened (the reconnect
 // re-registers the event callbacks), so nothing that changed meanwhile is missed.
-void InstanceService::connectionLost() {
-    log::warn("libvirt connection lost; will reconnect and resync", {});
+void InstanceService::connectionLost(std::size_t host) {
+    log::warn("libvirt connection lost; will reconnect and resync", {{"host", hosts_[host].binding.name}});
+    {
+        std::unique_lock lock(mutex_);
+        hosts_[host].reachable = false;
+        hosts_[host].problem = "the libvirt connection closed; reconnecting";
+    }
     resyncSoon_.store(true);
     asio::post(resyncStrand_, [this] { resyncTimer_.cancel(); });
+}
+
+// A device came or went (hotplug, a driver rebind): the next pass reads the inventory again.
+void InstanceService::devicesChanged(std::size_t host) {
+    log::info("host devices changed; refreshing inventory", {{"host", hosts_[host].binding.name}});
+    resyncSoon_.store(true);
+    asio::post(resyncStrand_, [this] { resyncTimer_.cancel(); });
+}
+
+void InstanceService::retryLater(const model::Uuid& id, std::chrono::milliseconds after) {
+    auto timer = std::make_shared<asio::steady_timer>(executor_, after);
+    timer->async_wait([this, id, timer](const boost::system::error_code& ec) {
+        if (!ec && !stopping_.load()) {
+            schedule(id, Job::Converge);
+        }
+    });
 }
 
 }  // namespace gpuhost::agent

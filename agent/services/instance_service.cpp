@@ -6,7 +6,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <cmath>
 
 #include "log.hpp"
 #include "services/instance_service.hpp"
@@ -40,28 +39,22 @@ Instance newInstance(const model::Uuid& project, model::CreateInstance request) 
     return instance;
 }
 
-// States in which an instance holds (or is about to hold) host CPU and memory. Deleting
-// counts until the domain is gone: it may still be running.
-bool holdsResources(InstanceState state) {
-    using enum InstanceState;
-    return state == Creating || state == Starting || state == Running || state == Stopping ||
-           state == Deleting;
-}
-
 }  // namespace
 
 InstanceService::InstanceService(InstanceStore& store, const Catalog& catalog, BlockingPool& pool,
-                                 drivers::Hypervisor& hypervisor, drivers::Storage& storage,
-                                 asio::any_io_executor executor, InstanceOptions options)
+                                 std::vector<HostBinding> hosts, asio::any_io_executor executor,
+                                 InstanceOptions options)
     : store_(store),
       catalog_(catalog),
       pool_(pool),
-      hypervisor_(hypervisor),
-      storage_(storage),
       executor_(executor),
       options_(std::move(options)),
       resyncStrand_(asio::make_strand(executor)),
-      resyncTimer_(resyncStrand_) {}
+      resyncTimer_(resyncStrand_) {
+    for (auto& binding : hosts) {
+        hosts_.push_back(HostState{std::move(binding), {}, {}, false, "not contacted yet"});
+    }
+}
 
 Result<void> InstanceService::loadBlocking() {
     auto agent = store_.agentId();
@@ -75,12 +68,17 @@ Result<void> InstanceService::loadBlocking() {
     }
     // Known before the first request when libvirt answers; else the first reconcile or
     // create asks again (the API serves meanwhile).
-    auto host = hypervisor_.hostResources();
-    std::unique_lock lock(mutex_);
-    if (host) {
-        host_ = *host;
+    for (std::size_t h = 0; h < hosts_.size(); ++h) {
+        if (auto known = refreshHostBlocking(h); !known) {
+            log::warn("host not reachable at start", {{"host", hosts_[h].binding.name}, {"error", known.error().message}});
+        }
     }
+    std::unique_lock lock(mutex_);
     for (auto& instance : *instances) {
+        // Stored before hosts existed (schema v2): the single host of that time.
+        if (instance.host.empty() && instance.state != InstanceState::OutOfStock) {
+            instance.host = hosts_.front().binding.name;
+        }
         auto id = instance.id;
         byId_[id].instance = std::move(instance);
         byId_[id].order = nextOrder_++;  // the store loads in creation order
@@ -118,18 +116,21 @@ asio::awaitable<Result<Instance>> InstanceService::create(const model::Uuid& pro
     }
     Instance instance = newInstance(project, std::move(request));
     const auto* type = catalog_.findInstanceType(instance.type);
-    if (!hostKnown()) {
-        auto ask = [this] { return hypervisor_.hostResources(); };
-        if (auto host = co_await pool_.run(std::move(ask)); host) {
-            std::unique_lock lock(mutex_);
-            host_ = *host;
-        }
+    if (!anyHostKnown()) {
+        auto ask = [this]() -> Result<void> {
+            for (std::size_t h = 0; h < hosts_.size(); ++h) {
+                (void)refreshHostBlocking(h);  // an unreachable host is left out of placement
+            }
+            return {};
+        };
+        co_await pool_.run(std::move(ask));
     }
+    std::vector<InstanceUpdate> evictions;
+    std::vector<model::Uuid> victims;
     {
         std::unique_lock lock(mutex_);
-        if (!host_) {
-            co_return Error{
-                ErrorCode::Unavailable, "the host's resources are not known yet (libvirt unreachable)", {}};
+        if (std::none_of(hosts_.begin(), hosts_.end(), [](const HostState& host) { return host.resources.has_value(); })) {
+            co_return Error{ErrorCode::Unavailable, "no host's resources are known yet (libvirt unreachable)", {}};
         }
         for (const auto& [id, entry] : byId_) {
             if (entry.instance.projectId == project && entry.instance.name == instance.name) {
@@ -144,10 +145,16 @@ asio::awaitable<Result<Instance>> InstanceService::create(const model::Uuid& pro
         }
         // Too little room is not an error: the instance is recorded out-of-stock with no
         // domain, as Atlas clients expect (they poll for it and delete); it never starts by itself.
-        instance.state = fitCountLocked(*type) > 0 ? InstanceState::Creating : InstanceState::OutOfStock;
-        if (instance.state == InstanceState::OutOfStock) {
-            instance.reason = type->gpuCount > 0 ? "no free GPUs of model " + type->gpuModel + " on this host"
-                                                 : "not enough free CPU or memory on this host";
+        auto admission = admitLocked(*type, instance.preemptible, kNoHost, nullptr);
+        if (admission) {
+            instance.state = InstanceState::Creating;
+            instance.host = hosts_[admission->host].binding.name;
+            instance.gpus = admission->gpus;
+            evictions = evictLocked(*admission, instance.id);
+            victims = admission->victims;
+        } else {
+            instance.state = InstanceState::OutOfStock;
+            instance.reason = shortageLocked(*type, kNoHost);
         }
         // Counted against capacity while the insert is in flight, invisible to readers.
         auto& entry = byId_[instance.id];
@@ -157,8 +164,9 @@ asio::awaitable<Result<Instance>> InstanceService::create(const model::Uuid& pro
         entry.pending = instance.state;
         entry.order = nextOrder_++;
     }
-    auto insert = [this, instance] { return store_.insertInstance(instance); };
+    auto insert = [this, instance, evictions] { return store_.insertInstance(instance, evictions); };
     auto stored = co_await pool_.run(std::move(insert));
+    settleEvictions(victims, instance.id, stored.ok());
     std::unique_lock lock(mutex_);
     if (!stored) {
         byId_.erase(instance.id);
@@ -167,8 +175,10 @@ asio::awaitable<Result<Instance>> InstanceService::create(const model::Uuid& pro
     byId_[instance.id].admitting = false;
     byId_[instance.id].inserting = false;
     lock.unlock();
-    log::info("instance admitted",
-              {{"instance", instance.id.str()}, {"state", std::string(nameOf(instance.state))}});
+    log::info("instance admitted", {{"instance", instance.id.str()},
+                                    {"state", std::string(nameOf(instance.state))},
+                                    {"host", instance.host},
+                                    {"gpus", std::to_string(instance.gpus.size())}});
     if (instance.state == InstanceState::Creating) {
         schedule(instance.id, Job::Converge);
     }
@@ -181,12 +191,12 @@ Result<Instance> InstanceService::get(const model::Uuid& project, const model::U
     if (it == byId_.end() || it->second.inserting || it->second.instance.projectId != project) {
         return Error::notFound("instance");
     }
-    return it->second.instance;
+    return visible(it->second.instance);
 }
 
 std::vector<Instance> InstanceService::list(const model::Uuid& project) const {
     std::vector<std::pair<std::uint64_t, const Instance*>> ordered;
-    std::vector<Instance> visible;
+    std::vector<Instance> shown;
     std::shared_lock lock(mutex_);
     for (const auto& [id, entry] : byId_) {
         if (entry.instance.projectId == project && !entry.inserting) {
@@ -194,16 +204,19 @@ std::vector<Instance> InstanceService::list(const model::Uuid& project) const {
         }
     }
     std::sort(ordered.begin(), ordered.end());  // creation order
-    visible.reserve(ordered.size());
+    shown.reserve(ordered.size());
     for (const auto& [order, instance] : ordered) {
-        visible.push_back(*instance);
+        shown.push_back(visible(*instance));
     }
-    return visible;
+    return shown;
 }
 
 asio::awaitable<Result<Instance>> InstanceService::act(const model::Uuid& project, const model::Uuid& id,
                                                        model::InstanceAction action) {
     Instance changed;
+    std::vector<InstanceUpdate> evictions;
+    std::vector<model::Uuid> victims;
+    std::optional<std::vector<model::PciAddress>> gpus;
     // Changes to one instance are made durable one at a time: wait for one in flight
     // (a job recording a state, another request) rather than answer 409 for it.
     asio::steady_timer wait(co_await asio::this_coro::executor);
@@ -231,14 +244,27 @@ asio::awaitable<Result<Instance>> InstanceService::act(const model::Uuid& projec
             co_return next.error();
         }
         if (action == model::InstanceAction::Start) {
+            // Back on its own host (its disk is there), with GPUs taken again.
             const auto* type = catalog_.findInstanceType(entry.instance.type);
-            if (type == nullptr || !host_ || fitCountLocked(*type) == 0) {
-                co_return Error::conflict("not enough free CPU, memory or GPUs on this host to start it");
+            auto host = hostIndex(entry.instance.host);
+            if (type == nullptr || host == kNoHost) {
+                co_return Error::conflict("the instance's type or host is no longer configured");
             }
+            auto admission = admitLocked(*type, entry.instance.preemptible, host, &id);
+            if (!admission) {
+                co_return Error::conflict("cannot start: " + shortageLocked(*type, host));
+            }
+            gpus = admission->gpus;
+            evictions = evictLocked(*admission, id);
+            victims = admission->victims;
+            entry.pendingGpus = gpus;
         }
         entry.admitting = true;
         entry.pending = *next;
         changed = entry.instance;
+        if (gpus) {
+            changed.gpus = *gpus;
+        }
         changed.state = *next;
         changed.reason.clear();
         if (*next != InstanceState::Stopping && *next != InstanceState::Deleting) {
@@ -246,14 +272,15 @@ asio::awaitable<Result<Instance>> InstanceService::act(const model::Uuid& projec
         }
         break;
     }
-    auto write = [this, changed] {
-        return store_.updateInstanceState(changed.id, changed.state, changed.ip, changed.reason);
-    };
+    evictions.push_back({changed.id, changed.state, changed.ip, changed.reason, gpus});
+    auto write = [this, evictions] { return store_.updateInstances(evictions); };
     auto stored = co_await pool_.run(std::move(write));
+    settleEvictions(victims, id, stored.ok());
     {
         std::unique_lock lock(mutex_);
         auto& entry = byId_[id];
         entry.admitting = false;
+        entry.pendingGpus.reset();
         if (!stored) {
             co_return stored.error();
         }
@@ -263,55 +290,9 @@ asio::awaitable<Result<Instance>> InstanceService::act(const model::Uuid& projec
     co_return changed;
 }
 
-bool InstanceService::hostKnown() const {
-    std::shared_lock lock(mutex_);
-    return host_.has_value();
-}
-
 bool InstanceService::macInUseLocked(const std::string& mac) const {
     return std::any_of(byId_.begin(), byId_.end(),
                        [&](const auto& item) { return drivers::macAddressFor(item.first) == mac; });
-}
-
-InstanceService::Free InstanceService::freeLocked() const {
-    Free free{
-        (static_cast<double>(host_->cpus) - options_.capacity.reservedCpus) * options_.capacity.cpuOvercommit,
-        static_cast<double>(host_->memoryBytes) - static_cast<double>(options_.capacity.reservedMemoryBytes)};
-    for (const auto& [id, entry] : byId_) {
-        auto state = entry.admitting ? entry.pending : entry.instance.state;
-        const auto* held = catalog_.findInstanceType(entry.instance.type);
-        if (held != nullptr && holdsResources(state)) {
-            free.cpus -= held->cpu;
-            free.memoryBytes -= static_cast<double>(held->memoryBytes);
-        }
-    }
-    return free;
-}
-
-std::uint64_t InstanceService::fitCountLocked(const model::InstanceType& type) const {
-    if (type.gpuCount > 0) {
-        return 0;  // no GPU inventory yet: every GPU type is out of stock
-    }
-    auto free = freeLocked();
-    if (free.cpus < type.cpu || free.memoryBytes < static_cast<double>(type.memoryBytes)) {
-        return 0;
-    }
-    return static_cast<std::uint64_t>(
-        std::min(std::floor(free.cpus / type.cpu),
-                 std::floor(free.memoryBytes / static_cast<double>(type.memoryBytes))));
-}
-
-Result<std::vector<TypeCapacity>> InstanceService::capacity() const {
-    std::shared_lock lock(mutex_);
-    if (!host_) {
-        return Error{
-            ErrorCode::Unavailable, "the host's resources are not known yet (libvirt unreachable)", {}};
-    }
-    std::vector<TypeCapacity> result;
-    for (const auto& type : catalog_.instanceTypes()) {
-        result.push_back({type.name, fitCountLocked(type)});
-    }
-    return result;
 }
 
 std::vector<ResourceCount> InstanceService::countByState() const {

@@ -1,4 +1,5 @@
 // The instance half of SqliteStore.
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "store/sqlite_detail.hpp"
@@ -16,7 +17,7 @@ namespace {
 
 constexpr const char* kInstanceColumns =
     "id, project_id, name, type, image, user_data, ephemeral, preemptible, filesystems, tags, state, ip, "
-    "reason, created_at";
+    "reason, created_at, host";
 
 std::string filesystemsJson(const std::vector<model::Uuid>& ids) {
     auto list = nlohmann::json::array();
@@ -69,6 +70,7 @@ std::optional<model::Instance> instanceFromRow(const Statement& row) {
     }
     instance.reason = row.text(12);
     instance.createdAt = *created;
+    instance.host = row.text(14);
     return instance;
 }
 
@@ -92,14 +94,37 @@ Result<std::vector<model::Instance>> SqliteStore::loadInstances() {
     if (rc != SQLITE_DONE) {
         return lastError("load instances");
     }
+    std::map<std::string, model::Instance*> byId;
+    for (auto& instance : instances) {
+        byId[instance.id.str()] = &instance;
+    }
+    Statement gpus(db_, "SELECT instance_id, address FROM gpu_allocations ORDER BY instance_id, address");
+    while ((rc = gpus.step()) == SQLITE_ROW) {
+        auto owner = byId.find(gpus.text(0));
+        auto address = model::PciAddress::parse(gpus.text(1));
+        if (owner == byId.end() || !address) {
+            return Error::internal("store: malformed GPU allocation " + gpus.text(1));
+        }
+        owner->second->gpus.push_back(*address);
+    }
+    if (rc != SQLITE_DONE) {
+        return lastError("load GPU allocations");
+    }
     return instances;
 }
 
-Result<void> SqliteStore::insertInstance(const model::Instance& instance) {
+Result<void> SqliteStore::insertInstance(const model::Instance& instance,
+                                         const std::vector<InstanceUpdate>& first) {
     Timer timer(metrics_, "insert_instance");
     std::lock_guard lock(mutex_);
+    Transaction transaction(db_);
+    for (const auto& update : first) {
+        if (auto applied = applyUpdate(update); !applied) {
+            return applied;
+        }
+    }
     std::string sql = std::string("INSERT INTO instances (") + kInstanceColumns +
-                      ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+                      ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
     Statement statement(db_, sql.c_str());
     statement.bind(1, instance.id.str());
     statement.bind(2, instance.projectId.str());
@@ -119,6 +144,7 @@ Result<void> SqliteStore::insertInstance(const model::Instance& instance) {
     }
     statement.bind(13, instance.reason);
     statement.bind(14, model::formatTimestamp(instance.createdAt));
+    statement.bind(15, instance.host);
     int rc = statement.step();
     if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
         return Error::notFound("project");
@@ -130,28 +156,77 @@ Result<void> SqliteStore::insertInstance(const model::Instance& instance) {
     if (rc != SQLITE_DONE) {
         return lastError("insert instance");
     }
+    if (auto gpus = insertGpus(instance.id, instance.host, instance.gpus); !gpus) {
+        return gpus;
+    }
+    if (!transaction.commit()) {
+        return lastError("commit instance");
+    }
     return {};
 }
 
-Result<void> SqliteStore::updateInstanceState(const model::Uuid& id, model::InstanceState state,
-                                              const std::optional<std::string>& ip,
-                                              const std::string& reason) {
-    Timer timer(metrics_, "update_instance");
-    std::lock_guard lock(mutex_);
-    Statement statement(db_, "UPDATE instances SET state = ?, ip = ?, reason = ? WHERE id = ?");
-    statement.bind(1, std::string(model::nameOf(state)));
-    if (ip) {
-        statement.bind(2, *ip);
+Result<void> SqliteStore::insertGpus(const model::Uuid& id, const std::string& host,
+                                     const std::vector<model::PciAddress>& gpus) {
+    for (const auto& gpu : gpus) {
+        Statement insert(db_, "INSERT INTO gpu_allocations (host, address, instance_id) VALUES (?, ?, ?)");
+        insert.bind(1, host);
+        insert.bind(2, gpu.str());
+        insert.bind(3, id.str());
+        int rc = insert.step();
+        if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+            // The agent's own bookkeeping should never get here: refuse rather than share a GPU.
+            return Error::internal("GPU " + gpu.str() + " on host " + host + " is already allocated");
+        }
+        if (rc != SQLITE_DONE) {
+            return lastError("allocate GPU");
+        }
+    }
+    return {};
+}
+
+Result<void> SqliteStore::applyUpdate(const InstanceUpdate& update) {
+    Statement statement(db_, "UPDATE instances SET state = ?, ip = ?, reason = ? WHERE id = ? RETURNING host");
+    statement.bind(1, std::string(model::nameOf(update.state)));
+    if (update.ip) {
+        statement.bind(2, *update.ip);
     } else {
         statement.bindNull(2);
     }
-    statement.bind(3, reason);
-    statement.bind(4, id.str());
+    statement.bind(3, update.reason);
+    statement.bind(4, update.id.str());
+    int rc = statement.step();
+    if (rc == SQLITE_DONE) {
+        return Error::notFound("instance");
+    }
+    if (rc != SQLITE_ROW) {
+        return lastError("update instance");
+    }
+    std::string host = statement.text(0);
     if (statement.step() != SQLITE_DONE) {
         return lastError("update instance");
     }
-    if (sqlite3_changes(db_) == 0) {
-        return Error::notFound("instance");
+    if (!update.gpus) {
+        return {};
+    }
+    Statement release(db_, "DELETE FROM gpu_allocations WHERE instance_id = ?");
+    release.bind(1, update.id.str());
+    if (release.step() != SQLITE_DONE) {
+        return lastError("release GPUs");
+    }
+    return insertGpus(update.id, host, *update.gpus);
+}
+
+Result<void> SqliteStore::updateInstances(const std::vector<InstanceUpdate>& updates) {
+    Timer timer(metrics_, "update_instance");
+    std::lock_guard lock(mutex_);
+    Transaction transaction(db_);
+    for (const auto& update : updates) {
+        if (auto applied = applyUpdate(update); !applied) {
+            return applied;
+        }
+    }
+    if (!transaction.commit()) {
+        return lastError("commit instance update");
     }
     return {};
 }

@@ -56,6 +56,17 @@ const std::vector<const char*> kMigrations = {
         value TEXT NOT NULL
     ) STRICT;
     )sql",
+    // v3: several hosts and GPU allocations. (host, address) is the key: one GPU, one owner.
+    R"sql(
+    ALTER TABLE instances ADD COLUMN host TEXT NOT NULL DEFAULT '';
+    CREATE TABLE gpu_allocations (
+        host        TEXT NOT NULL,
+        address     TEXT NOT NULL,
+        instance_id TEXT NOT NULL REFERENCES instances(id) ON DELETE CASCADE,
+        PRIMARY KEY (host, address)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX gpu_allocations_by_instance ON gpu_allocations(instance_id);
+    )sql",
 };
 
 // Tables whose rows belong to a project (column project_id). A project is deleted

@@ -30,10 +30,9 @@ class SqliteStore final : public ProjectStore, public InstanceStore {
 
     // InstanceStore (sqlite_instance_store.cpp)
     model::Result<std::vector<model::Instance>> loadInstances() override;
-    model::Result<void> insertInstance(const model::Instance& instance) override;
-    model::Result<void> updateInstanceState(const model::Uuid& id, model::InstanceState state,
-                                            const std::optional<std::string>& ip,
-                                            const std::string& reason) override;
+    model::Result<void> insertInstance(const model::Instance& instance,
+                                       const std::vector<InstanceUpdate>& first) override;
+    model::Result<void> updateInstances(const std::vector<InstanceUpdate>& updates) override;
     model::Result<void> deleteInstance(const model::Uuid& id) override;
     model::Result<model::Uuid> agentId() override;
     model::Result<bool> imageImported(const std::string& volume) override;
@@ -43,6 +42,9 @@ class SqliteStore final : public ProjectStore, public InstanceStore {
     static int latestSchemaVersion();
 
   private:
+    model::Result<void> applyUpdate(const InstanceUpdate& update);
+    model::Result<void> insertGpus(const model::Uuid& id, const std::string& host,
+                                   const std::vector<model::PciAddress>& gpus);
     void execute(const char* sql);
     void migrate();
     model::Error lastError(std::string_view what) const;

@@ -26,7 +26,18 @@ class ProjectStore {
     virtual model::Result<void> deleteProjectIfEmpty(const model::Uuid& id) = 0;
 };
 
+/// A state change of one instance; with `gpus`, the GPUs it holds from now on.
+struct InstanceUpdate {
+    model::Uuid id;
+    model::InstanceState state{};
+    std::optional<std::string> ip;
+    std::string reason;
+    std::optional<std::vector<model::PciAddress>> gpus;  // nullopt: unchanged
+};
+
 /// Durable instances. Same rules as ProjectStore: committed before returning, blocking.
+/// GPU allocations are rows keyed by (host, PCI address): the store itself refuses to
+/// give one GPU to two instances.
 class InstanceStore {
   public:
     virtual ~InstanceStore() = default;
@@ -34,15 +45,21 @@ class InstanceStore {
     /// All instances, in creation order.
     virtual model::Result<std::vector<model::Instance>> loadInstances() = 0;
 
-    /// NotFound when the project is gone; Conflict when the project already has an
-    /// instance of that name.
-    virtual model::Result<void> insertInstance(const model::Instance& instance) = 0;
+    /// Inserts the instance with its GPUs, after applying `first` (instances that give
+    /// up GPUs for it: preemption), all in one transaction. NotFound when the project is
+    /// gone; Conflict when the project already has an instance of that name.
+    virtual model::Result<void> insertInstance(const model::Instance& instance,
+                                               const std::vector<InstanceUpdate>& first = {}) = 0;
 
-    /// Records the observed or driven-to state (with the guest address and the reason
-    /// for an unrequested state). NotFound when the instance is gone.
-    virtual model::Result<void> updateInstanceState(const model::Uuid& id, model::InstanceState state,
-                                                    const std::optional<std::string>& ip,
-                                                    const std::string& reason) = 0;
+    /// Records observed or driven-to states (with the guest address, the reason for an
+    /// unrequested state, and GPUs taken or released), all or none. NotFound when an
+    /// instance is gone.
+    virtual model::Result<void> updateInstances(const std::vector<InstanceUpdate>& updates) = 0;
+
+    model::Result<void> updateInstanceState(const model::Uuid& id, model::InstanceState state,
+                                            const std::optional<std::string>& ip, const std::string& reason) {
+        return updateInstances({InstanceUpdate{id, state, ip, reason, std::nullopt}});
+    }
 
     /// Deleting an instance that is already gone is not an error.
     virtual model::Result<void> deleteInstance(const model::Uuid& id) = 0;

@@ -1,4 +1,4 @@
-// LibvirtHypervisor: events, guest addresses and host resources.
+// LibvirtHypervisor: events and guest addresses.
 #include <libvirt/libvirt.h>
 #include <strings.h>
 
@@ -18,6 +18,11 @@ int onLifecycle(virConnectPtr, virDomainPtr domain, int, int, void* opaque) {
     if (auto id = instanceIdFromDomainName(virDomainGetName(domain))) {
         sink->domainChanged(*id);
     }
+    return 0;
+}
+
+int onNodeDevice(virConnectPtr, virNodeDevicePtr, int, int, void* opaque) {
+    static_cast<HypervisorEvents*>(opaque)->devicesChanged();
     return 0;
 }
 
@@ -70,18 +75,6 @@ Result<std::optional<std::string>> LibvirtHypervisor::guestAddress(const std::st
     return addressFrom(domain.get(), VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE, macAddress);
 }
 
-Result<HostResources> LibvirtHypervisor::hostResources() {
-    auto conn = connection_.get();
-    if (!conn) {
-        return conn.error();
-    }
-    virNodeInfo info{};
-    if (virNodeGetInfo(conn->get(), &info) != 0) {
-        return failed("read host resources");
-    }
-    return HostResources{info.cpus, static_cast<std::uint64_t>(info.memory) * 1024};
-}
-
 void LibvirtHypervisor::watch(HypervisorEvents& sink) {
     sink_ = &sink;
     connection_.setOnOpen([this](virConnectPtr conn) { registerCallbacks(conn); });
@@ -93,6 +86,8 @@ void LibvirtHypervisor::registerCallbacks(virConnectPtr conn) {
     virConnectSetKeepAlive(conn, 5, 3);
     virConnectDomainEventRegisterAny(conn, nullptr, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
                                      VIR_DOMAIN_EVENT_CALLBACK(onLifecycle), sink_, nullptr);
+    virConnectNodeDeviceEventRegisterAny(conn, nullptr, VIR_NODE_DEVICE_EVENT_ID_LIFECYCLE,
+                                         VIR_NODE_DEVICE_EVENT_CALLBACK(onNodeDevice), sink_, nullptr);
     virConnectRegisterCloseCallback(conn, onClose, sink_, nullptr);
 }
 

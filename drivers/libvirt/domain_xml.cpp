@@ -1,5 +1,6 @@
 #include "libvirt/domain_xml.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <sstream>
 
@@ -45,6 +46,63 @@ std::string xmlEscape(std::string_view text) {
 
 namespace {
 
+// "0-3,8,10-11": libvirt's cpuset syntax.
+std::string cpusetText(std::vector<unsigned> cpus) {
+    std::sort(cpus.begin(), cpus.end());
+    std::string text;
+    for (std::size_t i = 0; i < cpus.size();) {
+        std::size_t j = i;
+        while (j + 1 < cpus.size() && cpus[j + 1] == cpus[j] + 1) {
+            ++j;
+        }
+        text += (text.empty() ? "" : ",") + std::to_string(cpus[i]);
+        if (j > i) {
+            text += "-" + std::to_string(cpus[j]);
+        }
+        i = j + 1;
+    }
+    return text;
+}
+
+std::string nodesetText(const std::vector<int>& nodes) {
+    std::vector<unsigned> ids(nodes.begin(), nodes.end());
+    return cpusetText(std::move(ids));
+}
+
+// Memory and vCPU placement. VFIO pins all guest memory for DMA: <locked/> says so, and
+// the hard limit (guest memory plus QEMU's own overhead, which grows with the guest's
+// page tables) bounds what may be locked instead of lifting the limit altogether.
+void writeResources(std::ostream& xml, const DomainSpec& spec) {
+    xml << "  <memory unit='KiB'>" << spec.memoryBytes / 1024 << "</memory>\n";
+    bool passthrough = !spec.hostDevices.empty();
+    if (passthrough) {
+        std::uint64_t limit = spec.memoryBytes + (4ull << 30) + spec.memoryBytes / 64;
+        xml << "  <memtune>\n    <hard_limit unit='KiB'>" << limit / 1024 << "</hard_limit>\n  </memtune>\n";
+    }
+    if (passthrough || spec.hugepageBytes > 0) {
+        xml << "  <memoryBacking>\n";
+        if (spec.hugepageBytes > 0) {
+            xml << "    <hugepages>\n      <page size='" << spec.hugepageBytes / 1024
+                << "' unit='KiB'/>\n    </hugepages>\n";
+        }
+        if (passthrough) {
+            xml << "    <locked/>\n";
+        }
+        xml << "  </memoryBacking>\n";
+    }
+    if (spec.cpuset.empty()) {
+        xml << "  <vcpu placement='static'>" << spec.vcpus << "</vcpu>\n";
+    } else {
+        auto cpus = cpusetText(spec.cpuset);
+        xml << "  <vcpu placement='static' cpuset='" << cpus << "'>" << spec.vcpus << "</vcpu>\n"
+            << "  <cputune>\n    <emulatorpin cpuset='" << cpus << "'/>\n  </cputune>\n";
+    }
+    if (!spec.memoryNodes.empty()) {
+        xml << "  <numatune>\n    <memory mode='strict' nodeset='" << nodesetText(spec.memoryNodes)
+            << "'/>\n  </numatune>\n";
+    }
+}
+
 void writeOs(std::ostream& xml, const DomainSpec& spec) {
     xml << "  <os>\n    <type arch='x86_64' machine='q35'>hvm</type>\n";
     if (!spec.kernel.empty()) {
@@ -67,8 +125,12 @@ void writeFeatures(std::ostream& xml, const DomainSpec& spec) {
         xml << "    <tcg>\n      <tb-cache unit='MiB'>" << spec.tcgCacheMiB << "</tb-cache>\n    </tcg>\n";
     }
     xml << "  </features>\n";
-    if (spec.accelerator == Accelerator::Kvm) {
+    if (spec.accelerator == Accelerator::Kvm && spec.hostDevices.empty()) {
         xml << "  <cpu mode='host-passthrough' check='none' migratable='on'/>\n";
+    } else if (spec.accelerator == Accelerator::Kvm) {
+        // The guest must address the 64-bit PCI hole: give it the host's physical address width.
+        xml << "  <cpu mode='host-passthrough' check='none' migratable='off'>\n"
+            << "    <maxphysaddr mode='passthrough'/>\n  </cpu>\n";
     }
 }
 
@@ -99,6 +161,26 @@ void writeNetwork(std::ostream& xml, const DomainSpec& spec) {
         << "    </interface>\n";
 }
 
+// Whole GPUs: every function of each IOMMU group, managed (libvirt binds vfio-pci and
+// gives the device back at shutdown). The 64-bit hole must hold every large BAR, else
+// guests hang in firmware or see only some of the GPUs.
+void writePassthrough(std::ostream& xml, const DomainSpec& spec) {
+    if (spec.pciHole64Bytes > 0) {
+        xml << "    <controller type='pci' index='0' model='pcie-root'>\n"
+            << "      <pcihole64 unit='KiB'>" << spec.pciHole64Bytes / 1024 << "</pcihole64>\n"
+            << "    </controller>\n";
+    }
+    char address[96];
+    for (const auto& device : spec.hostDevices) {
+        std::snprintf(address, sizeof(address),
+                      "<address domain='0x%04x' bus='0x%02x' slot='0x%02x' function='0x%x'/>",
+                      static_cast<unsigned>(device.domain), device.bus, device.slot, device.function);
+        xml << "    <hostdev mode='subsystem' type='pci' managed='yes'>\n"
+            << "      <source>\n        " << address << "\n      </source>\n"
+            << "    </hostdev>\n";
+    }
+}
+
 void writeConsoleAndAgent(std::ostream& xml, const DomainSpec& spec) {
     // A pty keeps `virsh console` working; <log> copies everything to a file as well.
     xml << "    <serial type='pty'>\n"
@@ -126,9 +208,8 @@ std::string buildDomainXml(const DomainSpec& spec) {
         << "      <gpuhost:agent>" << spec.agentId.str() << "</gpuhost:agent>\n"
         << "      <gpuhost:hostname>" << xmlEscape(spec.hostname) << "</gpuhost:hostname>\n"
         << "    </gpuhost:instance>\n"
-        << "  </metadata>\n"
-        << "  <memory unit='KiB'>" << spec.memoryBytes / 1024 << "</memory>\n"
-        << "  <vcpu placement='static'>" << spec.vcpus << "</vcpu>\n";
+        << "  </metadata>\n";
+    writeResources(xml, spec);
     writeOs(xml, spec);
     writeFeatures(xml, spec);
     xml << "  <clock offset='utc'/>\n"
@@ -138,6 +219,7 @@ std::string buildDomainXml(const DomainSpec& spec) {
         << "  <devices>\n";
     writeDisks(xml, spec);
     writeNetwork(xml, spec);
+    writePassthrough(xml, spec);
     writeConsoleAndAgent(xml, spec);
     xml << "  </devices>\n</domain>\n";
     return xml.str();

@@ -25,8 +25,11 @@ class LibvirtHypervisor final : public Hypervisor {
     // domain_events.cpp
     model::Result<std::optional<std::string>> guestAddress(const std::string& name,
                                                            const std::string& macAddress) override;
-    model::Result<HostResources> hostResources() override;
     void watch(HypervisorEvents& sink) override;
+    // node_devices.cpp
+    model::Result<HostResources> hostResources() override;
+    model::Result<std::vector<model::PciDevice>> pciDevices() override;
+    model::Result<std::map<model::PciAddress, std::string>> assignedPciDevices() override;
 
   private:
     model::Error failed(std::string_view what);

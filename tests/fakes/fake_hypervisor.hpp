@@ -14,7 +14,9 @@ namespace gpuhost::test {
 /// call fail as an unreachable libvirt would.
 class FakeHypervisor final : public drivers::Hypervisor, public drivers::Storage {
   public:
-    explicit FakeHypervisor(drivers::HostResources host = {8, 32ull << 30}) : host_(host) {}
+    explicit FakeHypervisor(drivers::HostResources host = {8, 32ull << 30, {}},
+                            std::vector<model::PciDevice> devices = {})
+        : host_(std::move(host)), devices_(std::move(devices)) {}
 
     model::Result<void> defineDomain(const drivers::DomainSpec& spec) override {
         std::lock_guard lock(mutex_);
@@ -29,7 +31,11 @@ class FakeHypervisor final : public drivers::Hypervisor, public drivers::Storage
         return onDomain(name, [](auto& domain) { domain.state = drivers::PowerState::Running; });
     }
     model::Result<void> shutdownDomain(const std::string& name) override {
-        return onDomain(name, [](auto& domain) { domain.state = drivers::PowerState::ShutOff; });
+        return onDomain(name, [this](auto& domain) {
+            if (!ignoreShutdown_) {
+                domain.state = drivers::PowerState::ShutOff;
+            }
+        });
     }
     model::Result<void> destroyDomain(const std::string& name) override {
         return onDomain(name, [](auto& domain) { domain.state = drivers::PowerState::ShutOff; });
@@ -78,6 +84,28 @@ class FakeHypervisor final : public drivers::Hypervisor, public drivers::Storage
         }
         return host_;
     }
+    model::Result<std::vector<model::PciDevice>> pciDevices() override {
+        std::lock_guard lock(mutex_);
+        if (auto down = failure()) {
+            return *down;
+        }
+        return devices_;
+    }
+    model::Result<std::map<model::PciAddress, std::string>> assignedPciDevices() override {
+        std::lock_guard lock(mutex_);
+        if (auto down = failure()) {
+            return *down;
+        }
+        std::map<model::PciAddress, std::string> held;
+        for (const auto& [name, domain] : domains_) {
+            for (const auto& device : domain.spec.hostDevices) {
+                if (domain.state == drivers::PowerState::Running) {
+                    held[device] = name;
+                }
+            }
+        }
+        return held;
+    }
     void watch(drivers::HypervisorEvents& sink) override { sink_ = &sink; }
 
     // Storage
@@ -117,6 +145,16 @@ class FakeHypervisor final : public drivers::Hypervisor, public drivers::Storage
     }
 
     // Test controls
+    /// Guests ignore ACPI shutdown (the agent destroys them after its timeout).
+    void ignoreShutdown(bool ignore) {
+        std::lock_guard lock(mutex_);
+        ignoreShutdown_ = ignore;
+    }
+    std::optional<drivers::DomainSpec> spec(const model::Uuid& instance) {
+        std::lock_guard lock(mutex_);
+        auto it = domains_.find(drivers::domainName(instance));
+        return it == domains_.end() ? std::nullopt : std::optional(it->second.spec);
+    }
     void setUnavailable(bool down) {
         std::lock_guard lock(mutex_);
         unavailable_ = down;
@@ -171,7 +209,9 @@ class FakeHypervisor final : public drivers::Hypervisor, public drivers::Storage
     drivers::HostResources host_;
     std::map<std::string, Domain> domains_;
     std::set<std::string> volumes_;
+    std::vector<model::PciDevice> devices_;
     bool unavailable_ = false;
+    bool ignoreShutdown_ = false;
     unsigned overlaysCreated_ = 0;
     drivers::HypervisorEvents* sink_ = nullptr;
 };

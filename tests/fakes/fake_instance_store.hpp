@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <set>
@@ -19,27 +20,38 @@ class FakeInstanceStore final : public agent::InstanceStore {
         }
         return all;
     }
-    model::Result<void> insertInstance(const model::Instance& instance) override {
+    model::Result<void> insertInstance(const model::Instance& instance,
+                                       const std::vector<agent::InstanceUpdate>& first) override {
         std::lock_guard lock(mutex_);
+        auto saved = instances_;
+        for (const auto& update : first) {
+            if (auto applied = applyLocked(update); !applied) {
+                instances_ = saved;
+                return applied;
+            }
+        }
         for (const auto& [id, other] : instances_) {
             if (other.projectId == instance.projectId && other.name == instance.name) {
+                instances_ = saved;
                 return model::Error{model::ErrorCode::Conflict, "duplicate name", "name"};
             }
+        }
+        if (!gpusFreeLocked(instance.id, instance.host, instance.gpus)) {
+            instances_ = saved;
+            return model::Error::internal("GPU already allocated");
         }
         instances_[instance.id] = instance;
         return {};
     }
-    model::Result<void> updateInstanceState(const model::Uuid& id, model::InstanceState state,
-                                            const std::optional<std::string>& ip,
-                                            const std::string& reason) override {
+    model::Result<void> updateInstances(const std::vector<agent::InstanceUpdate>& updates) override {
         std::lock_guard lock(mutex_);
-        auto it = instances_.find(id);
-        if (it == instances_.end()) {
-            return model::Error::notFound("instance");
+        auto saved = instances_;
+        for (const auto& update : updates) {
+            if (auto applied = applyLocked(update); !applied) {
+                instances_ = saved;
+                return applied;
+            }
         }
-        it->second.state = state;
-        it->second.ip = ip;
-        it->second.reason = reason;
         return {};
     }
     model::Result<void> deleteInstance(const model::Uuid& id) override {
@@ -65,6 +77,36 @@ class FakeInstanceStore final : public agent::InstanceStore {
     }
 
   private:
+    // The SQLite store's (host, address) primary key, checked by hand.
+    bool gpusFreeLocked(const model::Uuid& owner, const std::string& host,
+                        const std::vector<model::PciAddress>& gpus) const {
+        for (const auto& [id, other] : instances_) {
+            for (const auto& gpu : gpus) {
+                if (id != owner && other.host == host &&
+                    std::find(other.gpus.begin(), other.gpus.end(), gpu) != other.gpus.end()) {
+                    return false;
+                }
+            }
+        }
+        return true;
+    }
+    model::Result<void> applyLocked(const agent::InstanceUpdate& update) {
+        auto it = instances_.find(update.id);
+        if (it == instances_.end()) {
+            return model::Error::notFound("instance");
+        }
+        if (update.gpus && !gpusFreeLocked(update.id, it->second.host, *update.gpus)) {
+            return model::Error::internal("GPU already allocated");
+        }
+        it->second.state = update.state;
+        it->second.ip = update.ip;
+        it->second.reason = update.reason;
+        if (update.gpus) {
+            it->second.gpus = *update.gpus;
+        }
+        return {};
+    }
+
     std::mutex mutex_;
     std::map<model::Uuid, model::Instance> instances_;
     model::Uuid agent_ = model::Uuid::random();

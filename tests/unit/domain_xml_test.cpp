@@ -47,7 +47,32 @@ std::vector<GoldenCase> cases() {
     bridged.bridge = "br0";
     // Paths come from the operator's config; escape them anyway.
     bridged.rootDisk = "/srv/odd & <dir>/it's \"root\".qcow2";
+    // A whole HGX board: 8 GPUs and 4 NVSwitches, NUMA-pinned, 1 GiB hugepages.
+    auto hgx = baseSpec();
+    hgx.vcpus = 192;
+    hgx.memoryBytes = 1800ull << 30;
+    for (const char* address : {"0000:18:00.0", "0000:2a:00.0", "0000:3a:00.0", "0000:5d:00.0", "0000:9a:00.0",
+                                "0000:ab:00.0", "0000:ba:00.0", "0000:db:00.0", "0000:05:00.0", "0000:06:00.0",
+                                "0000:85:00.0", "0000:86:00.0"}) {
+        hgx.hostDevices.push_back(*model::PciAddress::parse(address));
+    }
+    hgx.pciHole64Bytes = model::pciHole64Bytes(std::vector<std::uint64_t>(8, 128ull << 30));
+    for (unsigned cpu = 0; cpu < 224; ++cpu) {
+        hgx.cpuset.push_back(cpu);
+    }
+    hgx.memoryNodes = {0, 1};
+    hgx.hugepageBytes = 1ull << 30;
+    // One GPU on NUMA node 1 with its audio function (same IOMMU group).
+    auto single = baseSpec();
+    single.vcpus = 24;
+    single.memoryBytes = 200ull << 30;
+    single.hostDevices = {*model::PciAddress::parse("0000:41:00.0"), *model::PciAddress::parse("0000:41:00.1")};
+    single.pciHole64Bytes = model::pciHole64Bytes({32ull << 30});
+    single.cpuset = {48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 144, 145, 146, 147};
+    single.memoryNodes = {1};
     return {{"domain/kvm-network.xml", kvm},
+            {"domain/hgx-8gpu-numa-hugepages.xml", hgx},
+            {"domain/gpu-multifunction-numa1.xml", single},
             {"domain/tcg-direct-kernel.xml", tcg},
             {"domain/bridge-escaped.xml", bridged}};
 }

@@ -1,0 +1,199 @@
+#include "model/placement.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <string>
+#include <tuple>
+
+namespace gpuhost::model {
+
+namespace {
+
+unsigned freeGpus(const HostView& host, std::string_view model) {
+    unsigned free = 0;
+    if (host.gpus == nullptr) {
+        return 0;
+    }
+    for (std::size_t i = 0; i < host.gpus->size(); ++i) {
+        if (!host.gpuTaken[i] && (model.empty() || (*host.gpus)[i].model == model)) {
+            ++free;
+        }
+    }
+    return free;
+}
+
+bool fitsCpuAndMemory(const PlacementRequest& request, const HostView& host) {
+    return host.usable && host.freeCpus >= request.cpus && host.freeMemoryBytes >= request.memoryBytes;
+}
+
+// Chooses `count` items from groups (each a list of item indices): the smallest group
+// that holds them all, else the largest groups first. `fill` refines a chosen group.
+template <class Fill>
+bool chooseFromGroups(std::vector<std::vector<std::size_t>> groups, unsigned count, Fill fill,
+                      std::vector<std::size_t>& chosen) {
+    std::sort(groups.begin(), groups.end(), [](const auto& a, const auto& b) { return a.size() < b.size(); });
+    for (const auto& group : groups) {
+        if (group.size() >= count) {
+            fill(group, count, chosen);
+            return true;
+        }
+    }
+    std::size_t total = 0;
+    for (const auto& group : groups) {
+        total += group.size();
+    }
+    if (total < count) {
+        return false;
+    }
+    for (auto it = groups.rbegin(); it != groups.rend() && count > 0; ++it) {
+        auto take = std::min<std::size_t>(count, it->size());
+        fill(*it, static_cast<unsigned>(take), chosen);
+        count -= static_cast<unsigned>(take);
+    }
+    return true;
+}
+
+}  // namespace
+
+std::uint64_t fitCount(const PlacementRequest& request, const HostView& host) {
+    if (!fitsCpuAndMemory(request, host)) {
+        return 0;
+    }
+    double fit = std::numeric_limits<double>::max();
+    if (request.cpus > 0) {
+        fit = std::floor(host.freeCpus / request.cpus);
+    }
+    if (request.memoryBytes > 0) {
+        fit = std::min(fit, std::floor(host.freeMemoryBytes / request.memoryBytes));
+    }
+    if (request.gpuCount > 0) {
+        fit = std::min(fit, static_cast<double>(freeGpus(host, request.gpuModel) / request.gpuCount));
+    }
+    return fit >= static_cast<double>(std::numeric_limits<std::uint32_t>::max())
+               ? std::numeric_limits<std::uint32_t>::max()
+               : static_cast<std::uint64_t>(fit);
+}
+
+std::optional<std::vector<std::size_t>> pickGpus(const std::vector<Gpu>& gpus, const std::vector<bool>& taken,
+                                                 unsigned count, std::string_view model) {
+    std::map<int, std::map<std::string, std::vector<std::size_t>>> byNode;  // node → switch → gpus
+    for (std::size_t i = 0; i < gpus.size(); ++i) {
+        if (!taken[i] && gpus[i].model == model) {
+            byNode[gpus[i].numaNode][gpus[i].pcieSwitch].push_back(i);
+        }
+    }
+    std::vector<std::vector<std::size_t>> nodes;
+    for (const auto& [node, switches] : byNode) {
+        nodes.emplace_back();
+        for (const auto& [name, members] : switches) {
+            nodes.back().insert(nodes.back().end(), members.begin(), members.end());
+        }
+    }
+    auto takeBySwitch = [&](const std::vector<std::size_t>& node, unsigned want, std::vector<std::size_t>& out) {
+        std::map<std::string, std::vector<std::size_t>> switches;
+        for (auto index : node) {
+            switches[gpus[index].pcieSwitch].push_back(index);
+        }
+        std::vector<std::vector<std::size_t>> groups;
+        for (auto& [name, members] : switches) {
+            groups.push_back(std::move(members));
+        }
+        chooseFromGroups(std::move(groups), want,
+                         [](const std::vector<std::size_t>& group, unsigned n, std::vector<std::size_t>& into) {
+                             into.insert(into.end(), group.begin(), group.begin() + n);
+                         },
+                         out);
+    };
+    std::vector<std::size_t> chosen;
+    if (count == 0 || !chooseFromGroups(std::move(nodes), count, takeBySwitch, chosen)) {
+        return std::nullopt;
+    }
+    std::sort(chosen.begin(), chosen.end());
+    return chosen;
+}
+
+std::optional<Placement> place(const PlacementRequest& request, const std::vector<HostView>& hosts) {
+    std::optional<std::tuple<unsigned, double, std::size_t>> best;
+    for (std::size_t h = 0; h < hosts.size(); ++h) {
+        const auto& host = hosts[h];
+        if (!fitsCpuAndMemory(request, host)) {
+            continue;
+        }
+        unsigned leftGpus = 0;
+        if (request.gpuCount > 0) {
+            auto free = freeGpus(host, request.gpuModel);
+            if (free < request.gpuCount) {
+                continue;
+            }
+            leftGpus = free - request.gpuCount;
+        } else {
+            leftGpus = freeGpus(host, {});
+        }
+        std::tuple key{leftGpus, host.freeMemoryBytes - request.memoryBytes, h};
+        if (!best || key < *best) {
+            best = key;
+        }
+    }
+    if (!best) {
+        return std::nullopt;
+    }
+    Placement placement{std::get<2>(*best), {}};
+    if (request.gpuCount > 0) {
+        const auto& host = hosts[placement.host];
+        auto gpus = pickGpus(*host.gpus, host.gpuTaken, request.gpuCount, request.gpuModel);
+        if (!gpus) {
+            return std::nullopt;
+        }
+        placement.gpus = std::move(*gpus);
+    }
+    return placement;
+}
+
+std::optional<Preemption> placeByPreempting(const PlacementRequest& request, std::vector<HostView> hosts,
+                                            const std::vector<PreemptionCandidate>& candidates) {
+    std::optional<Preemption> best;
+    std::size_t bestGpus = 0;
+    for (std::size_t h = 0; h < hosts.size(); ++h) {
+        if (!hosts[h].usable) {
+            continue;
+        }
+        std::vector<const PreemptionCandidate*> onHost;
+        for (const auto& candidate : candidates) {
+            if (candidate.host == h) {
+                onHost.push_back(&candidate);
+            }
+        }
+        // The fewest victims reach a total first when the largest go first.
+        std::stable_sort(onHost.begin(), onHost.end(),
+                         [](const auto* a, const auto* b) { return a->gpus.size() > b->gpus.size(); });
+        HostView freed = hosts[h];
+        std::vector<std::size_t> victims;
+        std::size_t evictedGpus = 0;
+        for (const auto* candidate : onHost) {
+            if (best && victims.size() >= best->victims.size()) {
+                break;  // cannot beat the best host any more
+            }
+            freed.freeCpus += candidate->cpus;
+            freed.freeMemoryBytes += candidate->memoryBytes;
+            for (auto gpu : candidate->gpus) {
+                freed.gpuTaken[gpu] = false;
+            }
+            victims.push_back(candidate->key);
+            evictedGpus += candidate->gpus.size();
+            auto placement = place(request, {freed});
+            if (placement) {
+                if (!best || victims.size() < best->victims.size() ||
+                    (victims.size() == best->victims.size() && evictedGpus < bestGpus)) {
+                    best = Preemption{{h, std::move(placement->gpus)}, victims};
+                    bestGpus = evictedGpus;
+                }
+                break;
+            }
+        }
+    }
+    return best;
+}
+
+}  // namespace gpuhost::model
