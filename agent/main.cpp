@@ -136,12 +136,14 @@ int run(const std::filesystem::path& configFile, const agent::Config& config) {
     std::filesystem::create_directories(config.stateDir);
     // libvirt's event loop must exist before the first connection opens.
     drivers::libvirt::EventLoop libvirtEvents;
-    // One connection per host; each host's pool lives at the same path on that host
-    // (volumes travel through libvirt's upload streams, so no disk is shared).
+    // One connection per host. Volumes travel through libvirt's upload streams, so no
+    // disk is shared; each host's pool directory is named after it (one host: "pool"),
+    // so hosts that happen to share a file system never share volume files.
     struct HostDrivers {
         explicit HostDrivers(const agent::Config& config, const agent::HostConfig& host)
             : connection(host.uri), hypervisor(connection),
-              storage(connection, config.storagePool, config.stateDir / "pool") {}
+              storage(connection, config.storagePool,
+                      config.hosts.size() == 1 ? config.stateDir / "pool" : config.stateDir / "pools" / host.name) {}
         drivers::libvirt::Connection connection;
         drivers::libvirt::LibvirtHypervisor hypervisor;
         drivers::libvirt::LibvirtStorage storage;

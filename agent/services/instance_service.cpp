@@ -129,8 +129,11 @@ asio::awaitable<Result<Instance>> InstanceService::create(const model::Uuid& pro
     std::vector<model::Uuid> victims;
     {
         std::unique_lock lock(mutex_);
-        if (std::none_of(hosts_.begin(), hosts_.end(), [](const HostState& host) { return host.resources.has_value(); })) {
-            co_return Error{ErrorCode::Unavailable, "no host's resources are known yet (libvirt unreachable)", {}};
+        // Out-of-stock is final for the client, so a host that is only briefly unreachable
+        // must not cause it: with no host reachable at all, ask the client to retry.
+        if (std::none_of(hosts_.begin(), hosts_.end(),
+                         [](const HostState& host) { return host.resources && host.reachable; })) {
+            co_return Error{ErrorCode::Unavailable, "no hypervisor host is reachable (libvirt down); retry", {}};
         }
         for (const auto& [id, entry] : byId_) {
             if (entry.instance.projectId == project && entry.instance.name == instance.name) {

@@ -10,98 +10,14 @@
 #include <fstream>
 #include <thread>
 
-#include "fakes/fake_hypervisor.hpp"
-#include "fakes/fake_instance_store.hpp"
 #include "log.hpp"
-#include "services/instance_service.hpp"
-#include "support/run_coroutine.hpp"
-#include "support/temp_dir.hpp"
+#include "instance_world.hpp"
 
 using namespace gpuhost;
 using model::InstanceAction;
 using model::InstanceState;
 
-namespace {
-
-agent::Config testConfig(const std::filesystem::path& dir) {
-    agent::Config config;
-    config.instanceTypes.push_back({"cpu.small", 2, 4ull << 30, 0, "", 0});
-    config.instanceTypes.push_back({"h100.8x", 8, 8ull << 30, 8, "H100-SXM5-80GB", 0});
-    std::ofstream(dir / "base.img") << "not really an image";
-    config.images.push_back({"ubuntu22.04", dir / "base.img", "qcow2", {}, {}, {}});
-    return config;
-}
-
-struct World {
-    test::TempDir dir;
-    agent::Config config = testConfig(dir.path);
-    agent::Catalog catalog{config};
-    test::FakeInstanceStore store;
-    test::FakeHypervisor host{{8, 16ull << 30}};
-    agent::BlockingPool pool{2};
-    boost::asio::io_context ioc;
-    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{ioc.get_executor()};
-    std::thread runner;
-    agent::InstanceService service{store, catalog, pool, {{"local", &host, &host}}, ioc.get_executor(), options()};
-    model::Uuid project = model::Uuid::random();
-
-    World() {
-        agent::log::setLevel(std::getenv("GPUHOST_TEST_LOG") ? std::getenv("GPUHOST_TEST_LOG") : "error");
-        std::filesystem::create_directories(dir.path / "scratch");
-        REQUIRE(service.loadBlocking().ok());
-        runner = std::thread([this] { ioc.run(); });
-        service.start();
-        waitFor([&] { return service.capacity().ok(); });
-    }
-    ~World() {
-        service.stop();
-        work.reset();
-        ioc.stop();
-        runner.join();
-        pool.join();  // blocking work in flight still uses the service: let it finish first
-    }
-    agent::InstanceOptions options() {
-        agent::InstanceOptions o;
-        o.scratchDir = dir.path / "scratch";
-        o.consoleLogDir = dir.path;
-        o.shutdownTimeout = std::chrono::milliseconds(500);
-        o.resyncInterval = std::chrono::milliseconds(200);
-        o.userDataLimit = 1024;
-        return o;
-    }
-
-    template <class T>
-    T await(boost::asio::awaitable<T> work) {
-        auto future = boost::asio::co_spawn(ioc, test::asOptional(std::move(work)), boost::asio::use_future);
-        return std::move(*future.get());
-    }
-    model::Result<model::Instance> create(const std::string& name, const std::string& type = "cpu.small",
-                                          bool ephemeral = false) {
-        model::CreateInstance request;
-        request.name = name;
-        request.type = type;
-        request.ephemeral = ephemeral;
-        request.userData = "#cloud-config\nruncmd: [touch /tmp/marker]\n";
-        return await(service.create(project, request));
-    }
-    InstanceState stateOf(const model::Uuid& id) {
-        auto instance = service.get(project, id);
-        REQUIRE(instance.ok());
-        return instance->state;
-    }
-    void waitFor(const std::function<bool()>& condition) {
-        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-        while (!condition()) {
-            REQUIRE(std::chrono::steady_clock::now() < deadline);
-            std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        }
-    }
-    void waitForState(const model::Uuid& id, InstanceState state) {
-        waitFor([&] { return stateOf(id) == state; });
-    }
-};
-
-}  // namespace
+using test::World;
 
 TEST_CASE("instances: create → running with a domain, seed and address, stop, start, delete leave nothing") {
     World w;
@@ -233,14 +149,20 @@ TEST_CASE("instances: capacity counts CPU and memory held, a full host gives out
 
 TEST_CASE("instances: work waits while libvirt is down and converges once it is back, orphans are removed") {
     World w;
-    w.host.setUnavailable(true);
     auto created = w.create("patient");
     REQUIRE(created.ok());
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    // Deferred, not failed: the store keeps `creating`; the API shows the host's trouble.
-    CHECK(w.store.find(created->id)->state == InstanceState::Creating);
+    w.waitForState(created->id, InstanceState::Running);
+    w.host.setUnavailable(true);
+    auto stop = w.await(w.service.act(w.project, created->id, InstanceAction::Stop));
+    REQUIRE(stop.ok());
+    // Deferred, not failed: the store keeps `stopping`; the API shows the host's trouble.
     w.waitForState(created->id, InstanceState::Failed);
+    CHECK(w.store.find(created->id)->state == InstanceState::Stopping);
     CHECK(w.service.get(w.project, created->id)->reason.find("unreachable") != std::string::npos);
+    // No reachable host: a create is refused for now (503), never made out-of-stock.
+    auto refused = w.create("while-down");
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().code == model::ErrorCode::Unavailable);
 
     // A domain and volume of this agent that the store does not know: left by a crash.
     drivers::DomainSpec orphan;
@@ -254,7 +176,7 @@ TEST_CASE("instances: work waits while libvirt is down and converges once it is 
     REQUIRE(w.host.defineDomain(foreign).ok());
     REQUIRE(w.host.createOverlay(agent::rootVolumeName(orphan.instanceId), "", "qcow2", 0).ok());
 
-    w.waitForState(created->id, InstanceState::Running);
+    w.waitForState(created->id, InstanceState::Stopped);
     w.waitFor([&] { return w.host.domainCount() == 2; });  // ours + the foreign one
     CHECK(w.host.powerState(drivers::domainName(foreign.instanceId)).ok());
     CHECK_FALSE(w.host.volume(agent::rootVolumeName(orphan.instanceId)).ok());

@@ -119,3 +119,52 @@ TEST_CASE("sqlite store: operations are timed into the metrics") {
     CHECK(text.find("gpuhost_store_operation_duration_seconds_count{operation=\"insert_project\"} 1") !=
           std::string::npos);
 }
+
+TEST_CASE("sqlite store: a GPU has one owner, allocations move with preemption in one transaction") {
+    test::TempDir dir("gpuhost-store");
+    auto gpu = [](const char* text) { return *model::PciAddress::parse(text); };
+    auto project = makeProject("gpus", 1);
+    auto instance = [&](const char* name, std::vector<model::PciAddress> gpus) {
+        model::Instance made;
+        made.id = model::Uuid::random();
+        made.projectId = project.id;
+        made.name = name;
+        made.type = "h100.1x";
+        made.image = "image://ubuntu22.04";
+        made.host = "gpu-a";
+        made.gpus = std::move(gpus);
+        return made;
+    };
+    auto holder = instance("holder", {gpu("0000:18:00.0"), gpu("0000:2a:00.0")});
+    auto thief = instance("thief", {gpu("0000:2a:00.0")});
+    {
+        agent::SqliteStore store(dir.path / "gpuhost.db", nullptr);
+        REQUIRE(store.insertProject(project).ok());
+        REQUIRE(store.insertInstance(holder, {}).ok());
+        // The same GPU on the same host again: refused, and nothing of it is stored.
+        auto doubled = store.insertInstance(thief, {});
+        REQUIRE_FALSE(doubled.ok());
+        CHECK(store.loadInstances()->size() == 1);
+        // The same address on another host is another GPU.
+        auto elsewhere = thief;
+        elsewhere.host = "gpu-b";
+        REQUIRE(store.insertInstance(elsewhere, {}).ok());
+        // Preemption: the holder gives its GPUs up in the same transaction.
+        auto urgent = instance("urgent", holder.gpus);
+        agent::InstanceUpdate evict{holder.id, model::InstanceState::Stopping, std::nullopt, "preempted",
+                                    std::vector<model::PciAddress>{}};
+        REQUIRE(store.insertInstance(urgent, {evict}).ok());
+    }
+    agent::SqliteStore reopened(dir.path / "gpuhost.db", nullptr);
+    auto loaded = reopened.loadInstances();
+    REQUIRE(loaded.ok());
+    REQUIRE(loaded->size() == 3);
+    CHECK((*loaded)[0].name == "holder");
+    CHECK((*loaded)[0].gpus.empty());
+    CHECK((*loaded)[0].state == model::InstanceState::Stopping);
+    CHECK((*loaded)[1].host == "gpu-b");
+    CHECK((*loaded)[2].gpus == holder.gpus);
+    // Deleting an instance frees its GPUs.
+    REQUIRE(reopened.deleteInstance((*loaded)[2].id).ok());
+    REQUIRE(reopened.insertInstance(instance("after", holder.gpus), {}).ok());
+}
