@@ -141,9 +141,11 @@ int run(const std::filesystem::path& configFile, const agent::Config& config) {
     // so hosts that happen to share a file system never share volume files.
     struct HostDrivers {
         explicit HostDrivers(const agent::Config& config, const agent::HostConfig& host)
-            : connection(host.uri), hypervisor(connection),
+            : connection(host.uri),
+              hypervisor(connection),
               storage(connection, config.storagePool,
-                      config.hosts.size() == 1 ? config.stateDir / "pool" : config.stateDir / "pools" / host.name) {}
+                      config.hosts.size() == 1 ? config.stateDir / "pool"
+                                               : config.stateDir / "pools" / host.name) {}
         drivers::libvirt::Connection connection;
         drivers::libvirt::LibvirtHypervisor hypervisor;
         drivers::libvirt::LibvirtStorage storage;

@@ -7,8 +7,8 @@
 #include <map>
 
 #include "domain_spec.hpp"
-#include "model/gpu.hpp"
 #include "model/error.hpp"
+#include "model/gpu.hpp"
 #include "model/uuid.hpp"
 
 namespace gpuhost::drivers {

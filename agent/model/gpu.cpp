@@ -25,7 +25,9 @@ constexpr std::array kGpuModels{
 // An unknown NVIDIA GPU still passes through; its BAR is assumed as large as an 80 GB part's.
 constexpr std::uint64_t kUnknownBarBytes = 128 * kGiB;
 
-bool isBridge(std::uint32_t classCode) { return (classCode >> 8) == 0x0604; }
+bool isBridge(std::uint32_t classCode) {
+    return (classCode >> 8) == 0x0604;
+}
 bool isGpu(const PciDevice& device) {
     return device.vendorId == kNvidiaVendorId && (device.classCode >> 16) == 0x03;
 }
@@ -89,7 +91,8 @@ std::string pcieSwitchOf(const PciDevice& device, const std::map<std::string, co
 
 std::string PciAddress::str() const {
     char text[16];
-    std::snprintf(text, sizeof(text), "%04x:%02x:%02x.%x", static_cast<unsigned>(domain), bus, slot, function);
+    std::snprintf(text, sizeof(text), "%04x:%02x:%02x.%x", static_cast<unsigned>(domain), bus, slot,
+                  function);
     return text;
 }
 
@@ -114,7 +117,9 @@ const GpuModelInfo* findGpuModel(std::uint16_t productId) {
     return it == kGpuModels.end() ? nullptr : &*it;
 }
 
-std::vector<GpuModelInfo> knownGpuModels() { return {kGpuModels.begin(), kGpuModels.end()}; }
+std::vector<GpuModelInfo> knownGpuModels() {
+    return {kGpuModels.begin(), kGpuModels.end()};
+}
 
 GpuInventory gpuInventory(const std::vector<PciDevice>& devices) {
     ByAddress byAddress;
@@ -150,6 +155,14 @@ GpuInventory gpuInventory(const std::vector<PciDevice>& devices) {
     }
     auto byAddr = [](const auto& a, const auto& b) { return a.address < b.address; };
     std::sort(inventory.gpus.begin(), inventory.gpus.end(), byAddr);
+    // Placement keeps a host's GPUs in a 64-bit set; no board has more.
+    constexpr std::size_t kMaxGpus = 64;
+    for (std::size_t i = kMaxGpus; i < inventory.gpus.size(); ++i) {
+        inventory.skipped.push_back(inventory.gpus[i].address.str() + ": more than 64 GPUs on one host");
+    }
+    if (inventory.gpus.size() > kMaxGpus) {
+        inventory.gpus.resize(kMaxGpus);
+    }
     std::sort(inventory.nvswitches.begin(), inventory.nvswitches.end(), byAddr);
     return inventory;
 }

@@ -38,8 +38,8 @@ struct PciDevice {
 /// What the agent knows of one NVIDIA product id.
 struct GpuModelInfo {
     std::uint16_t productId;
-    std::string_view name;         // the name instance types use in `gpu_model`
-    std::uint64_t largestBarBytes; // BAR1 (framebuffer aperture); sizes the 64-bit PCI hole
+    std::string_view name;          // the name instance types use in `gpu_model`
+    std::uint64_t largestBarBytes;  // BAR1 (framebuffer aperture); sizes the 64-bit PCI hole
 };
 
 inline constexpr std::uint16_t kNvidiaVendorId = 0x10de;
@@ -53,8 +53,8 @@ struct Gpu {
     PciAddress address;
     std::string model;
     int numaNode = -1;
-    std::string pcieSwitch;               // node-device name of its PCIe switch ("" unknown)
-    std::vector<PciAddress> functions;    // every function of its IOMMU group (travel together)
+    std::string pcieSwitch;             // node-device name of its PCIe switch ("" unknown)
+    std::vector<PciAddress> functions;  // every function of its IOMMU group (travel together)
     std::uint64_t barBytes = 0;
 };
 

@@ -33,8 +33,8 @@ struct Instance {
     std::optional<std::string> ip;
     std::string reason;  // why it is in error/stopped when the user did not ask for it
     Timestamp createdAt{};
-    std::string host;                // the hypervisor host it lives on ("" until placed)
-    std::vector<PciAddress> gpus;    // GPUs it holds now (function 0 of each), sorted
+    std::string host;              // the hypervisor host it lives on ("" until placed)
+    std::vector<PciAddress> gpus;  // GPUs it holds now (function 0 of each), sorted
 };
 
 /// A validated request to create an instance (type and image still to be resolved

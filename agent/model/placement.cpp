@@ -1,6 +1,7 @@
 #include "model/placement.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -16,8 +17,16 @@ unsigned freeGpus(const HostView& host, std::string_view model) {
     if (host.gpus == nullptr) {
         return 0;
     }
-    for (std::size_t i = 0; i < host.gpus->size(); ++i) {
-        if (!host.gpuTaken[i] && (model.empty() || (*host.gpus)[i].model == model)) {
+    if (host.models != nullptr) {  // the fast path: one string compare per model, not per GPU
+        for (const auto& entry : *host.models) {
+            if (model.empty() || entry.model == model) {
+                free += static_cast<unsigned>(std::popcount(entry.gpus & ~host.gpuTaken));
+            }
+        }
+        return free;
+    }
+    for (std::size_t i = 0; i < host.gpus->size() && i < kMaxGpusPerHost; ++i) {
+        if ((host.gpuTaken >> i & 1) == 0 && (model.empty() || (*host.gpus)[i].model == model)) {
             ++free;
         }
     }
@@ -57,6 +66,45 @@ bool chooseFromGroups(std::vector<std::vector<std::size_t>> groups, unsigned cou
 
 }  // namespace
 
+std::vector<ModelMask> modelMasks(const std::vector<Gpu>& gpus) {
+    std::vector<ModelMask> masks;
+    for (std::size_t i = 0; i < gpus.size() && i < kMaxGpusPerHost; ++i) {
+        auto it = std::find_if(masks.begin(), masks.end(),
+                               [&](const ModelMask& m) { return m.model == gpus[i].model; });
+        if (it == masks.end()) {
+            masks.push_back({gpus[i].model, 0});
+            it = masks.end() - 1;
+        }
+        it->gpus |= GpuMask{1} << i;
+    }
+    return masks;
+}
+
+std::vector<HostView> buildViews(const std::vector<HostSupply>& hosts, const std::vector<Holding>& holdings) {
+    std::vector<HostView> views(hosts.size());
+    for (std::size_t h = 0; h < hosts.size(); ++h) {
+        views[h] =
+            HostView{hosts[h].cpus, hosts[h].memoryBytes, hosts[h].gpus, 0, hosts[h].usable, hosts[h].models};
+    }
+    for (const auto& holding : holdings) {
+        auto& view = views[holding.host];
+        view.freeCpus -= holding.cpus;
+        view.freeMemoryBytes -= holding.memoryBytes;
+        if (holding.gpus == nullptr || view.gpus == nullptr) {
+            continue;
+        }
+        for (const auto& address : *holding.gpus) {
+            for (std::size_t i = 0; i < view.gpus->size() && i < kMaxGpusPerHost; ++i) {
+                if ((*view.gpus)[i].address == address) {
+                    view.gpuTaken |= GpuMask{1} << i;
+                    break;
+                }
+            }
+        }
+    }
+    return views;
+}
+
 std::uint64_t fitCount(const PlacementRequest& request, const HostView& host) {
     if (!fitsCpuAndMemory(request, host)) {
         return 0;
@@ -76,11 +124,11 @@ std::uint64_t fitCount(const PlacementRequest& request, const HostView& host) {
                : static_cast<std::uint64_t>(fit);
 }
 
-std::optional<std::vector<std::size_t>> pickGpus(const std::vector<Gpu>& gpus, const std::vector<bool>& taken,
-                                                 unsigned count, std::string_view model) {
+std::optional<std::vector<std::size_t>> pickGpus(const std::vector<Gpu>& gpus, GpuMask taken, unsigned count,
+                                                 std::string_view model) {
     std::map<int, std::map<std::string, std::vector<std::size_t>>> byNode;  // node → switch → gpus
-    for (std::size_t i = 0; i < gpus.size(); ++i) {
-        if (!taken[i] && gpus[i].model == model) {
+    for (std::size_t i = 0; i < gpus.size() && i < kMaxGpusPerHost; ++i) {
+        if ((taken >> i & 1) == 0 && gpus[i].model == model) {
             byNode[gpus[i].numaNode][gpus[i].pcieSwitch].push_back(i);
         }
     }
@@ -91,7 +139,8 @@ std::optional<std::vector<std::size_t>> pickGpus(const std::vector<Gpu>& gpus, c
             nodes.back().insert(nodes.back().end(), members.begin(), members.end());
         }
     }
-    auto takeBySwitch = [&](const std::vector<std::size_t>& node, unsigned want, std::vector<std::size_t>& out) {
+    auto takeBySwitch = [&](const std::vector<std::size_t>& node, unsigned want,
+                            std::vector<std::size_t>& out) {
         std::map<std::string, std::vector<std::size_t>> switches;
         for (auto index : node) {
             switches[gpus[index].pcieSwitch].push_back(index);
@@ -100,11 +149,12 @@ std::optional<std::vector<std::size_t>> pickGpus(const std::vector<Gpu>& gpus, c
         for (auto& [name, members] : switches) {
             groups.push_back(std::move(members));
         }
-        chooseFromGroups(std::move(groups), want,
-                         [](const std::vector<std::size_t>& group, unsigned n, std::vector<std::size_t>& into) {
-                             into.insert(into.end(), group.begin(), group.begin() + n);
-                         },
-                         out);
+        chooseFromGroups(
+            std::move(groups), want,
+            [](const std::vector<std::size_t>& group, unsigned n, std::vector<std::size_t>& into) {
+                into.insert(into.end(), group.begin(), group.begin() + n);
+            },
+            out);
     };
     std::vector<std::size_t> chosen;
     if (count == 0 || !chooseFromGroups(std::move(nodes), count, takeBySwitch, chosen)) {
@@ -178,7 +228,7 @@ std::optional<Preemption> placeByPreempting(const PlacementRequest& request, std
             freed.freeCpus += candidate->cpus;
             freed.freeMemoryBytes += candidate->memoryBytes;
             for (auto gpu : candidate->gpus) {
-                freed.gpuTaken[gpu] = false;
+                freed.gpuTaken &= ~(GpuMask{1} << gpu);
             }
             victims.push_back(candidate->key);
             evictedGpus += candidate->gpus.size();

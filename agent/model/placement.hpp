@@ -10,14 +10,47 @@
 
 namespace gpuhost::model {
 
-/// One host as placement sees it: what is free on it now.
+/// GPUs of one host as a bit set (bit i: the host's GPU i); hosts have at most 64.
+using GpuMask = std::uint64_t;
+inline constexpr std::size_t kMaxGpusPerHost = 64;
+
+/// The GPUs of one model on a host (hosts usually have one model: a one-entry list).
+struct ModelMask {
+    std::string model;
+    GpuMask gpus = 0;
+};
+std::vector<ModelMask> modelMasks(const std::vector<Gpu>& gpus);
+
+/// One host as placement sees it: what is free on it now. Trivially copyable: views of
+/// a thousand hosts are rebuilt per admission without allocating.
 struct HostView {
     double freeCpus = 0;
     double freeMemoryBytes = 0;
-    const std::vector<Gpu>* gpus = nullptr;  // the host's inventory (null: none)
-    std::vector<bool> gpuTaken;              // parallel to *gpus
-    bool usable = true;                      // false: unreachable or resources unknown
+    const std::vector<Gpu>* gpus = nullptr;          // the host's inventory (null: none)
+    GpuMask gpuTaken = 0;                            // bit i: (*gpus)[i] is held
+    bool usable = true;                              // false: unreachable or resources unknown
+    const std::vector<ModelMask>* models = nullptr;  // modelMasks(*gpus): null computes it per call
 };
+
+/// What a host has before anything is placed on it.
+struct HostSupply {
+    const std::vector<Gpu>* gpus = nullptr;
+    const std::vector<ModelMask>* models = nullptr;  // modelMasks(*gpus), kept with the inventory
+    double cpus = 0;                                 // after reservations and overcommit
+    double memoryBytes = 0;
+    bool usable = true;
+};
+
+/// What one instance holds on a host.
+struct Holding {
+    std::size_t host = 0;
+    double cpus = 0;
+    double memoryBytes = 0;
+    const std::vector<PciAddress>* gpus = nullptr;  // may be null
+};
+
+/// The hosts' free resources: supply minus holdings (GPUs not in a host's inventory are ignored).
+std::vector<HostView> buildViews(const std::vector<HostSupply>& hosts, const std::vector<Holding>& holdings);
 
 struct PlacementRequest {
     double cpus = 0;
@@ -38,8 +71,8 @@ std::uint64_t fitCount(const PlacementRequest& request, const HostView& host);
 /// `count` free GPUs of `model`, as close together as the free ones allow: on one NUMA
 /// node if any node has enough (the fullest such node), and within it under one PCIe
 /// switch if one has enough (the fullest such switch); else the largest groups first.
-std::optional<std::vector<std::size_t>> pickGpus(const std::vector<Gpu>& gpus, const std::vector<bool>& taken,
-                                                 unsigned count, std::string_view model);
+std::optional<std::vector<std::size_t>> pickGpus(const std::vector<Gpu>& gpus, GpuMask taken, unsigned count,
+                                                 std::string_view model);
 
 /// The placement policy: among hosts where the request fits, best fit on GPUs (the
 /// host left with the fewest free GPUs of the model, so whole hosts stay free for

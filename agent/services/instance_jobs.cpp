@@ -76,7 +76,8 @@ asio::awaitable<void> InstanceService::converge(model::Uuid id) {
     auto from = instance->state;
     if (hostIndex(instance->host) == kNoHost && from == InstanceState::Deleting) {
         // Its host left the configuration: nothing here can reach its domain any more.
-        log::warn("forgetting an instance whose host is gone", {{"instance", id.str()}, {"host", instance->host}});
+        log::warn("forgetting an instance whose host is gone",
+                  {{"instance", id.str()}, {"host", instance->host}});
         if (auto removed = co_await pool_.run([this, id] { return store_.deleteInstance(id); }); removed) {
             std::unique_lock lock(mutex_);
             byId_.erase(id);
@@ -225,7 +226,8 @@ asio::awaitable<Result<void>> InstanceService::provision(const Instance& instanc
                 auto it = held->find(device);
                 if (it != held->end() && it->second != name) {
                     return Error{ErrorCode::Unavailable,
-                                 "GPU " + device.str() + " is still held by domain " + it->second, {}};
+                                 "GPU " + device.str() + " is still held by domain " + it->second,
+                                 {}};
                 }
             }
         }
@@ -306,7 +308,8 @@ asio::awaitable<Result<void>> InstanceService::teardown(const Instance& instance
     co_return co_await pool_.run(std::move(work));
 }
 
-Result<drivers::Volume> InstanceService::baseVolumeBlocking(const std::string& hostName, const ImageConfig& image) {
+Result<drivers::Volume> InstanceService::baseVolumeBlocking(const std::string& hostName,
+                                                            const ImageConfig& image) {
     std::lock_guard lock(imageMutex_);
     auto h = hostIndex(hostName);
     auto& storage = *hosts_[h].binding.storage;

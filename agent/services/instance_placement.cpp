@@ -26,7 +26,8 @@ bool holdsResources(InstanceState state) {
 }
 
 model::PlacementRequest requestFor(const model::InstanceType& type) {
-    return {static_cast<double>(type.cpu), static_cast<double>(type.memoryBytes), type.gpuCount, type.gpuModel};
+    return {static_cast<double>(type.cpu), static_cast<double>(type.memoryBytes), type.gpuCount,
+            type.gpuModel};
 }
 
 }  // namespace
@@ -41,23 +42,21 @@ void InstanceService::watchHosts() {
 }
 
 std::size_t InstanceService::hostIndex(std::string_view name) const {
-    for (std::size_t h = 0; h < hosts_.size(); ++h) {
-        if (hosts_[h].binding.name == name) {
-            return h;
-        }
-    }
-    return kNoHost;
+    auto it = hostByName_.find(name);
+    return it == hostByName_.end() ? kNoHost : it->second;
 }
 
 bool InstanceService::anyHostKnown() const {
     std::shared_lock lock(mutex_);
-    return std::any_of(hosts_.begin(), hosts_.end(), [](const HostState& host) { return host.resources.has_value(); });
+    return std::any_of(hosts_.begin(), hosts_.end(),
+                       [](const HostState& host) { return host.resources.has_value(); });
 }
 
 Result<void> InstanceService::refreshHostBlocking(std::size_t h) {
     auto& binding = hosts_[h].binding;
     auto resources = binding.hypervisor->hostResources();
-    auto devices = resources ? binding.hypervisor->pciDevices() : Result<std::vector<model::PciDevice>>(resources.error());
+    auto devices = resources ? binding.hypervisor->pciDevices()
+                             : Result<std::vector<model::PciDevice>>(resources.error());
     std::unique_lock lock(mutex_);
     auto& host = hosts_[h];
     if (!resources || !devices) {
@@ -70,6 +69,7 @@ Result<void> InstanceService::refreshHostBlocking(std::size_t h) {
     bool changed = inventory.gpus.size() != host.inventory.gpus.size() || !host.resources;
     host.resources = *resources;
     host.inventory = std::move(inventory);
+    host.models = model::modelMasks(host.inventory.gpus);
     host.reachable = true;
     host.problem.clear();
     lock.unlock();
@@ -87,58 +87,55 @@ Result<void> InstanceService::refreshHostBlocking(std::size_t h) {
 }
 
 std::vector<model::HostView> InstanceService::viewsLocked(const model::Uuid* except) const {
-    std::vector<model::HostView> views(hosts_.size());
+    std::vector<model::HostSupply> supply(hosts_.size());
     for (std::size_t h = 0; h < hosts_.size(); ++h) {
         const auto& host = hosts_[h];
-        auto& view = views[h];
-        view.gpus = &host.inventory.gpus;
-        view.gpuTaken.assign(host.inventory.gpus.size(), false);
-        view.usable = host.reachable && host.resources.has_value();
+        supply[h].gpus = &host.inventory.gpus;
+        supply[h].models = &host.models;
+        supply[h].usable = host.reachable && host.resources.has_value();
         if (host.resources) {
             const auto& capacity = options_.capacity;
-            view.freeCpus = (static_cast<double>(host.resources->cpus) - capacity.reservedCpus) * capacity.cpuOvercommit;
-            view.freeMemoryBytes =
-                static_cast<double>(host.resources->memoryBytes) - static_cast<double>(capacity.reservedMemoryBytes);
+            supply[h].cpus =
+                (static_cast<double>(host.resources->cpus) - capacity.reservedCpus) * capacity.cpuOvercommit;
+            supply[h].memoryBytes = static_cast<double>(host.resources->memoryBytes) -
+                                    static_cast<double>(capacity.reservedMemoryBytes);
         }
     }
+    std::vector<model::Holding> holdings;
+    holdings.reserve(byId_.size());
     for (const auto& [id, entry] : byId_) {
         auto h = hostIndex(entry.instance.host);
         if (h == kNoHost || (except != nullptr && id == *except)) {
             continue;
         }
-        auto state = entry.admitting ? entry.pending : entry.instance.state;
+        model::Holding holding{
+            h, 0, 0, entry.admitting && entry.pendingGpus ? &*entry.pendingGpus : &entry.instance.gpus};
         const auto* type = catalog_.findInstanceType(entry.instance.type);
-        if (type != nullptr && holdsResources(state)) {
-            views[h].freeCpus -= type->cpu;
-            views[h].freeMemoryBytes -= static_cast<double>(type->memoryBytes);
+        if (type != nullptr && holdsResources(entry.admitting ? entry.pending : entry.instance.state)) {
+            holding.cpus = type->cpu;
+            holding.memoryBytes = static_cast<double>(type->memoryBytes);
         }
-        const auto& gpus = entry.admitting && entry.pendingGpus ? *entry.pendingGpus : entry.instance.gpus;
-        const auto& inventory = hosts_[h].inventory.gpus;
-        for (const auto& gpu : gpus) {
-            auto it = std::find_if(inventory.begin(), inventory.end(), [&](const model::Gpu& g) { return g.address == gpu; });
-            if (it != inventory.end()) {
-                views[h].gpuTaken[static_cast<std::size_t>(it - inventory.begin())] = true;
-            }
-        }
+        holdings.push_back(holding);
     }
-    return views;
+    return model::buildViews(supply, holdings);
 }
 
-std::vector<model::PreemptionCandidate> InstanceService::candidatesLocked(const std::vector<model::HostView>& views,
-                                                                          std::vector<model::Uuid>& keys) const {
+std::vector<model::PreemptionCandidate> InstanceService::candidatesLocked(
+    const std::vector<model::HostView>& views, std::vector<model::Uuid>& keys) const {
     std::vector<model::PreemptionCandidate> candidates;
     for (const auto& [id, entry] : byId_) {
         auto h = hostIndex(entry.instance.host);
         const auto* type = catalog_.findInstanceType(entry.instance.type);
-        if (!entry.instance.preemptible || entry.admitting || entry.instance.state != InstanceState::Running ||
-            h == kNoHost || type == nullptr) {
+        if (!entry.instance.preemptible || entry.admitting ||
+            entry.instance.state != InstanceState::Running || h == kNoHost || type == nullptr) {
             continue;
         }
-        model::PreemptionCandidate candidate{h, keys.size(), static_cast<double>(type->cpu),
-                                             static_cast<double>(type->memoryBytes), {}};
+        model::PreemptionCandidate candidate{
+            h, keys.size(), static_cast<double>(type->cpu), static_cast<double>(type->memoryBytes), {}};
         const auto& inventory = *views[h].gpus;
         for (const auto& gpu : entry.instance.gpus) {
-            auto it = std::find_if(inventory.begin(), inventory.end(), [&](const model::Gpu& g) { return g.address == gpu; });
+            auto it = std::find_if(inventory.begin(), inventory.end(),
+                                   [&](const model::Gpu& g) { return g.address == gpu; });
             if (it != inventory.end()) {
                 candidate.gpus.push_back(static_cast<std::size_t>(it - inventory.begin()));
             }
@@ -192,7 +189,8 @@ std::vector<InstanceUpdate> InstanceService::evictLocked(const Admission& admiss
         entry.pending = InstanceState::Stopping;
         entry.pendingGpus = std::vector<model::PciAddress>{};  // they pass to `by` now
         updates.push_back({victim, InstanceState::Stopping, entry.instance.ip,
-                           "preempted by non-preemptible instance " + by.str(), std::vector<model::PciAddress>{}});
+                           "preempted by non-preemptible instance " + by.str(),
+                           std::vector<model::PciAddress>{}});
     }
     return updates;
 }
@@ -232,7 +230,9 @@ std::string InstanceService::shortageLocked(const model::InstanceType& type, std
         }
         unsigned gpus = 0;
         for (std::size_t i = 0; i < hosts_[h].inventory.gpus.size(); ++i) {
-            gpus += !views[h].gpuTaken[i] && hosts_[h].inventory.gpus[i].model == type.gpuModel ? 1 : 0;
+            gpus += (views[h].gpuTaken >> i & 1) == 0 && hosts_[h].inventory.gpus[i].model == type.gpuModel
+                        ? 1
+                        : 0;
         }
         free += (free.empty() ? "" : ", ") + hosts_[h].binding.name + ": " +
                 (views[h].usable ? std::to_string(gpus) : std::string("unreachable"));
@@ -274,7 +274,8 @@ Result<void> InstanceService::placeGpusLocked(const Instance& instance, drivers:
     std::set<int> nodes;
     for (const auto& address : instance.gpus) {
         const auto& inventory = host.inventory.gpus;
-        auto gpu = std::find_if(inventory.begin(), inventory.end(), [&](const model::Gpu& g) { return g.address == address; });
+        auto gpu = std::find_if(inventory.begin(), inventory.end(),
+                                [&](const model::Gpu& g) { return g.address == address; });
         if (gpu == inventory.end()) {
             return Error::internal("GPU " + address.str() + " is no longer usable on host " + instance.host);
         }
@@ -287,7 +288,8 @@ Result<void> InstanceService::placeGpusLocked(const Instance& instance, drivers:
     // The whole board: its NVSwitches go too, so NVLink works between the guest's GPUs.
     if (instance.gpus.size() == host.inventory.gpus.size()) {
         for (const auto& nvswitch : host.inventory.nvswitches) {
-            spec.hostDevices.insert(spec.hostDevices.end(), nvswitch.functions.begin(), nvswitch.functions.end());
+            spec.hostDevices.insert(spec.hostDevices.end(), nvswitch.functions.begin(),
+                                    nvswitch.functions.end());
         }
     }
     std::sort(spec.hostDevices.begin(), spec.hostDevices.end());
@@ -305,7 +307,8 @@ Result<void> InstanceService::placeGpusLocked(const Instance& instance, drivers:
             ++cellsFound;
         }
     }
-    if (!nodes.empty() && cellsFound == nodes.size() && cpus.size() >= spec.vcpus && memory >= spec.memoryBytes) {
+    if (!nodes.empty() && cellsFound == nodes.size() && cpus.size() >= spec.vcpus &&
+        memory >= spec.memoryBytes) {
         spec.cpuset = std::move(cpus);
         spec.memoryNodes.assign(nodes.begin(), nodes.end());
     }

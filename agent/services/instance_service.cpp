@@ -52,7 +52,8 @@ InstanceService::InstanceService(InstanceStore& store, const Catalog& catalog, B
       resyncStrand_(asio::make_strand(executor)),
       resyncTimer_(resyncStrand_) {
     for (auto& binding : hosts) {
-        hosts_.push_back(HostState{std::move(binding), {}, {}, false, "not contacted yet"});
+        hostByName_[binding.name] = hosts_.size();
+        hosts_.push_back(HostState{std::move(binding), {}, {}, {}, false, "not contacted yet"});
     }
 }
 
@@ -70,7 +71,8 @@ Result<void> InstanceService::loadBlocking() {
     // create asks again (the API serves meanwhile).
     for (std::size_t h = 0; h < hosts_.size(); ++h) {
         if (auto known = refreshHostBlocking(h); !known) {
-            log::warn("host not reachable at start", {{"host", hosts_[h].binding.name}, {"error", known.error().message}});
+            log::warn("host not reachable at start",
+                      {{"host", hosts_[h].binding.name}, {"error", known.error().message}});
         }
     }
     std::unique_lock lock(mutex_);
@@ -133,7 +135,8 @@ asio::awaitable<Result<Instance>> InstanceService::create(const model::Uuid& pro
         // must not cause it: with no host reachable at all, ask the client to retry.
         if (std::none_of(hosts_.begin(), hosts_.end(),
                          [](const HostState& host) { return host.resources && host.reachable; })) {
-            co_return Error{ErrorCode::Unavailable, "no hypervisor host is reachable (libvirt down); retry", {}};
+            co_return Error{
+                ErrorCode::Unavailable, "no hypervisor host is reachable (libvirt down); retry", {}};
         }
         for (const auto& [id, entry] : byId_) {
             if (entry.instance.projectId == project && entry.instance.name == instance.name) {

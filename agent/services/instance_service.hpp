@@ -35,7 +35,7 @@ struct InstanceOptions {
     std::chrono::milliseconds shutdownTimeout{60000};
     std::chrono::milliseconds resyncInterval{30000};
     std::size_t userDataLimit = 64 << 10;
-    Capacity capacity;  // applies to every host
+    Capacity capacity;                // applies to every host
     std::uint64_t hugepageBytes = 0;  // hugepages backing GPU instances' memory (0: none)
 };
 
@@ -106,7 +106,7 @@ class InstanceService final {
         bool inserting = false;  // the create is not durable yet: invisible to readers
         model::InstanceState pending{};
         std::optional<std::vector<model::PciAddress>> pendingGpus;  // with `admitting`: GPUs held after it
-    bool running = false;  // a job runner is draining the queue
+        bool running = false;                                       // a job runner is draining the queue
         bool converge = false, observe = false, address = false;
         unsigned addressTries = 0;
         std::uint64_t order = 0;  // creation order, for listing
@@ -129,6 +129,7 @@ class InstanceService final {
         HostBinding binding;
         std::optional<drivers::HostResources> resources;
         model::GpuInventory inventory;
+        std::vector<model::ModelMask> models;  // modelMasks(inventory.gpus)
         bool reachable = false;
         std::string problem;  // why it is unreachable
     };
@@ -188,7 +189,8 @@ class InstanceService final {
     boost::asio::awaitable<void> refreshAddress(model::Uuid id);
     boost::asio::awaitable<void> resyncLoop();
     boost::asio::awaitable<bool> reconcileHost(std::size_t host);
-    boost::asio::awaitable<void> removeOrphans(std::size_t host, const std::vector<drivers::ManagedDomain>& domains);
+    boost::asio::awaitable<void> removeOrphans(std::size_t host,
+                                               const std::vector<drivers::ManagedDomain>& domains);
     bool stillWanted(const model::Uuid& id, model::InstanceState state) const;
     void domainChanged(const model::Uuid& instanceId);
     void connectionLost(std::size_t host);
@@ -207,6 +209,7 @@ class InstanceService final {
     std::uint64_t nextOrder_ = 0;
     std::vector<HostState> hosts_;  // fixed size; fields guarded by mutex_
     std::vector<std::unique_ptr<HostEvents>> hostEvents_;
+    std::map<std::string, std::size_t, std::less<>> hostByName_;  // fixed at construction
 
     std::mutex imageMutex_;  // one import per base image at a time
     std::atomic<bool> stopping_{false};

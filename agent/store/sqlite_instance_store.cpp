@@ -185,7 +185,8 @@ Result<void> SqliteStore::insertGpus(const model::Uuid& id, const std::string& h
 }
 
 Result<void> SqliteStore::applyUpdate(const InstanceUpdate& update) {
-    Statement statement(db_, "UPDATE instances SET state = ?, ip = ?, reason = ? WHERE id = ? RETURNING host");
+    Statement statement(db_,
+                        "UPDATE instances SET state = ?, ip = ?, reason = ? WHERE id = ? RETURNING host");
     statement.bind(1, std::string(model::nameOf(update.state)));
     if (update.ip) {
         statement.bind(2, *update.ip);

@@ -80,12 +80,12 @@ std::optional<model::PciDevice> parsePciDeviceXml(std::string_view xml) {
     if (device.name.empty() || !domain || !bus || !slot || !function || !vendor || !product) {
         return std::nullopt;
     }
-    device.address = model::PciAddress{static_cast<std::uint32_t>(*domain), static_cast<std::uint8_t>(*bus),
-                      static_cast<std::uint8_t>(*slot), static_cast<std::uint8_t>(*function)};
+    device.address =
+        model::PciAddress{static_cast<std::uint32_t>(*domain), static_cast<std::uint8_t>(*bus),
+                          static_cast<std::uint8_t>(*slot), static_cast<std::uint8_t>(*function)};
     device.vendorId = static_cast<std::uint16_t>(*vendor);
     device.productId = static_cast<std::uint16_t>(*product);
-    device.classCode =
-        static_cast<std::uint32_t>(number(*capability, "class", 0xffffff).value_or(0));
+    device.classCode = static_cast<std::uint32_t>(number(*capability, "class", 0xffffff).value_or(0));
     auto numa = number(*capability, "numa.<xmlattr>.node", 1023);
     device.numaNode = numa ? static_cast<int>(*numa) : -1;
     if (auto group = capability->get_child_optional("iommuGroup")) {

@@ -12,14 +12,21 @@ namespace gpuhost::test {
 /// (four per NUMA node, two per PCIe switch), 4 NVSwitches, one NIC.
 inline std::vector<model::PciDevice> hgxH100Devices() {
     std::vector<model::PciDevice> devices;
-    auto add = [&](const char* address, std::uint16_t vendor, std::uint16_t product, std::uint32_t cls, int numa,
-                   std::string parent) {
+    auto add = [&](const char* address, std::uint16_t vendor, std::uint16_t product, std::uint32_t cls,
+                   int numa, std::string parent) {
         auto parsed = *model::PciAddress::parse(address);
         char name[32];
-        std::snprintf(name, sizeof(name), "pci_%04x_%02x_%02x_%x", static_cast<unsigned>(parsed.domain), parsed.bus,
-                      parsed.slot, parsed.function);
-        devices.push_back({name, std::move(parent), parsed, vendor, product, cls, numa,
-                           static_cast<int>(devices.size()), {parsed}});
+        std::snprintf(name, sizeof(name), "pci_%04x_%02x_%02x_%x", static_cast<unsigned>(parsed.domain),
+                      parsed.bus, parsed.slot, parsed.function);
+        devices.push_back({name,
+                           std::move(parent),
+                           parsed,
+                           vendor,
+                           product,
+                           cls,
+                           numa,
+                           static_cast<int>(devices.size()),
+                           {parsed}});
     };
     const char* gpus[] = {"0000:18:00.0", "0000:2a:00.0", "0000:3a:00.0", "0000:5d:00.0",
                           "0000:9a:00.0", "0000:ab:00.0", "0000:ba:00.0", "0000:db:00.0"};

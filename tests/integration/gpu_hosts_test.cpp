@@ -25,16 +25,20 @@ std::string fixtureUri(const char* file) {
 
 std::string twoHostsYaml() {
     return "libvirt:\n  virt_type: qemu\n  pool: @POOL@\n  shutdown_timeout_s: 1\n  resync_interval_s: 2\n"
-           "hosts:\n  - {name: gpu-a, uri: '" + fixtureUri("hgx-h100-a.xml") + "'}\n"
-           "  - {name: gpu-b, uri: '" + fixtureUri("hgx-h100-b.xml") + "'}\n"
+           "hosts:\n  - {name: gpu-a, uri: '" +
+           fixtureUri("hgx-h100-a.xml") +
+           "'}\n"
+           "  - {name: gpu-b, uri: '" +
+           fixtureUri("hgx-h100-b.xml") +
+           "'}\n"
            "instance_types:\n"
            "  - {name: cpu.small, cpu: 1, memory: 1Gi}\n"
            "  - {name: h100.1x, cpu: 12, memory: 200Gi, gpu_count: 1, gpu_model: H100-SXM5-80GB}\n"
            "  - {name: h100.8x, cpu: 96, memory: 1800Gi, gpu_count: 8, gpu_model: H100-SXM5-80GB}\n";
 }
 
-HttpResponse create(Daemon& daemon, const std::string& project, const std::string& name, const std::string& type,
-                    bool preemptible = false) {
+HttpResponse create(Daemon& daemon, const std::string& project, const std::string& name,
+                    const std::string& type, bool preemptible = false) {
     json body{{"name", name}, {"type", type}, {"preemptible", preemptible}};
     return httpRequest(daemon.port(), "POST", kBase + "/instances", inProject(project, true), body.dump());
 }
@@ -60,7 +64,8 @@ json listInstances(Daemon& daemon, const std::string& project) {
 void burstOfWork(Daemon& daemon, const std::string& project, int trial, std::mt19937& random) {
     for (int i = 0; i < 6; ++i) {
         auto type = random() % 3 == 0 ? "h100.8x" : "h100.1x";
-        create(daemon, project, "t" + std::to_string(trial) + "-" + std::to_string(i), type, random() % 2 == 0);
+        create(daemon, project, "t" + std::to_string(trial) + "-" + std::to_string(i), type,
+               random() % 2 == 0);
     }
     // No doctest assertions on this thread: only plain requests.
     auto listed = httpRequest(daemon.port(), "GET", kBase + "/instances", inProject(project));
@@ -69,7 +74,8 @@ void burstOfWork(Daemon& daemon, const std::string& project, int trial, std::mt1
         if (random() % 3 == 0) {
             httpRequest(daemon.port(), "DELETE", kBase + "/instances/" + id, inProject(project));
         } else if (random() % 3 == 0) {
-            httpRequest(daemon.port(), "POST", kBase + "/instances/" + id + "/actions/stop", inProject(project));
+            httpRequest(daemon.port(), "POST", kBase + "/instances/" + id + "/actions/stop",
+                        inProject(project));
         }
     }
 }
@@ -203,7 +209,8 @@ TEST_CASE("gpu hosts: SIGKILL during GPU creates, stops and deletes never leaks 
                 CHECK(gpus.size() == gpusOf.at(instance.at("type").get<std::string>()));
             }
             for (const auto& gpu : gpus) {
-                CHECK(held.insert(instance.at("host").get<std::string>() + "/" + gpu.get<std::string>()).second);
+                CHECK(held.insert(instance.at("host").get<std::string>() + "/" + gpu.get<std::string>())
+                          .second);
             }
         }
         CHECK(held.size() <= 16);

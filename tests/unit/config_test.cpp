@@ -66,6 +66,22 @@ log_level: debug
     CHECK(config.limits.headerTimeout == std::chrono::seconds(5));
 }
 
+TEST_CASE("hosts: one named local by default, or a list with one libvirt URI each") {
+    auto single = parseConfig(kMinimal, "/etc/gpuhost");
+    REQUIRE(single.hosts.size() == 1);
+    CHECK(single.hosts[0].name == "local");
+    CHECK(single.hosts[0].uri == "qemu:///system");
+    auto several = parseConfig(kMinimal +
+                                   "hosts:\n  - {name: gpu-01, uri: 'qemu+ssh://root@gpu-01/system'}\n"
+                                   "  - {name: gpu-02, uri: 'qemu+tls://gpu-02/system'}\n"
+                                   "libvirt: {hugepages: 1Gi}\n",
+                               "/etc/gpuhost");
+    REQUIRE(several.hosts.size() == 2);
+    CHECK(several.hosts[1].name == "gpu-02");
+    CHECK(several.hosts[1].uri == "qemu+tls://gpu-02/system");
+    CHECK(several.hugepageBytes == 1ull << 30);
+}
+
 TEST_CASE("bad configs stop start-up with a message naming the key") {
     struct Case {
         std::string yaml;
@@ -123,6 +139,18 @@ TEST_CASE("bad configs stop start-up with a message naming the key") {
         {kMinimal + "images: {a: /x, a: /y}\n", "images.a"},
         {kMinimal + "limits: {shutdown_grace_s: 600}\n", "limits.shutdown_grace_s"},
         {kMinimal + "limits: {body_bytes: 4096, body_bytes: 8192}\n", "limits.body_bytes"},
+        {kMinimal + "hosts: []\n", "hosts"},
+        {kMinimal + "hosts: [{name: a}]\n", "hosts[0]"},
+        {kMinimal + "hosts: [{name: a, uri: nonsense}]\n", "hosts[0].uri"},
+        {kMinimal + "hosts: [{name: 'a b', uri: 'qemu:///system'}]\n", "hosts[0].name"},
+        {kMinimal + "hosts: [{name: a, uri: 'qemu:///system', port: 1}]\n", "hosts[0].port"},
+        {kMinimal + "hosts: [{name: a, uri: 'qemu:///system'}, {name: a, uri: 'qemu+ssh://b/system'}]\n",
+         "hosts[1].name"},
+        // The same libvirt twice would hand out every GPU twice.
+        {kMinimal + "hosts: [{name: a, uri: 'qemu:///system'}, {name: b, uri: 'qemu:///system'}]\n",
+         "hosts[1].uri"},
+        {kMinimal + "libvirt: {uri: 'qemu:///system'}\nhosts: [{name: a, uri: 'qemu:///system'}]\n", "hosts"},
+        {kMinimal + "libvirt: {hugepages: 4Ki}\n", "libvirt.hugepages"},
     };
     for (const auto& c : cases) {
         CAPTURE(c.yaml);

@@ -51,9 +51,9 @@ std::vector<GoldenCase> cases() {
     auto hgx = baseSpec();
     hgx.vcpus = 192;
     hgx.memoryBytes = 1800ull << 30;
-    for (const char* address : {"0000:18:00.0", "0000:2a:00.0", "0000:3a:00.0", "0000:5d:00.0", "0000:9a:00.0",
-                                "0000:ab:00.0", "0000:ba:00.0", "0000:db:00.0", "0000:05:00.0", "0000:06:00.0",
-                                "0000:85:00.0", "0000:86:00.0"}) {
+    for (const char* address :
+         {"0000:18:00.0", "0000:2a:00.0", "0000:3a:00.0", "0000:5d:00.0", "0000:9a:00.0", "0000:ab:00.0",
+          "0000:ba:00.0", "0000:db:00.0", "0000:05:00.0", "0000:06:00.0", "0000:85:00.0", "0000:86:00.0"}) {
         hgx.hostDevices.push_back(*model::PciAddress::parse(address));
     }
     hgx.pciHole64Bytes = model::pciHole64Bytes(std::vector<std::uint64_t>(8, 128ull << 30));
@@ -66,7 +66,8 @@ std::vector<GoldenCase> cases() {
     auto single = baseSpec();
     single.vcpus = 24;
     single.memoryBytes = 200ull << 30;
-    single.hostDevices = {*model::PciAddress::parse("0000:41:00.0"), *model::PciAddress::parse("0000:41:00.1")};
+    single.hostDevices = {*model::PciAddress::parse("0000:41:00.0"),
+                          *model::PciAddress::parse("0000:41:00.1")};
     single.pciHole64Bytes = model::pciHole64Bytes({32ull << 30});
     single.cpuset = {48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 144, 145, 146, 147};
     single.memoryNodes = {1};

@@ -7,7 +7,9 @@ using namespace gpuhost::model;
 
 namespace {
 
-PciAddress at(const char* text) { return *PciAddress::parse(text); }
+PciAddress at(const char* text) {
+    return *PciAddress::parse(text);
+}
 
 PciDevice device(const char* name, const char* parent, const char* address, std::uint16_t vendor,
                  std::uint16_t product, std::uint32_t cls, int numa, int group,
@@ -26,7 +28,11 @@ std::vector<Gpu> hgx() {
     const char* addresses[] = {"0000:18:00.0", "0000:2a:00.0", "0000:3a:00.0", "0000:5d:00.0",
                                "0000:9a:00.0", "0000:ab:00.0", "0000:ba:00.0", "0000:db:00.0"};
     for (int i = 0; i < 8; ++i) {
-        gpus.push_back({at(addresses[i]), "H100-SXM5-80GB", i / 4, "sw" + std::to_string(i / 2), {at(addresses[i])},
+        gpus.push_back({at(addresses[i]),
+                        "H100-SXM5-80GB",
+                        i / 4,
+                        "sw" + std::to_string(i / 2),
+                        {at(addresses[i])},
                         128ull << 30});
     }
     return gpus;
@@ -34,9 +40,9 @@ std::vector<Gpu> hgx() {
 
 HostView view(const std::vector<Gpu>& gpus, std::vector<int> taken = {}, double cpus = 224,
               double memory = 2048.0 * (1ull << 30)) {
-    HostView host{cpus, memory, &gpus, std::vector<bool>(gpus.size(), false), true};
+    HostView host{cpus, memory, &gpus, 0, true};
     for (int t : taken) {
-        host.gpuTaken[t] = true;
+        host.gpuTaken |= GpuMask{1} << t;
     }
     return host;
 }
@@ -88,10 +94,14 @@ TEST_CASE("inventory: NVIDIA GPUs and NVSwitches with their IOMMU groups, models
 }
 
 TEST_CASE("the model table covers the data-centre GPUs") {
-    for (auto [id, name] : std::vector<std::pair<std::uint16_t, std::string_view>>{
-             {0x20b0, "A100-SXM4-40GB"}, {0x20b2, "A100-SXM4-80GB"}, {0x20f1, "A100-PCIE-40GB"},
-             {0x2330, "H100-SXM5-80GB"}, {0x2331, "H100-PCIE-80GB"}, {0x2335, "H200-SXM-141GB"},
-             {0x2901, "B200-SXM-180GB"}}) {
+    for (auto [id, name] :
+         std::vector<std::pair<std::uint16_t, std::string_view>>{{0x20b0, "A100-SXM4-40GB"},
+                                                                 {0x20b2, "A100-SXM4-80GB"},
+                                                                 {0x20f1, "A100-PCIE-40GB"},
+                                                                 {0x2330, "H100-SXM5-80GB"},
+                                                                 {0x2331, "H100-PCIE-80GB"},
+                                                                 {0x2335, "H200-SXM-141GB"},
+                                                                 {0x2901, "B200-SXM-180GB"}}) {
         REQUIRE(findGpuModel(id) != nullptr);
         CHECK(findGpuModel(id)->name == name);
     }
@@ -107,12 +117,12 @@ TEST_CASE("the 64-bit PCI hole holds every BAR, rounded to a power of two") {
 
 TEST_CASE("GPU choice keeps an allocation on one NUMA node and one PCIe switch") {
     auto gpus = hgx();
-    std::vector<bool> none(8, false);
+    GpuMask none = 0;
     CHECK(*pickGpus(gpus, none, 2, "H100-SXM5-80GB") == std::vector<std::size_t>{0, 1});
     CHECK(*pickGpus(gpus, none, 4, "H100-SXM5-80GB") == std::vector<std::size_t>{0, 1, 2, 3});
     CHECK(*pickGpus(gpus, none, 8, "H100-SXM5-80GB") == std::vector<std::size_t>{0, 1, 2, 3, 4, 5, 6, 7});
     // Node 0 has 1 free, node 1 has 3: a pair goes to node 1, onto its whole switch.
-    std::vector<bool> taken{true, true, true, false, true, false, false, false};
+    GpuMask taken = 0b10111;  // GPUs 0, 1, 2 and 4
     CHECK(*pickGpus(gpus, taken, 2, "H100-SXM5-80GB") == std::vector<std::size_t>{6, 7});
     // The fullest node that holds the request: one GPU goes where only one is free.
     CHECK(*pickGpus(gpus, taken, 1, "H100-SXM5-80GB") == std::vector<std::size_t>{3});
@@ -148,11 +158,14 @@ TEST_CASE("preemption stops the fewest preemptible instances, on the host that n
     auto gpus = hgx();
     PlacementRequest eight{192, 1800 * kGiB, 8, "H100-SXM5-80GB"};
     // Host 0: four 2-GPU preemptibles. Host 1: one 8-GPU preemptible.
-    std::vector<HostView> hosts{view(gpus, {0, 1, 2, 3, 4, 5, 6, 7}, 224 - 4 * 24, 2048 * kGiB - 4 * 400 * kGiB),
-                                view(gpus, {0, 1, 2, 3, 4, 5, 6, 7}, 32, 200 * kGiB)};
-    std::vector<PreemptionCandidate> candidates{
-        {0, 10, 24, 400 * kGiB, {0, 1}}, {0, 11, 24, 400 * kGiB, {2, 3}}, {0, 12, 24, 400 * kGiB, {4, 5}},
-        {0, 13, 24, 400 * kGiB, {6, 7}}, {1, 20, 192, 1800 * kGiB, {0, 1, 2, 3, 4, 5, 6, 7}}};
+    std::vector<HostView> hosts{
+        view(gpus, {0, 1, 2, 3, 4, 5, 6, 7}, 224 - 4 * 24, 2048 * kGiB - 4 * 400 * kGiB),
+        view(gpus, {0, 1, 2, 3, 4, 5, 6, 7}, 32, 200 * kGiB)};
+    std::vector<PreemptionCandidate> candidates{{0, 10, 24, 400 * kGiB, {0, 1}},
+                                                {0, 11, 24, 400 * kGiB, {2, 3}},
+                                                {0, 12, 24, 400 * kGiB, {4, 5}},
+                                                {0, 13, 24, 400 * kGiB, {6, 7}},
+                                                {1, 20, 192, 1800 * kGiB, {0, 1, 2, 3, 4, 5, 6, 7}}};
     CHECK_FALSE(place(eight, hosts));
     auto preemption = placeByPreempting(eight, hosts, candidates);
     REQUIRE(preemption);

@@ -139,7 +139,8 @@ TEST_CASE("gpus: a non-preemptible instance stops the fewest preemptible ones an
     w.waitForState(big->id, InstanceState::Stopped);
     w.waitForState(urgent->id, InstanceState::Running);
     auto evicted = *w.service.get(w.project, big->id);
-    CHECK(evicted.reason.find("preempted by non-preemptible instance " + urgent->id.str()) != std::string::npos);
+    CHECK(evicted.reason.find("preempted by non-preemptible instance " + urgent->id.str()) !=
+          std::string::npos);
     CHECK(evicted.gpus.empty());
     for (const auto& id : smalls) {
         CHECK(w.stateOf(id) == InstanceState::Running);

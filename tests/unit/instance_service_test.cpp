@@ -10,8 +10,8 @@
 #include <fstream>
 #include <thread>
 
-#include "log.hpp"
 #include "instance_world.hpp"
+#include "log.hpp"
 
 using namespace gpuhost;
 using model::InstanceAction;

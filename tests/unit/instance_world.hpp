@@ -1,11 +1,11 @@
 #pragma once
 
+#include <doctest/doctest.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 #include <deque>
-#include <doctest/doctest.h>
 #include <fstream>
 #include <functional>
 #include <thread>
@@ -132,6 +132,5 @@ struct World {
         waitFor([&] { return stateOf(id) == state; });
     }
 };
-
 
 }  // namespace gpuhost::test

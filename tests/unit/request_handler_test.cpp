@@ -37,7 +37,8 @@ struct Fixture {
     test::FakeInstanceStore instanceStore;
     test::FakeHypervisor host;
     boost::asio::io_context jobs;
-    agent::InstanceService instances{instanceStore, catalog, pool, {{"local", &host, &host}}, jobs.get_executor(), {}};
+    agent::InstanceService instances{instanceStore,       catalog, pool, {{"local", &host, &host}},
+                                     jobs.get_executor(), {}};
     ApiContext context{projects, instances, catalog, metrics};
     model::Uuid scopedProject = model::Uuid::random();
     TokenAuthenticator auth{
