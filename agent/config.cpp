@@ -194,10 +194,10 @@ void parseTls(Config& config, const YAML::Node& node, const std::filesystem::pat
 }
 
 void parseTopLevel(Config& config, const YAML::Node& root, const std::filesystem::path& base) {
-    rejectUnknownKeys(
-        root, "",
-        {"region", "listen", "state_dir", "allow_insecure_http", "tls", "libvirt", "auth", "images",
-         "instance_types", "capacity", "limits", "log_level", "io_threads", "blocking_threads", "hosts"});
+    rejectUnknownKeys(root, "",
+                      {"region", "listen", "state_dir", "allow_insecure_http", "tls", "libvirt", "auth",
+                       "images", "instance_types", "capacity", "limits", "log_level", "io_threads",
+                       "blocking_threads", "hosts", "filesystems"});
     if (root["region"]) {
         config.region = scalar(root["region"], "region");
         if (auto ok = model::validateResourceName(config.region, "region"); !ok) {
@@ -219,6 +219,10 @@ void parseTopLevel(Config& config, const YAML::Node& root, const std::filesystem
     }
     if (root["libvirt"]) {
         parseLibvirt(config, root["libvirt"]);
+    }
+    config.filesystemsRoot = config.stateDir / "filesystems";
+    if (root["filesystems"]) {
+        parseFilesystems(config, root["filesystems"], base);
     }
     if (root["hosts"]) {
         if (root["libvirt"] && root["libvirt"]["uri"]) {

@@ -77,7 +77,10 @@ struct Config {
     std::string libvirtUri = "qemu:///system";
     /// Hosts in placement-tie order; without a `hosts:` section, one named "local" at libvirt.uri.
     std::vector<HostConfig> hosts;
-    std::uint64_t hugepageBytes = 0;  // back GPU guests' memory with hugepages of this size
+    std::uint64_t hugepageBytes = 0;                 // back GPU guests' memory with hugepages of this size
+    std::filesystem::path filesystemsRoot;           // default: state_dir/filesystems
+    std::uint64_t filesystemMaxBytes = 16ull << 40;  // the largest `size` a user may ask for
+    std::string virtiofsd = "/usr/lib/qemu/virtiofsd";
     VirtType virtType = VirtType::Kvm;
     std::string storagePool = "gpuhost";  // a dir pool under state_dir/pool
     std::string network = "default";      // libvirt network for the NIC, unless bridge is set

@@ -70,6 +70,19 @@ void parseLibvirt(Config& config, const YAML::Node& node) {
     }
 }
 
+void parseFilesystems(Config& config, const YAML::Node& node, const std::filesystem::path& base) {
+    rejectUnknownKeys(node, "filesystems", {"root", "max_size", "virtiofsd"});
+    if (node["root"]) {
+        config.filesystemsRoot = resolvePath(node["root"], "filesystems.root", base);
+    }
+    if (node["max_size"]) {
+        config.filesystemMaxBytes = size(node["max_size"], "filesystems.max_size");
+    }
+    if (node["virtiofsd"]) {
+        config.virtiofsd = resolvePath(node["virtiofsd"], "filesystems.virtiofsd", base).string();
+    }
+}
+
 void parseHosts(Config& config, const YAML::Node& node) {
     if (!node.IsSequence() || node.size() == 0) {
         fail("hosts", "must be a non-empty list of {name, uri}");

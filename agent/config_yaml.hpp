@@ -30,5 +30,6 @@ void parseLibvirt(Config& config, const YAML::Node& node);
 void parseInstanceTypes(Config& config, const YAML::Node& node);
 void parseCapacity(Config& config, const YAML::Node& node);
 void parseHosts(Config& config, const YAML::Node& node);
+void parseFilesystems(Config& config, const YAML::Node& node, const std::filesystem::path& base);
 
 }  // namespace gpuhost::agent::config_yaml

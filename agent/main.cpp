@@ -143,9 +143,10 @@ int run(const std::filesystem::path& configFile, const agent::Config& config) {
         explicit HostDrivers(const agent::Config& config, const agent::HostConfig& host)
             : connection(host.uri),
               hypervisor(connection),
-              storage(connection, config.storagePool,
-                      config.hosts.size() == 1 ? config.stateDir / "pool"
-                                               : config.stateDir / "pools" / host.name) {}
+              storage(
+                  connection, config.storagePool,
+                  config.hosts.size() == 1 ? config.stateDir / "pool" : config.stateDir / "pools" / host.name,
+                  config.hosts.size() == 1 ? config.filesystemsRoot : config.filesystemsRoot / host.name) {}
         drivers::libvirt::Connection connection;
         drivers::libvirt::LibvirtHypervisor hypervisor;
         drivers::libvirt::LibvirtStorage storage;

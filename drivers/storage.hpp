@@ -42,6 +42,15 @@ class Storage {
 
     /// Deleting a volume that does not exist is not an error.
     virtual model::Result<void> deleteVolume(const std::string& name) = 0;
+
+    /// A directory whose size the host's kernel enforces: an ext4 image of `sizeBytes`
+    /// (a sparse volume of this pool), formatted and loop-mounted by libvirt as an "fs"
+    /// pool named `name`, autostarted so libvirtd mounts it again after a host restart.
+    /// Idempotent; returns the mount point (on the host).
+    virtual model::Result<std::string> ensureSharedDirectory(const std::string& name,
+                                                             std::uint64_t sizeBytes) = 0;
+    /// Unmounts it and removes its pool, mount point and image. Missing is not an error.
+    virtual model::Result<void> removeSharedDirectory(const std::string& name) = 0;
 };
 
 }  // namespace gpuhost::drivers

@@ -203,8 +203,13 @@ std::optional<Placement> place(const PlacementRequest& request, const std::vecto
 
 std::optional<Preemption> placeByPreempting(const PlacementRequest& request, std::vector<HostView> hosts,
                                             const std::vector<PreemptionCandidate>& candidates) {
+    // Per host, every subset of its candidates (at most 16: those holding the most GPUs)
+    // is tried: the fewest victims win, then the fewest GPUs taken from them. A host has
+    // few GPU instances, so this stays cheap, and unlike a greedy pass it never stops a
+    // 4-GPU instance where a 1-GPU one would do.
+    constexpr std::size_t kMaxCandidates = 16;
     std::optional<Preemption> best;
-    std::size_t bestGpus = 0;
+    std::pair<int, int> bestCost{0, 0};
     for (std::size_t h = 0; h < hosts.size(); ++h) {
         if (!hosts[h].usable) {
             continue;
@@ -215,32 +220,57 @@ std::optional<Preemption> placeByPreempting(const PlacementRequest& request, std
                 onHost.push_back(&candidate);
             }
         }
-        // The fewest victims reach a total first when the largest go first.
         std::stable_sort(onHost.begin(), onHost.end(),
                          [](const auto* a, const auto* b) { return a->gpus.size() > b->gpus.size(); });
+        if (onHost.size() > kMaxCandidates) {
+            onHost.resize(kMaxCandidates);
+        }
+        std::vector<GpuMask> masks;
+        for (const auto* candidate : onHost) {
+            GpuMask mask = 0;
+            for (auto gpu : candidate->gpus) {
+                mask |= GpuMask{1} << gpu;
+            }
+            masks.push_back(mask);
+        }
+        std::optional<std::uint32_t> chosen;
+        std::pair<int, int> chosenCost{0, 0};
+        for (std::uint32_t subset = 1; subset < (1u << onHost.size()); ++subset) {
+            HostView freed = hosts[h];
+            GpuMask released = 0;
+            for (std::size_t c = 0; c < onHost.size(); ++c) {
+                if (subset >> c & 1) {
+                    freed.freeCpus += onHost[c]->cpus;
+                    freed.freeMemoryBytes += onHost[c]->memoryBytes;
+                    released |= masks[c];
+                }
+            }
+            std::pair<int, int> cost{std::popcount(subset), std::popcount(released)};
+            if ((chosen && cost >= chosenCost) || (best && cost >= bestCost)) {
+                continue;
+            }
+            freed.gpuTaken &= ~released;
+            if (fitCount(request, freed) > 0) {
+                chosen = subset;
+                chosenCost = cost;
+            }
+        }
+        if (!chosen) {
+            continue;
+        }
         HostView freed = hosts[h];
         std::vector<std::size_t> victims;
-        std::size_t evictedGpus = 0;
-        for (const auto* candidate : onHost) {
-            if (best && victims.size() >= best->victims.size()) {
-                break;  // cannot beat the best host any more
+        for (std::size_t c = 0; c < onHost.size(); ++c) {
+            if (*chosen >> c & 1) {
+                freed.freeCpus += onHost[c]->cpus;
+                freed.freeMemoryBytes += onHost[c]->memoryBytes;
+                freed.gpuTaken &= ~masks[c];
+                victims.push_back(onHost[c]->key);
             }
-            freed.freeCpus += candidate->cpus;
-            freed.freeMemoryBytes += candidate->memoryBytes;
-            for (auto gpu : candidate->gpus) {
-                freed.gpuTaken &= ~(GpuMask{1} << gpu);
-            }
-            victims.push_back(candidate->key);
-            evictedGpus += candidate->gpus.size();
-            auto placement = place(request, {freed});
-            if (placement) {
-                if (!best || victims.size() < best->victims.size() ||
-                    (victims.size() == best->victims.size() && evictedGpus < bestGpus)) {
-                    best = Preemption{{h, std::move(placement->gpus)}, victims};
-                    bestGpus = evictedGpus;
-                }
-                break;
-            }
+        }
+        if (auto placement = place(request, {freed})) {
+            best = Preemption{{h, std::move(placement->gpus)}, std::move(victims)};
+            bestCost = chosenCost;
         }
     }
     return best;

@@ -95,7 +95,8 @@ struct Preemption {
 };
 
 /// When `request` fits nowhere: the host where stopping the fewest candidates (then the
-/// fewest GPUs) makes it fit, with those candidates and the placement that results.
+/// fewest GPUs) makes it fit, with those candidates and the placement that results
+/// (every subset of up to 16 candidates per host is considered).
 std::optional<Preemption> placeByPreempting(const PlacementRequest& request, std::vector<HostView> hosts,
                                             const std::vector<PreemptionCandidate>& candidates);
 

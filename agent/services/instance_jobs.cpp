@@ -41,6 +41,27 @@ std::string baseVolumeName(const ImageConfig& image) {
     return "image-" + image.name + "-" + hex + ".img";
 }
 
+// A preempted domain may still hold our GPUs (its stop is in flight), or a domain
+// outside gpuhost does: Unavailable, so the job waits rather than fails.
+Result<void> devicesFree(drivers::Hypervisor& hypervisor, const std::string& domain,
+                         const std::vector<model::PciAddress>& devices) {
+    if (devices.empty()) {
+        return {};
+    }
+    auto held = hypervisor.assignedPciDevices();
+    if (!held) {
+        return held.error();
+    }
+    for (const auto& device : devices) {
+        auto it = held->find(device);
+        if (it != held->end() && it->second != domain) {
+            return Error{
+                ErrorCode::Unavailable, "GPU " + device.str() + " is still held by domain " + it->second, {}};
+        }
+    }
+    return {};
+}
+
 Result<void> ignoreNotFound(Result<void> result) {
     return !result && result.error().code == ErrorCode::NotFound ? Result<void>{} : result;
 }
@@ -148,6 +169,23 @@ asio::awaitable<Result<void>> InstanceService::provision(const Instance& instanc
     const auto& host = hosts_[hostIndex(instance.host)].binding;
     auto& hypervisor = *host.hypervisor;
     auto& storage = *host.storage;
+    if (!instance.gpus.empty()) {
+        // Before touching disks: while another domain still holds the GPUs, every retry
+        // would otherwise recreate the root disk and the seed.
+        drivers::DomainSpec devices;
+        {
+            std::shared_lock lock(mutex_);
+            if (auto placed = placeGpusLocked(instance, devices); !placed) {
+                co_return placed.error();
+            }
+        }
+        auto check = [name = drivers::domainName(instance.id), wanted = devices.hostDevices, &hypervisor] {
+            return devicesFree(hypervisor, name, wanted);
+        };
+        if (auto free = co_await pool_.run(std::move(check)); !free) {
+            co_return free.error();
+        }
+    }
     // Empty paths: the domain already runs (a job cut short after its start, or a domain
     // that is running while its instance is in error): its disks are in use, leave them.
     auto disks = [this, instance, type, image, freshRoot, &hypervisor,
@@ -215,21 +253,8 @@ asio::awaitable<Result<void>> InstanceService::provision(const Instance& instanc
         if (state && *state == PowerState::Running) {
             return {};  // a job cut short after the start: nothing left to do
         }
-        if (!spec.hostDevices.empty()) {
-            // A preempted domain may still hold our GPUs (its stop is in flight), or a
-            // domain outside gpuhost does: wait rather than fail the start.
-            auto held = hypervisor.assignedPciDevices();
-            if (!held) {
-                return held.error();
-            }
-            for (const auto& device : spec.hostDevices) {
-                auto it = held->find(device);
-                if (it != held->end() && it->second != name) {
-                    return Error{ErrorCode::Unavailable,
-                                 "GPU " + device.str() + " is still held by domain " + it->second,
-                                 {}};
-                }
-            }
+        if (auto free = devicesFree(hypervisor, name, spec.hostDevices); !free) {
+            return free;
         }
         return hypervisor.startDomain(name);
     };

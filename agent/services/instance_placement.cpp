@@ -67,6 +67,9 @@ Result<void> InstanceService::refreshHostBlocking(std::size_t h) {
     }
     auto inventory = model::gpuInventory(*devices);
     bool changed = inventory.gpus.size() != host.inventory.gpus.size() || !host.resources;
+    auto gpus = inventory.gpus.size();
+    auto nvswitches = inventory.nvswitches.size();
+    auto skipped = inventory.skipped;  // logged below from this copy: the host's may be replaced meanwhile
     host.resources = *resources;
     host.inventory = std::move(inventory);
     host.models = model::modelMasks(host.inventory.gpus);
@@ -77,9 +80,9 @@ Result<void> InstanceService::refreshHostBlocking(std::size_t h) {
         log::info("host inventory", {{"host", binding.name},
                                      {"cpus", std::to_string(resources->cpus)},
                                      {"memory_mib", std::to_string(resources->memoryBytes >> 20)},
-                                     {"gpus", std::to_string(hosts_[h].inventory.gpus.size())},
-                                     {"nvswitches", std::to_string(hosts_[h].inventory.nvswitches.size())}});
-        for (const auto& skipped : hosts_[h].inventory.skipped) {
+                                     {"gpus", std::to_string(gpus)},
+                                     {"nvswitches", std::to_string(nvswitches)}});
+        for (const auto& skipped : skipped) {
             log::warn("GPU not usable for passthrough", {{"host", binding.name}, {"gpu", skipped}});
         }
     }
@@ -108,14 +111,22 @@ std::vector<model::HostView> InstanceService::viewsLocked(const model::Uuid* exc
         if (h == kNoHost || (except != nullptr && id == *except)) {
             continue;
         }
-        model::Holding holding{
-            h, 0, 0, entry.admitting && entry.pendingGpus ? &*entry.pendingGpus : &entry.instance.gpus};
+        auto state = entry.admitting ? entry.pending : entry.instance.state;
+        model::Holding holding{h, 0, 0, &entry.instance.gpus};
+        // An instance in error keeps what it holds while it holds GPUs: its domain may run.
+        bool holds =
+            holdsResources(state) || (state == InstanceState::Failed && !entry.instance.gpus.empty());
         const auto* type = catalog_.findInstanceType(entry.instance.type);
-        if (type != nullptr && holdsResources(entry.admitting ? entry.pending : entry.instance.state)) {
+        if (type != nullptr && holds) {
             holding.cpus = type->cpu;
             holding.memoryBytes = static_cast<double>(type->memoryBytes);
         }
         holdings.push_back(holding);
+        // A change being written holds both the old and the new GPUs until it commits:
+        // GPUs it releases are not handed out before the store agrees.
+        if (entry.admitting && entry.pendingGpus) {
+            holdings.push_back({h, 0, 0, &*entry.pendingGpus});
+        }
     }
     return model::buildViews(supply, holdings);
 }

@@ -148,7 +148,22 @@ asio::awaitable<void> InstanceService::observe(model::Uuid id) {
     if (!power) {
         co_return;  // host unreachable: keep the last known state
     }
-    if (*power == PowerState::Running && from != InstanceState::Running) {
+    const auto* type = catalog_.findInstanceType(instance->type);
+    bool withoutItsGpus = type != nullptr && type->gpuCount > 0 && instance->gpus.size() != type->gpuCount;
+    if (*power == PowerState::Running && withoutItsGpus) {
+        // Its GPUs were given away (it was preempted, or stopped, and its stop failed or
+        // something restarted it): it must not keep devices another instance owns now.
+        log::warn("destroying a domain that runs without its GPUs", {{"instance", id.str()}});
+        auto destroy = [id, hypervisor = hosts_[h].binding.hypervisor] {
+            return hypervisor->destroyDomain(drivers::domainName(id));
+        };
+        if (auto destroyed = co_await pool_.run(std::move(destroy));
+            destroyed && from != InstanceState::Stopped) {
+            co_await record(id, from, InstanceState::Stopped, std::nullopt,
+                            "stopped: it was running without its GPUs, which belong to another instance now",
+                            std::vector<model::PciAddress>{});
+        }
+    } else if (*power == PowerState::Running && from != InstanceState::Running) {
         if (co_await record(id, from, InstanceState::Running, std::nullopt, "")) {
             schedule(id, Job::Address);
         }

@@ -77,9 +77,9 @@ Result<void> InstanceService::loadBlocking() {
     }
     std::unique_lock lock(mutex_);
     for (auto& instance : *instances) {
-        // Stored before hosts existed (schema v2): the single host of that time.
-        if (instance.host.empty() && instance.state != InstanceState::OutOfStock) {
-            instance.host = hosts_.front().binding.name;
+        if (!instance.host.empty() && hostIndex(instance.host) == kNoHost) {
+            log::warn("instance on a host that is not configured (shown as error; delete forgets it)",
+                      {{"instance", instance.id.str()}, {"host", instance.host}});
         }
         auto id = instance.id;
         byId_[id].instance = std::move(instance);
@@ -256,11 +256,19 @@ asio::awaitable<Result<Instance>> InstanceService::act(const model::Uuid& projec
             if (type == nullptr || host == kNoHost) {
                 co_return Error::conflict("the instance's type or host is no longer configured");
             }
-            auto admission = admitLocked(*type, entry.instance.preemptible, host, &id);
+            // An instance in error may still hold its GPUs (its domain may run with them):
+            // it keeps those, and only CPU and memory are checked.
+            bool holdsItsGpus = type->gpuCount > 0 && entry.instance.gpus.size() == type->gpuCount;
+            auto needed = *type;
+            if (holdsItsGpus) {
+                needed.gpuCount = 0;
+                needed.gpuModel.clear();
+            }
+            auto admission = admitLocked(needed, entry.instance.preemptible, host, &id);
             if (!admission) {
                 co_return Error::conflict("cannot start: " + shortageLocked(*type, host));
             }
-            gpus = admission->gpus;
+            gpus = holdsItsGpus ? entry.instance.gpus : admission->gpus;
             evictions = evictLocked(*admission, id);
             victims = admission->victims;
             entry.pendingGpus = gpus;

@@ -159,6 +159,9 @@ Result<void> SqliteStore::insertInstance(const model::Instance& instance,
     if (auto gpus = insertGpus(instance.id, instance.host, instance.gpus); !gpus) {
         return gpus;
     }
+    if (auto attached = attachFilesystems(instance); !attached) {
+        return attached;
+    }
     if (!transaction.commit()) {
         return lastError("commit instance");
     }

@@ -57,8 +57,11 @@ const std::vector<const char*> kMigrations = {
     ) STRICT;
     )sql",
     // v3: several hosts and GPU allocations. (host, address) is the key: one GPU, one owner.
+    // A v2 database knew one host, which a config without `hosts:` calls "local"; an
+    // operator who lists hosts keeps that name for the old one (see README).
     R"sql(
     ALTER TABLE instances ADD COLUMN host TEXT NOT NULL DEFAULT '';
+    UPDATE instances SET host = 'local' WHERE state != 'out-of-stock';
     CREATE TABLE gpu_allocations (
         host        TEXT NOT NULL,
         address     TEXT NOT NULL,
@@ -67,11 +70,31 @@ const std::vector<const char*> kMigrations = {
     ) STRICT, WITHOUT ROWID;
     CREATE INDEX gpu_allocations_by_instance ON gpu_allocations(instance_id);
     )sql",
+    // v4: filesystems, and which instances use them (a used filesystem cannot go).
+    R"sql(
+    CREATE TABLE filesystems (
+        id         TEXT PRIMARY KEY NOT NULL,
+        project_id TEXT NOT NULL REFERENCES projects(id),
+        name       TEXT NOT NULL,
+        size_bytes INTEGER NOT NULL,
+        host       TEXT NOT NULL,
+        state      TEXT NOT NULL,
+        reason     TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        UNIQUE (project_id, name)
+    ) STRICT;
+    CREATE TABLE instance_filesystems (
+        instance_id   TEXT NOT NULL REFERENCES instances(id) ON DELETE CASCADE,
+        filesystem_id TEXT NOT NULL REFERENCES filesystems(id),
+        PRIMARY KEY (instance_id, filesystem_id)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX instance_filesystems_by_filesystem ON instance_filesystems(filesystem_id);
+    )sql",
 };
 
 // Tables whose rows belong to a project (column project_id). A project is deleted
 // only when none of them has a row for it; later resources add their table here.
-const std::vector<const char*> kProjectOwnedTables = {"instances"};
+const std::vector<const char*> kProjectOwnedTables = {"instances", "filesystems"};
 
 }  // namespace
 

@@ -14,7 +14,7 @@ namespace gpuhost::agent {
 
 /// The SQLite store: WAL journal, synchronous=FULL, schema migrations applied in
 /// order at open (PRAGMA user_version is the schema version).
-class SqliteStore final : public ProjectStore, public InstanceStore {
+class SqliteStore final : public ProjectStore, public InstanceStore, public FilesystemStore {
   public:
     /// Opens (creating if needed) `file` and migrates it. Throws std::runtime_error
     /// when the database cannot be opened or is newer than this binary.
@@ -41,7 +41,16 @@ class SqliteStore final : public ProjectStore, public InstanceStore {
     int schemaVersion();
     static int latestSchemaVersion();
 
+    // FilesystemStore (sqlite_filesystem_store.cpp)
+    model::Result<std::vector<model::Filesystem>> loadFilesystems() override;
+    model::Result<void> insertFilesystem(const model::Filesystem& filesystem) override;
+    model::Result<void> updateFilesystemState(const model::Uuid& id, model::FilesystemState state,
+                                              const std::string& reason) override;
+    model::Result<void> beginFilesystemDelete(const model::Uuid& id) override;
+    model::Result<void> deleteFilesystem(const model::Uuid& id) override;
+
   private:
+    model::Result<void> attachFilesystems(const model::Instance& instance);
     model::Result<void> applyUpdate(const InstanceUpdate& update);
     model::Result<void> insertGpus(const model::Uuid& id, const std::string& host,
                                    const std::vector<model::PciAddress>& gpus);

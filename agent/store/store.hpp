@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "model/error.hpp"
+#include "model/filesystem.hpp"
 #include "model/instance.hpp"
 #include "model/project.hpp"
 
@@ -45,9 +46,10 @@ class InstanceStore {
     /// All instances, in creation order.
     virtual model::Result<std::vector<model::Instance>> loadInstances() = 0;
 
-    /// Inserts the instance with its GPUs, after applying `first` (instances that give
-    /// up GPUs for it: preemption), all in one transaction. NotFound when the project is
-    /// gone; Conflict when the project already has an instance of that name.
+    /// Inserts the instance with its GPUs and its filesystem references, after applying
+    /// `first` (instances that give up GPUs for it: preemption), all in one transaction.
+    /// NotFound when the project is gone or a filesystem is not available in it; Conflict
+    /// when the project already has an instance of that name.
     virtual model::Result<void> insertInstance(const model::Instance& instance,
                                                const std::vector<InstanceUpdate>& first = {}) = 0;
 
@@ -73,6 +75,23 @@ class InstanceStore {
     /// This installation's id, created on first use: domains carry it, so two agents
     /// sharing one libvirt never take each other's domains for orphans.
     virtual model::Result<model::Uuid> agentId() = 0;
+};
+
+/// Durable filesystems. Same rules: committed before returning, blocking. Instances
+/// reference filesystems in the store (insertInstance records them), so a filesystem in
+/// use can never be deleted and a deleting one never attached, whatever the timing.
+class FilesystemStore {
+  public:
+    virtual ~FilesystemStore() = default;
+    virtual model::Result<std::vector<model::Filesystem>> loadFilesystems() = 0;
+    /// NotFound when the project is gone; Conflict when the name is taken in the project.
+    virtual model::Result<void> insertFilesystem(const model::Filesystem& filesystem) = 0;
+    virtual model::Result<void> updateFilesystemState(const model::Uuid& id, model::FilesystemState state,
+                                                      const std::string& reason) = 0;
+    /// Moves it to `deleting` in one transaction with the check that no instance uses it:
+    /// Conflict when one does, NotFound when it is gone.
+    virtual model::Result<void> beginFilesystemDelete(const model::Uuid& id) = 0;
+    virtual model::Result<void> deleteFilesystem(const model::Uuid& id) = 0;
 };
 
 }  // namespace gpuhost::agent

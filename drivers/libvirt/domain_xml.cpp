@@ -70,13 +70,14 @@ std::string nodesetText(const std::vector<int>& nodes) {
 }
 
 // Memory and vCPU placement. VFIO pins all guest memory for DMA: <locked/> says so, and
-// the hard limit (guest memory plus QEMU's own overhead, which grows with the guest's
-// page tables) bounds what may be locked instead of lifting the limit altogether.
+// the hard limit becomes QEMU's memlock limit instead of lifting it altogether. mlock
+// and VFIO's pinning are both charged to it, hence twice the guest's memory, plus
+// QEMU's own overhead, which grows with the guest's page tables.
 void writeResources(std::ostream& xml, const DomainSpec& spec) {
     xml << "  <memory unit='KiB'>" << spec.memoryBytes / 1024 << "</memory>\n";
     bool passthrough = !spec.hostDevices.empty();
     if (passthrough) {
-        std::uint64_t limit = spec.memoryBytes + (4ull << 30) + spec.memoryBytes / 64;
+        std::uint64_t limit = 2 * spec.memoryBytes + (4ull << 30) + spec.memoryBytes / 64;
         xml << "  <memtune>\n    <hard_limit unit='KiB'>" << limit / 1024 << "</hard_limit>\n  </memtune>\n";
     }
     if (passthrough || spec.hugepageBytes > 0) {

@@ -255,4 +255,83 @@ Result<void> LibvirtStorage::deleteVolume(const std::string& name) {
     return {};
 }
 
+// Shared directories ---------------------------------------------------------------
+
+std::string LibvirtStorage::sharedPoolXml(const std::string& name, const std::string& imagePath,
+                                          const std::filesystem::path& mountPoint) {
+    return "<pool type='fs'>\n  <name>" + xmlEscape(name) + "</name>\n  <source>\n    <device path='" +
+           xmlEscape(imagePath) + "'/>\n    <format type='ext4'/>\n  </source>\n  <target>\n    <path>" +
+           xmlEscape(mountPoint.string()) +
+           "</path>\n    <permissions>\n      <mode>0755</mode>\n    </permissions>\n  </target>\n</pool>\n";
+}
+
+Result<std::string> LibvirtStorage::ensureSharedDirectory(const std::string& name, std::uint64_t sizeBytes) {
+    auto image = volume(name + ".img");
+    if (!image && image.error().code != ErrorCode::NotFound) {
+        return image.error();
+    }
+    if (!image) {
+        auto access = openPool(connection_, poolName_);
+        if (!access) {
+            return access.error();
+        }
+        // Sparse: the host's disk is used as files are written, up to the size.
+        std::string xml = "<volume>\n  <name>" + xmlEscape(name) + ".img</name>\n  <capacity unit='bytes'>" +
+                          std::to_string(sizeBytes) +
+                          "</capacity>\n  <allocation unit='bytes'>0</allocation>\n  <target>\n"
+                          "    <format type='raw'/>\n  </target>\n</volume>\n";
+        VolumeHandle created(virStorageVolCreateXML(access->pool.get(), xml.c_str(), 0), virStorageVolFree);
+        if (created == nullptr) {
+            return failed("create the image of " + name);
+        }
+        image = describe(created.get());
+        if (!image) {
+            return image.error();
+        }
+    }
+    auto conn = connection_.get();
+    if (!conn) {
+        return conn.error();
+    }
+    auto mountPoint = sharedRoot_ / name;
+    virStoragePoolPtr raw = virStoragePoolLookupByName(conn->get(), name.c_str());
+    if (raw == nullptr) {
+        raw = virStoragePoolDefineXML(conn->get(), sharedPoolXml(name, image->path, mountPoint).c_str(), 0);
+        if (raw == nullptr) {
+            return failed("define the pool of " + name);
+        }
+    }
+    PoolHandle pool(raw, virStoragePoolFree);
+    if (virStoragePoolIsActive(pool.get()) != 1 && virStoragePoolCreate(pool.get(), 0) != 0) {
+        // Not formatted yet (new, or a crash came between define and build): mkfs only
+        // where there is no file system, then mount.
+        if (virStoragePoolBuild(pool.get(), VIR_STORAGE_POOL_BUILD_NO_OVERWRITE) != 0 ||
+            virStoragePoolCreate(pool.get(), 0) != 0) {
+            return failed("format and mount " + name);
+        }
+    }
+    virStoragePoolSetAutostart(pool.get(), 1);
+    return mountPoint.string();
+}
+
+Result<void> LibvirtStorage::removeSharedDirectory(const std::string& name) {
+    auto conn = connection_.get();
+    if (!conn) {
+        return conn.error();
+    }
+    if (virStoragePoolPtr raw = virStoragePoolLookupByName(conn->get(), name.c_str()); raw != nullptr) {
+        PoolHandle pool(raw, virStoragePoolFree);
+        if (virStoragePoolIsActive(pool.get()) == 1 && virStoragePoolDestroy(pool.get()) != 0) {
+            return failed("unmount " + name);  // busy: a guest still uses it
+        }
+        virStoragePoolDelete(pool.get(), 0);  // removes the mount point; best effort
+        if (virStoragePoolUndefine(pool.get()) != 0) {
+            return failed("undefine the pool of " + name);
+        }
+    } else if (virGetLastErrorCode() != VIR_ERR_NO_STORAGE_POOL) {
+        return failed("look up the pool of " + name);
+    }
+    return deleteVolume(name + ".img");
+}
+
 }  // namespace gpuhost::drivers::libvirt

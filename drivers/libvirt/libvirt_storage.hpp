@@ -10,8 +10,13 @@ namespace gpuhost::drivers::libvirt {
 /// Storage as a libvirt "dir" pool (default name "gpuhost", under the state dir).
 class LibvirtStorage final : public Storage {
   public:
-    LibvirtStorage(Connection& connection, std::string poolName, std::filesystem::path poolPath)
-        : connection_(connection), poolName_(std::move(poolName)), poolPath_(std::move(poolPath)) {}
+    /// Shared directories are mounted under `sharedRoot` (one folder per directory).
+    LibvirtStorage(Connection& connection, std::string poolName, std::filesystem::path poolPath,
+                   std::filesystem::path sharedRoot)
+        : connection_(connection),
+          poolName_(std::move(poolName)),
+          poolPath_(std::move(poolPath)),
+          sharedRoot_(std::move(sharedRoot)) {}
 
     model::Result<void> ensurePool() override;
     model::Result<Volume> volume(const std::string& name) override;
@@ -20,6 +25,13 @@ class LibvirtStorage final : public Storage {
                                         std::string_view backingFormat, std::uint64_t capacityBytes) override;
     model::Result<Volume> importFile(const std::string& name, const std::filesystem::path& source) override;
     model::Result<void> deleteVolume(const std::string& name) override;
+    model::Result<std::string> ensureSharedDirectory(const std::string& name,
+                                                     std::uint64_t sizeBytes) override;
+    model::Result<void> removeSharedDirectory(const std::string& name) override;
+
+    /// The "fs" pool XML of a shared directory (pure; exposed for golden tests).
+    static std::string sharedPoolXml(const std::string& name, const std::string& imagePath,
+                                     const std::filesystem::path& mountPoint);
 
     /// The volume XML for an overlay (pure; exposed for golden tests).
     static std::string overlayXml(const std::string& name, const std::string& backingPath,
@@ -33,6 +45,7 @@ class LibvirtStorage final : public Storage {
     Connection& connection_;
     std::string poolName_;
     std::filesystem::path poolPath_;
+    std::filesystem::path sharedRoot_;
 };
 
 }  // namespace gpuhost::drivers::libvirt

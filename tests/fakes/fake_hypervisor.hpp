@@ -144,6 +144,27 @@ class FakeHypervisor final : public drivers::Hypervisor, public drivers::Storage
         return {};
     }
 
+    model::Result<std::string> ensureSharedDirectory(const std::string& name, std::uint64_t) override {
+        std::lock_guard lock(mutex_);
+        if (auto down = failure()) {
+            return *down;
+        }
+        shared_.insert(name);
+        return "/fake/shared/" + name;
+    }
+    model::Result<void> removeSharedDirectory(const std::string& name) override {
+        std::lock_guard lock(mutex_);
+        if (auto down = failure()) {
+            return *down;
+        }
+        shared_.erase(name);
+        return {};
+    }
+    std::size_t sharedCount() {
+        std::lock_guard lock(mutex_);
+        return shared_.size();
+    }
+
     // Test controls
     /// Guests ignore ACPI shutdown (the agent destroys them after its timeout).
     void ignoreShutdown(bool ignore) {
@@ -209,6 +230,7 @@ class FakeHypervisor final : public drivers::Hypervisor, public drivers::Storage
     drivers::HostResources host_;
     std::map<std::string, Domain> domains_;
     std::set<std::string> volumes_;
+    std::set<std::string> shared_;
     std::vector<model::PciDevice> devices_;
     bool unavailable_ = false;
     bool ignoreShutdown_ = false;

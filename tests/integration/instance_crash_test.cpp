@@ -70,7 +70,8 @@ TEST_CASE("crash: SIGKILL at random points of create/stop/start/delete, restart 
     drivers::libvirt::LibvirtHypervisor hypervisor(observer);
 
     Daemon daemon({}, "127.0.0.1:0", kSharedUri);
-    drivers::libvirt::LibvirtStorage storage(observer, daemon.poolName(), daemon.poolPath());
+    drivers::libvirt::LibvirtStorage storage(observer, daemon.poolName(), daemon.poolPath(),
+                                             daemon.dir() / "state" / "filesystems");
     daemon.start();
     auto project = createProject(daemon.port(), "crash");
 

@@ -71,7 +71,8 @@ TEST_CASE("instances API: create → running → stop → start → delete, with
     auto removed = httpRequest(daemon.port(), "DELETE", kBase + "/instances/" + id, inProject(project));
     CHECK(removed.status == 204);
     // Again: 204 while it is still being deleted, 404 once it is gone (the test driver is fast).
-    auto repeated = httpRequest(daemon.port(), "DELETE", kBase + "/instances/" + id, inProject(project)).status;
+    auto repeated =
+        httpRequest(daemon.port(), "DELETE", kBase + "/instances/" + id, inProject(project)).status;
     CHECK((repeated == 204 || repeated == 404));
     auto gone = pollInstance(daemon.port(), project, id, [](const json& b) { return b.is_null(); });
     CHECK(gone.is_null());

@@ -110,7 +110,7 @@ TEST_CASE("libvirt storage: a pool is made once, overlays are O(1) volumes with 
     Connection connection("test:///default");
     std::string poolName = "gpuhost-" + model::Uuid::random().str().substr(0, 8);
     test::TempDir poolDir;
-    LibvirtStorage storage(connection, poolName, poolDir.path);
+    LibvirtStorage storage(connection, poolName, poolDir.path, poolDir.path / "shared");
     REQUIRE(storage.ensurePool().ok());
     REQUIRE(storage.ensurePool().ok());  // idempotent
 

@@ -180,3 +180,16 @@ TEST_CASE("preemption stops the fewest preemptible instances, on the host that n
     // Nothing preemptible: no way.
     CHECK_FALSE(placeByPreempting(eight, hosts, {}));
 }
+
+TEST_CASE("preemption takes the fewest GPUs among equally few victims") {
+    auto gpus = hgx();
+    // GPUs 0-2: non-preemptible; 3-6: a 4-GPU preemptible; 7: a 1-GPU preemptible.
+    std::vector<HostView> hosts{view(gpus, {0, 1, 2, 3, 4, 5, 6, 7})};
+    std::vector<PreemptionCandidate> candidates{{0, 1, 24, 200 * kGiB, {3, 4, 5, 6}},
+                                                {0, 2, 24, 200 * kGiB, {7}}};
+    PlacementRequest one{24, 200 * kGiB, 1, "H100-SXM5-80GB"};
+    auto preemption = placeByPreempting(one, hosts, candidates);
+    REQUIRE(preemption);
+    CHECK(preemption->victims == std::vector<std::size_t>{2});
+    CHECK(preemption->placement.gpus == std::vector<std::size_t>{7});
+}
