@@ -68,6 +68,7 @@ struct Runtime {
     api::Server& server;
     api::TokenAuthenticator& auth;
     agent::InstanceService& instances;
+    agent::FilesystemService& filesystems;
     agent::BlockingPool& blocking;
     asio::signal_set& signals;
 };
@@ -102,6 +103,7 @@ void handleSignals(Runtime& runtime) {
         // Jobs stop at their next step; the store keeps their transitional state and
         // the reconciler finishes them at the next start.
         runtime.instances.stop();
+        runtime.filesystems.stop();
         asio::co_spawn(
             runtime.signals.get_executor(),
             [&runtime]() -> asio::awaitable<void> {
@@ -126,6 +128,7 @@ agent::InstanceOptions instanceOptions(const agent::Config& config) {
     options.userDataLimit = config.limits.userDataBytes;
     options.capacity = config.capacity;
     options.hugepageBytes = config.hugepageBytes;
+    options.virtiofsd = config.virtiofsd;
     std::filesystem::create_directories(options.scratchDir);
     std::filesystem::create_directories(options.consoleLogDir);
     return options;
@@ -175,8 +178,19 @@ int run(const std::filesystem::path& configFile, const agent::Config& config) {
         throw std::runtime_error(loaded.error().message);
     }
     metrics.addResourceCounter([&instances] { return instances.countByState(); });
+    std::vector<agent::FilesystemHost> filesystemHosts;
+    for (std::size_t h = 0; h < hostDrivers.size(); ++h) {
+        filesystemHosts.push_back({config.hosts[h].name, &hostDrivers[h]->storage});
+    }
+    agent::FilesystemService filesystems(store, blocking, std::move(filesystemHosts), ioc.get_executor(),
+                                         config.filesystemMaxBytes, config.resyncInterval);
+    if (auto loaded = filesystems.loadBlocking(); !loaded) {
+        throw std::runtime_error(loaded.error().message);
+    }
+    instances.setFilesystems(&filesystems);
+    metrics.addResourceCounter([&filesystems] { return filesystems.countByState(); });
 
-    api::ApiContext context{projects, instances, catalog, metrics};
+    api::ApiContext context{projects, instances, filesystems, catalog, metrics};
     api::TokenAuthenticator auth(config.tokens);
     api::RequestHandler handler(context, auth);
 
@@ -184,9 +198,10 @@ int run(const std::filesystem::path& configFile, const agent::Config& config) {
                        api::ServerOptions{config.listenHost, config.listenPort, config.limits, config.tls});
     server.start();
     asio::signal_set signals(ioc, SIGTERM, SIGINT, SIGHUP);
-    Runtime runtime{configFile, config, server, auth, instances, blocking, signals};
+    Runtime runtime{configFile, config, server, auth, instances, filesystems, blocking, signals};
     handleSignals(runtime);
     instances.start();
+    filesystems.start();
 
     std::string address = config.listenHost + ":" + std::to_string(server.port());
     agent::log::info(

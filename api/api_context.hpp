@@ -5,6 +5,7 @@
 #include "metrics.hpp"
 #include "render_cache.hpp"
 #include "services/catalog.hpp"
+#include "services/filesystem_service.hpp"
 #include "services/instance_service.hpp"
 #include "services/project_service.hpp"
 
@@ -15,6 +16,7 @@ namespace gpuhost::api {
 struct ApiContext {
     agent::ProjectService& projects;
     agent::InstanceService& instances;
+    agent::FilesystemService& filesystems;
     const agent::Catalog& catalog;
     agent::Metrics& metrics;
     RenderCache projectLists{};

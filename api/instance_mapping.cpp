@@ -1,6 +1,8 @@
 // JSON ⇄ instances.
 #include <openssl/evp.h>
 
+#include <algorithm>
+
 #include "json_mapping.hpp"
 #include "model/validation.hpp"
 
@@ -69,6 +71,9 @@ Result<std::vector<model::Uuid>> readUuids(const json& body, const char* field) 
                                    : Result<model::Uuid>(Error::invalid(field, "must be a list of ids"));
         if (!id) {
             return id.error();
+        }
+        if (std::find(ids.begin(), ids.end(), *id) != ids.end()) {
+            return Error::invalid(field, "lists " + id->str() + " twice");
         }
         ids.push_back(*id);
     }

@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "model/error.hpp"
+#include "model/filesystem.hpp"
 #include "model/instance.hpp"
 #include "model/instance_type.hpp"
 #include "model/project.hpp"
@@ -32,6 +33,9 @@ nlohmann::json toJson(const model::InstanceType& type);
 /// POST /instances body → a validated CreateInstance (userData base64-decoded; type,
 /// image and size limits are checked against the catalog by the service).
 model::Result<model::CreateInstance> parseCreateInstance(const nlohmann::json& body);
+model::Result<model::CreateFilesystem> parseCreateFilesystem(const nlohmann::json& body,
+                                                             std::uint64_t maxBytes);
+nlohmann::json toJson(const model::Filesystem& filesystem);
 nlohmann::json toJson(const model::Instance& instance);
 
 /// Strict base64 (RFC 4648 alphabet, padded): InvalidArgument naming `field`.

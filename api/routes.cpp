@@ -33,10 +33,10 @@ const std::vector<Route>& routeTable() {
         {verb::post,   "/api/v1alpha1/instances/{id}/actions/start",           Project,  false, "instances", h::startInstance},
         {verb::post,   "/api/v1alpha1/instances/{id}/actions/stop",            Project,  false, "instances", h::stopInstance},
 
-        {verb::post,   "/api/v1alpha1/filesystems",                            Project,  true,  "filesystems", nullptr},
-        {verb::get,    "/api/v1alpha1/filesystems",                            Project,  false, "filesystems", nullptr},
-        {verb::get,    "/api/v1alpha1/filesystems/{id}",                       Project,  false, "filesystems", nullptr},
-        {verb::delete_,"/api/v1alpha1/filesystems/{id}",                       Project,  false, "filesystems", nullptr},
+        {verb::post,   "/api/v1alpha1/filesystems",                            Project,  true,  "filesystems", h::createFilesystem},
+        {verb::get,    "/api/v1alpha1/filesystems",                            Project,  false, "filesystems", h::listFilesystems},
+        {verb::get,    "/api/v1alpha1/filesystems/{id}",                       Project,  false, "filesystems", h::getFilesystem},
+        {verb::delete_,"/api/v1alpha1/filesystems/{id}",                       Project,  false, "filesystems", h::deleteFilesystem},
 
         {verb::post,   "/api/v1alpha1/kubernetes/clusters",                    Project,  true,  "kubernetes", nullptr},
         {verb::get,    "/api/v1alpha1/kubernetes/clusters",                    Project,  false, "kubernetes", nullptr},

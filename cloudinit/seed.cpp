@@ -128,4 +128,22 @@ model::Result<std::string> userData(std::string_view userBytes, const std::vecto
     return out;
 }
 
+std::optional<Part> mountPart(const std::vector<Mount>& mounts) {
+    if (mounts.empty()) {
+        return std::nullopt;
+    }
+    // fstab rather than cloud-init's `mounts` module: cloud-init 22.4 drops devices it
+    // cannot find as block devices, which a virtiofs tag never is.
+    std::string fstab, commands;
+    for (const auto& mount : mounts) {
+        fstab += "      " + mount.tag + " /mnt/" + mount.name + " virtiofs defaults,nofail 0 0\n";
+        commands += "  - [mkdir, -p, /mnt/" + mount.name + "]\n  - [mount, /mnt/" + mount.name + "]\n";
+    }
+    return Part{
+        "text/cloud-config", "gpuhost-filesystems.cfg",
+        "#cloud-config\n# gpuhost: shared filesystems (virtiofs)\nwrite_files:\n  - path: /etc/fstab\n"
+        "    append: true\n    content: |\n" +
+            fstab + "runcmd:\n" + commands};
+}
+
 }  // namespace gpuhost::cloudinit

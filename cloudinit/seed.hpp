@@ -1,5 +1,6 @@
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,6 +24,16 @@ struct Part {
     std::string filename;     // shown in cloud-init's logs
     std::string content;
 };
+
+/// A shared filesystem to mount in the guest: virtiofs `tag` at /mnt/<name>.
+struct Mount {
+    std::string tag;   // the filesystem's id
+    std::string name;  // a validated resource name ([a-z0-9-]): safe in a path and fstab
+};
+
+/// The agent's cloud-config part that mounts `mounts` (an fstab line each, nofail, so
+/// they come back at every boot; mounted at once on the first). Empty list: nullopt.
+std::optional<Part> mountPart(const std::vector<Mount>& mounts);
 
 /// The content type cloud-init would give these bytes, from their first line
 /// (#cloud-config, #!, #cloud-boothook, #include, ## template: jinja, …).

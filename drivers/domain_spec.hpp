@@ -40,6 +40,14 @@ struct DomainSpec {
     std::vector<unsigned> cpuset;                // host CPUs for vCPUs and emulator (empty: float)
     std::vector<int> memoryNodes;                // host NUMA nodes for guest memory (strict)
     std::uint64_t hugepageBytes = 0;             // hugepage size backing guest memory (0: none)
+
+    // Shared filesystems over virtiofs (guest memory becomes shared memfd).
+    struct SharedDirectory {
+        std::string tag;     // the filesystem id: what the guest mounts
+        std::string source;  // the directory on the host
+    };
+    std::vector<SharedDirectory> sharedDirectories;
+    std::string virtiofsd = "/usr/lib/qemu/virtiofsd";
 };
 
 }  // namespace gpuhost::drivers

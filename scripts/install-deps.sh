@@ -6,7 +6,8 @@ set -euo pipefail
 build=(cmake ninja-build g++ pkg-config libboost1.81-all-dev libvirt-dev libyaml-cpp-dev nlohmann-json3-dev
        doctest-dev libsqlite3-dev libssl-dev libsystemd-dev)
 # libvirtd: the crash tests drive test+unix:///default, the test driver inside libvirtd.
-test=(openssl curl procps libvirt-clients libvirt-daemon-system xorriso)
+# cloud-init: `cloud-init schema` validates the cloud-config parts the agent writes.
+test=(openssl curl procps libvirt-clients libvirt-daemon-system xorriso cloud-init)
 run=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils curl xorriso)
 bench=(wrk nginx-light curl)
 image=(mmdebstrap e2fsprogs qemu-utils)

@@ -186,9 +186,23 @@ asio::awaitable<Result<void>> InstanceService::provision(const Instance& instanc
             co_return free.error();
         }
     }
+    // Shared filesystems: mounted on the host before the domain may use them.
+    std::vector<cloudinit::Mount> mounts;
+    std::vector<drivers::DomainSpec::SharedDirectory> shared;
+    for (const auto& id : instance.filesystems) {
+        auto found = filesystems_ != nullptr ? filesystems_->find(instance.projectId, id) : std::nullopt;
+        if (!found) {
+            co_return Error::internal("filesystem " + id.str() + " is gone");
+        }
+        if (found->mountPoint.empty()) {
+            co_return Error{ErrorCode::Unavailable, "filesystem " + id.str() + " is not mounted yet", {}};
+        }
+        mounts.push_back({id.str(), found->name});
+        shared.push_back({id.str(), found->mountPoint});
+    }
     // Empty paths: the domain already runs (a job cut short after its start, or a domain
     // that is running while its instance is in error): its disks are in use, leave them.
-    auto disks = [this, instance, type, image, freshRoot, &hypervisor,
+    auto disks = [this, instance, type, image, freshRoot, mounts, &hypervisor,
                   &storage]() -> Result<std::pair<std::string, std::string>> {
         auto power = hypervisor.powerState(drivers::domainName(instance.id));
         if (power && *power == PowerState::Running) {
@@ -219,7 +233,7 @@ asio::awaitable<Result<void>> InstanceService::provision(const Instance& instanc
                 return root.error();
             }
         }
-        auto seed = writeSeedBlocking(instance);
+        auto seed = writeSeedBlocking(instance, mounts);
         if (!seed) {
             return seed.error();
         }
@@ -238,6 +252,8 @@ asio::awaitable<Result<void>> InstanceService::provision(const Instance& instanc
         co_return Error{ErrorCode::Unavailable, "superseded by a newer request", {}};
     }
     auto spec = domainSpec(instance, *type, *image, paths->first, paths->second);
+    spec.sharedDirectories = shared;
+    spec.virtiofsd = options_.virtiofsd;
     {
         std::shared_lock lock(mutex_);
         if (auto placed = placeGpusLocked(instance, spec); !placed) {
@@ -371,8 +387,13 @@ Result<drivers::Volume> InstanceService::baseVolumeBlocking(const std::string& h
     return imported;
 }
 
-Result<std::string> InstanceService::writeSeedBlocking(const Instance& instance) {
-    auto userData = cloudinit::userData(instance.userData, {});
+Result<std::string> InstanceService::writeSeedBlocking(const Instance& instance,
+                                                       const std::vector<cloudinit::Mount>& mounts) {
+    std::vector<cloudinit::Part> parts;
+    if (auto part = cloudinit::mountPart(mounts)) {
+        parts.push_back(std::move(*part));
+    }
+    auto userData = cloudinit::userData(instance.userData, parts);
     if (!userData) {
         return userData.error();
     }

@@ -104,17 +104,56 @@ Result<void> InstanceService::checkAgainstCatalog(const model::CreateInstance& r
                                               " bytes once decoded; the limit is " +
                                               std::to_string(options_.userDataLimit));
     }
-    if (!request.filesystems.empty()) {
-        return Error{ErrorCode::NotFound, "filesystem " + request.filesystems.front().str() + " not found",
-                     "filesystems"};
+    return {};
+}
+
+// userData that cannot take the agent's mount part (gzip, MIME) is refused up front.
+Result<void> checkUserDataTakesParts(const model::CreateInstance& request) {
+    if (request.filesystems.empty()) {
+        return {};
+    }
+    auto merged = cloudinit::userData(request.userData,
+                                      {cloudinit::Part{"text/cloud-config", "probe", "#cloud-config\n"}});
+    if (!merged) {
+        return Error::invalid("userData",
+                              "cannot be combined with filesystem mounts: " + merged.error().message);
     }
     return {};
+}
+
+Result<std::size_t> InstanceService::filesystemHost(const model::Uuid& project,
+                                                    const std::vector<model::Uuid>& ids) const {
+    std::size_t host = kNoHost;
+    for (const auto& id : ids) {
+        auto found = filesystems_ != nullptr ? filesystems_->find(project, id) : std::nullopt;
+        if (!found) {
+            return Error{ErrorCode::NotFound, "filesystem " + id.str() + " not found", "filesystems"};
+        }
+        if (!found->available) {
+            return Error{ErrorCode::Conflict, "filesystem " + id.str() + " is not available", "filesystems"};
+        }
+        auto at = hostIndex(found->host);
+        if (at == kNoHost || (host != kNoHost && at != host)) {
+            return Error::invalid("filesystems",
+                                  "the filesystems live on different hosts; an instance can "
+                                  "only attach filesystems of one host");
+        }
+        host = at;
+    }
+    return host;
 }
 
 asio::awaitable<Result<Instance>> InstanceService::create(const model::Uuid& project,
                                                           model::CreateInstance request) {
     if (auto valid = checkAgainstCatalog(request); !valid) {
         co_return valid.error();
+    }
+    if (auto parts = checkUserDataTakesParts(request); !parts) {
+        co_return parts.error();
+    }
+    auto onlyHost = filesystemHost(project, request.filesystems);  // a filesystem lives on one host
+    if (!onlyHost) {
+        co_return onlyHost.error();
     }
     Instance instance = newInstance(project, std::move(request));
     const auto* type = catalog_.findInstanceType(instance.type);
@@ -151,7 +190,7 @@ asio::awaitable<Result<Instance>> InstanceService::create(const model::Uuid& pro
         }
         // Too little room is not an error: the instance is recorded out-of-stock with no
         // domain, as Atlas clients expect (they poll for it and delete); it never starts by itself.
-        auto admission = admitLocked(*type, instance.preemptible, kNoHost, nullptr);
+        auto admission = admitLocked(*type, instance.preemptible, *onlyHost, nullptr);
         if (admission) {
             instance.state = InstanceState::Creating;
             instance.host = hosts_[admission->host].binding.name;
@@ -160,7 +199,7 @@ asio::awaitable<Result<Instance>> InstanceService::create(const model::Uuid& pro
             victims = admission->victims;
         } else {
             instance.state = InstanceState::OutOfStock;
-            instance.reason = shortageLocked(*type, kNoHost);
+            instance.reason = shortageLocked(*type, *onlyHost);
         }
         // Counted against capacity while the insert is in flight, invisible to readers.
         auto& entry = byId_[instance.id];

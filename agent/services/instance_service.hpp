@@ -18,7 +18,9 @@
 #include "model/instance.hpp"
 #include "model/placement.hpp"
 #include "model/principal.hpp"
+#include "seed.hpp"
 #include "services/catalog.hpp"
+#include "services/filesystem_service.hpp"
 #include "storage.hpp"
 #include "store/store.hpp"
 
@@ -37,6 +39,7 @@ struct InstanceOptions {
     std::size_t userDataLimit = 64 << 10;
     Capacity capacity;                // applies to every host
     std::uint64_t hugepageBytes = 0;  // hugepages backing GPU instances' memory (0: none)
+    std::string virtiofsd = "/usr/lib/qemu/virtiofsd";
 };
 
 /// One hypervisor host the service drives: its name (stored with each instance) and its
@@ -71,6 +74,9 @@ class InstanceService final {
                     std::vector<HostBinding> hosts, boost::asio::any_io_executor executor,
                     InstanceOptions options);
     ~InstanceService();
+
+    /// Where filesystems are looked up (null: none exist). Set before serving.
+    void setFilesystems(const FilesystemDirectory* filesystems) { filesystems_ = filesystems; }
 
     /// Loads instances and this agent's id from the store. Blocking: call before serving.
     model::Result<void> loadBlocking();
@@ -171,7 +177,11 @@ class InstanceService final {
     boost::asio::awaitable<model::Result<void>> powerOff(const model::Instance& instance);
     boost::asio::awaitable<model::Result<void>> teardown(const model::Instance& instance);
     model::Result<drivers::Volume> baseVolumeBlocking(const std::string& host, const ImageConfig& image);
-    model::Result<std::string> writeSeedBlocking(const model::Instance& instance);
+    model::Result<std::string> writeSeedBlocking(const model::Instance& instance,
+                                                 const std::vector<cloudinit::Mount>& mounts);
+    /// The host every filesystem of the request lives on (kNoHost: none asked), or why not.
+    model::Result<std::size_t> filesystemHost(const model::Uuid& project,
+                                              const std::vector<model::Uuid>& ids) const;
     drivers::DomainSpec domainSpec(const model::Instance& instance, const model::InstanceType& type,
                                    const ImageConfig& image, const std::string& root,
                                    const std::string& seed) const;
@@ -210,6 +220,7 @@ class InstanceService final {
     std::vector<HostState> hosts_;  // fixed size; fields guarded by mutex_
     std::vector<std::unique_ptr<HostEvents>> hostEvents_;
     std::map<std::string, std::size_t, std::less<>> hostByName_;  // fixed at construction
+    const FilesystemDirectory* filesystems_ = nullptr;
 
     std::mutex imageMutex_;  // one import per base image at a time
     std::atomic<bool> stopping_{false};

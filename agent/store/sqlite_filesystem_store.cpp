@@ -70,7 +70,9 @@ Result<void> SqliteStore::updateFilesystemState(const model::Uuid& id, model::Fi
                                                 const std::string& reason) {
     Timer timer(metrics_, "update_filesystem");
     std::lock_guard lock(mutex_);
-    Statement statement(db_, "UPDATE filesystems SET state = ?, reason = ? WHERE id = ?");
+    // Only from creating: a delete admitted meanwhile must not be undone.
+    Statement statement(db_,
+                        "UPDATE filesystems SET state = ?, reason = ? WHERE id = ? AND state = 'creating'");
     statement.bind(1, std::string(model::nameOf(state)));
     statement.bind(2, reason);
     statement.bind(3, id.str());

@@ -86,6 +86,7 @@ class FilesystemStore {
     virtual model::Result<std::vector<model::Filesystem>> loadFilesystems() = 0;
     /// NotFound when the project is gone; Conflict when the name is taken in the project.
     virtual model::Result<void> insertFilesystem(const model::Filesystem& filesystem) = 0;
+    /// Ends creation (available or error); NotFound when it is no longer creating.
     virtual model::Result<void> updateFilesystemState(const model::Uuid& id, model::FilesystemState state,
                                                       const std::string& reason) = 0;
     /// Moves it to `deleting` in one transaction with the check that no instance uses it:

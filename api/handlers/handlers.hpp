@@ -27,6 +27,11 @@ Awaitable startInstance(ApiContext& ctx, const Call& call);
 Awaitable stopInstance(ApiContext& ctx, const Call& call);
 Awaitable getCapacity(ApiContext& ctx, const Call& call);
 
+Awaitable createFilesystem(ApiContext& ctx, const Call& call);
+Awaitable listFilesystems(ApiContext& ctx, const Call& call);
+Awaitable getFilesystem(ApiContext& ctx, const Call& call);
+Awaitable deleteFilesystem(ApiContext& ctx, const Call& call);
+
 Awaitable listInstanceTypes(ApiContext& ctx, const Call& call);
 Awaitable getCapabilities(ApiContext& ctx, const Call& call);
 

@@ -80,11 +80,16 @@ void writeResources(std::ostream& xml, const DomainSpec& spec) {
         std::uint64_t limit = 2 * spec.memoryBytes + (4ull << 30) + spec.memoryBytes / 64;
         xml << "  <memtune>\n    <hard_limit unit='KiB'>" << limit / 1024 << "</hard_limit>\n  </memtune>\n";
     }
-    if (passthrough || spec.hugepageBytes > 0) {
+    bool shared = !spec.sharedDirectories.empty();
+    if (passthrough || spec.hugepageBytes > 0 || shared) {
         xml << "  <memoryBacking>\n";
         if (spec.hugepageBytes > 0) {
             xml << "    <hugepages>\n      <page size='" << spec.hugepageBytes / 1024
                 << "' unit='KiB'/>\n    </hugepages>\n";
+        }
+        if (shared) {
+            // virtiofsd maps guest memory: it must be shared (memfd works without NUMA cells).
+            xml << "    <source type='memfd'/>\n    <access mode='shared'/>\n";
         }
         if (passthrough) {
             xml << "    <locked/>\n";
@@ -182,6 +187,17 @@ void writePassthrough(std::ostream& xml, const DomainSpec& spec) {
     }
 }
 
+void writeSharedDirectories(std::ostream& xml, const DomainSpec& spec) {
+    for (const auto& directory : spec.sharedDirectories) {
+        xml << "    <filesystem type='mount' accessmode='passthrough'>\n"
+            << "      <driver type='virtiofs' queue='1024'/>\n"
+            << "      <binary path='" << xmlEscape(spec.virtiofsd) << "'/>\n"
+            << "      <source dir='" << xmlEscape(directory.source) << "'/>\n"
+            << "      <target dir='" << xmlEscape(directory.tag) << "'/>\n"
+            << "    </filesystem>\n";
+    }
+}
+
 void writeConsoleAndAgent(std::ostream& xml, const DomainSpec& spec) {
     // A pty keeps `virsh console` working; <log> copies everything to a file as well.
     xml << "    <serial type='pty'>\n"
@@ -221,6 +237,7 @@ std::string buildDomainXml(const DomainSpec& spec) {
     writeDisks(xml, spec);
     writeNetwork(xml, spec);
     writePassthrough(xml, spec);
+    writeSharedDirectories(xml, spec);
     writeConsoleAndAgent(xml, spec);
     xml << "  </devices>\n</domain>\n";
     return xml.str();

@@ -1,6 +1,11 @@
 #include "libvirt/libvirt_storage.hpp"
 
 #include <libvirt/libvirt.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <libvirt/virterror.h>
 #include <cstdlib>
@@ -257,6 +262,26 @@ Result<void> LibvirtStorage::deleteVolume(const std::string& name) {
 
 // Shared directories ---------------------------------------------------------------
 
+namespace {
+
+// libvirt 9.0 decides whether an fs pool is mounted by comparing /proc/mounts' source
+// with the pool's device: for an image file the kernel shows /dev/loopN, so libvirt
+// never sees it mounted (it would mount it again, and never unmounts it). Where the
+// host is this machine, look at the mount point itself.
+bool isLocalUri(const std::string& uri) {
+    auto scheme = uri.find("://");
+    return scheme != std::string::npos && uri.compare(scheme + 3, 1, "/") == 0;
+}
+
+bool mountedHere(const std::filesystem::path& path) {
+    struct stat self {
+    }, parent{};
+    return ::stat(path.c_str(), &self) == 0 && ::stat(path.parent_path().c_str(), &parent) == 0 &&
+           self.st_dev != parent.st_dev;
+}
+
+}  // namespace
+
 std::string LibvirtStorage::sharedPoolXml(const std::string& name, const std::string& imagePath,
                                           const std::filesystem::path& mountPoint) {
     return "<pool type='fs'>\n  <name>" + xmlEscape(name) + "</name>\n  <source>\n    <device path='" +
@@ -302,6 +327,14 @@ Result<std::string> LibvirtStorage::ensureSharedDirectory(const std::string& nam
         }
     }
     PoolHandle pool(raw, virStoragePoolFree);
+    bool local = isLocalUri(connection_.uri());
+    if (local && mountedHere(mountPoint)) {
+        virStoragePoolSetAutostart(pool.get(), 1);
+        return mountPoint.string();  // mounted already: never stack a second mount on it
+    }
+    if (virStoragePoolIsActive(pool.get()) == 1 && local) {
+        virStoragePoolDestroy(pool.get());  // libvirt's idea of "active" is stale (see above)
+    }
     if (virStoragePoolIsActive(pool.get()) != 1 && virStoragePoolCreate(pool.get(), 0) != 0) {
         // Not formatted yet (new, or a crash came between define and build): mkfs only
         // where there is no file system, then mount.
@@ -323,6 +356,15 @@ Result<void> LibvirtStorage::removeSharedDirectory(const std::string& name) {
         PoolHandle pool(raw, virStoragePoolFree);
         if (virStoragePoolIsActive(pool.get()) == 1 && virStoragePoolDestroy(pool.get()) != 0) {
             return failed("unmount " + name);  // busy: a guest still uses it
+        }
+        auto mountPoint = sharedRoot_ / name;
+        if (isLocalUri(connection_.uri()) && mountedHere(mountPoint) &&
+            ::umount2(mountPoint.c_str(), 0) != 0) {
+            // libvirt did not unmount it (see above) and this process may not: say so.
+            return Error::internal(
+                "unmount " + mountPoint.string() + ": " + std::strerror(errno) +
+                " (libvirt cannot unmount loop-mounted images; the agent needs CAP_SYS_ADMIN "
+                "or an operator runs umount)");
         }
         virStoragePoolDelete(pool.get(), 0);  // removes the mount point; best effort
         if (virStoragePoolUndefine(pool.get()) != 0) {

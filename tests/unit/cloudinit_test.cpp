@@ -1,6 +1,8 @@
 #include <doctest/doctest.h>
 #include <openssl/evp.h>
 
+#include <cstdlib>
+
 #include "seed.hpp"
 #include "support/golden.hpp"
 
@@ -107,4 +109,22 @@ TEST_CASE("cloud-init: content types follow cloud-init's first-line rules") {
     REQUIRE_FALSE(gz.ok());
     CHECK(gz.error().field == "userData");
     CHECK_FALSE(cloudinit::userData("Content-Type: multipart/mixed; boundary=x\n\n", {part}).ok());
+}
+
+TEST_CASE("cloud-init: the filesystem mount part matches its golden file and cloud-init's schema") {
+    CHECK_FALSE(cloudinit::mountPart({}).has_value());
+    auto part = cloudinit::mountPart({{"0b7c2f4e-1d2a-4e5b-9c8d-7e6f5a4b3c2d", "datasets"},
+                                      {"1c8d3a5f-2e3b-4f6c-8d9e-8f7a6b5c4d3e", "checkpoints-2"}});
+    REQUIRE(part.has_value());
+    CHECK(part->contentType == "text/cloud-config");
+    CHECK(part->content == test::golden("cloud-init/mount-part.cfg", part->content));
+    REQUIRE_MESSAGE(std::system("command -v cloud-init >/dev/null") == 0,
+                    "cloud-init is required for `cloud-init schema`: ./test.sh installs it");
+    auto path = test::goldenPath("cloud-init/mount-part.cfg");
+    CHECK(std::system(("cloud-init schema --config-file '" + path.string() + "' >/dev/null 2>&1").c_str()) ==
+          0);
+    // And merged with a user's cloud-config, both parts survive as MIME parts.
+    auto merged = cloudinit::userData("#cloud-config\nruncmd: [touch /tmp/user]\n", {*part});
+    REQUIRE(merged.ok());
+    CHECK(merged->find("gpuhost-filesystems.cfg") != std::string::npos);
 }

@@ -71,7 +71,13 @@ std::vector<GoldenCase> cases() {
     single.pciHole64Bytes = model::pciHole64Bytes({32ull << 30});
     single.cpuset = {48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 144, 145, 146, 147};
     single.memoryNodes = {1};
+    // Two shared filesystems over virtiofs on a TCG guest.
+    auto shared = tcg;
+    shared.sharedDirectories = {
+        {"0b7c2f4e-1d2a-4e5b-9c8d-7e6f5a4b3c2d", "/var/lib/gpuhost/filesystems/fs-a"},
+        {"1c8d3a5f-2e3b-4f6c-8d9e-8f7a6b5c4d3e", "/var/lib/gpuhost/filesystems/it's <b>"}};
     return {{"domain/kvm-network.xml", kvm},
+            {"domain/tcg-virtiofs.xml", shared},
             {"domain/hgx-8gpu-numa-hugepages.xml", hgx},
             {"domain/gpu-multifunction-numa1.xml", single},
             {"domain/tcg-direct-kernel.xml", tcg},

@@ -18,7 +18,9 @@ std::vector<test::FakeHost> twoHgxHosts() {
 }
 
 std::uint64_t capacityOf(World& w, const std::string& type) {
-    for (const auto& entry : *w.service.capacity()) {
+    auto capacity = w.service.capacity();  // named: a range-for over *temporary would dangle
+    REQUIRE(capacity.ok());
+    for (const auto& entry : *capacity) {
         if (entry.type == type) {
             return entry.capacity;
         }

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "auth.hpp"
+#include "fakes/fake_filesystem_store.hpp"
 #include "fakes/fake_hypervisor.hpp"
 #include "fakes/fake_instance_store.hpp"
 #include "fakes/fake_project_store.hpp"
@@ -39,7 +40,10 @@ struct Fixture {
     boost::asio::io_context jobs;
     agent::InstanceService instances{instanceStore,       catalog, pool, {{"local", &host, &host}},
                                      jobs.get_executor(), {}};
-    ApiContext context{projects, instances, catalog, metrics};
+    test::FakeFilesystemStore filesystemStore;
+    agent::FilesystemService filesystems{filesystemStore,     pool,       {{"local", &host}},
+                                         jobs.get_executor(), 1ull << 40, std::chrono::seconds(30)};
+    ApiContext context{projects, instances, filesystems, catalog, metrics};
     model::Uuid scopedProject = model::Uuid::random();
     TokenAuthenticator auth{
         {token("op", kOperator, true, {}), token("scoped", kScoped, false, {scopedProject})}};
@@ -107,10 +111,10 @@ TEST_CASE("handler: project scoping: 400 missing/bad header, 403 foreign project
 TEST_CASE("handler: unimplemented routes answer 501 after auth, never invented data") {
     Fixture f;
     auto project = f.createProject("team");
-    auto response = f.send(http::verb::get, "/api/v1alpha1/filesystems", kOperator, {}, project);
+    auto response = f.send(http::verb::get, "/api/v1alpha1/slurm/clusters", kOperator, {}, project);
     CHECK(response.result() == http::status::not_implemented);
     CHECK(nlohmann::json::parse(response.body()) == nlohmann::json{{"message", "not implemented"}});
-    CHECK(f.send(http::verb::get, "/api/v1alpha1/filesystems", "").result() == http::status::unauthorized);
+    CHECK(f.send(http::verb::get, "/api/v1alpha1/slurm/clusters", "").result() == http::status::unauthorized);
 }
 
 TEST_CASE("handler: 404 unknown path, 405 with Allow, 415 without JSON content type") {
@@ -185,6 +189,7 @@ TEST_CASE("handler: capabilities are derived from the route table") {
     }
     CHECK(features.at("projects"));
     CHECK(features.at("instances"));
-    CHECK_FALSE(features.at("filesystems"));
+    CHECK(features.at("filesystems"));
+    CHECK_FALSE(features.at("kubernetes"));
     CHECK_FALSE(features.at("slurm"));
 }

@@ -1,0 +1,100 @@
+#pragma once
+
+#include <atomic>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <map>
+#include <optional>
+#include <shared_mutex>
+#include <vector>
+
+#include "blocking_pool.hpp"
+#include "metrics.hpp"
+#include "model/filesystem.hpp"
+#include "storage.hpp"
+#include "store/store.hpp"
+
+namespace gpuhost::agent {
+
+/// A filesystem as an instance on its host sees it.
+struct SharedDirectory {
+    model::Uuid id;  // the virtiofs tag
+    std::string name;
+    std::string host;
+    std::string mountPoint;  // on the host; empty until it is mounted
+    bool available = false;
+};
+
+/// What InstanceService needs to know about filesystems.
+class FilesystemDirectory {
+  public:
+    virtual ~FilesystemDirectory() = default;
+    /// The project's filesystem `id`, or nullopt when absent or in another project.
+    virtual std::optional<SharedDirectory> find(const model::Uuid& project, const model::Uuid& id) const = 0;
+};
+
+/// Where filesystems can live: one entry per hypervisor host.
+struct FilesystemHost {
+    std::string name;
+    drivers::Storage* storage = nullptr;
+};
+
+/// Filesystems: size-limited directories (a libvirt "fs" pool over a sparse ext4 image
+/// on one host) that instances of the project mount through virtiofs. Admission is
+/// durable before the reply; one worker then drives every filesystem to its state, one
+/// at a time, and re-checks them all periodically (mounts come back after a restart).
+class FilesystemService final : public FilesystemDirectory {
+  public:
+    FilesystemService(FilesystemStore& store, BlockingPool& pool, std::vector<FilesystemHost> hosts,
+                      boost::asio::any_io_executor executor, std::uint64_t maxBytes,
+                      std::chrono::milliseconds resyncInterval);
+
+    model::Result<void> loadBlocking();
+    void start();
+    void stop();
+
+    boost::asio::awaitable<model::Result<model::Filesystem>> create(const model::Uuid& project,
+                                                                    model::CreateFilesystem request);
+    model::Result<model::Filesystem> get(const model::Uuid& project, const model::Uuid& id) const;
+    std::vector<model::Filesystem> list(const model::Uuid& project) const;
+    /// 204 semantics: NotFound, Conflict while an instance uses it, else deleting.
+    boost::asio::awaitable<model::Result<void>> remove(const model::Uuid& project, const model::Uuid& id);
+    std::optional<SharedDirectory> find(const model::Uuid& project, const model::Uuid& id) const override;
+    std::uint64_t maxBytes() const { return maxBytes_; }
+    std::vector<ResourceCount> countByState() const;
+
+  private:
+    struct Entry {
+        model::Filesystem filesystem;
+        std::string mountPoint;
+        std::uint64_t order = 0;
+        bool inserting = false;
+    };
+    boost::asio::awaitable<void> worker();
+    boost::asio::awaitable<void> converge(model::Uuid id);
+    boost::asio::awaitable<void> record(const model::Uuid& id, model::FilesystemState state,
+                                        std::string reason);
+    void kick();
+    std::string chooseHostLocked() const;
+    drivers::Storage* storageFor(const std::string& host) const;
+
+    FilesystemStore& store_;
+    BlockingPool& pool_;
+    std::vector<FilesystemHost> hosts_;
+    std::uint64_t maxBytes_;
+    std::chrono::milliseconds resyncInterval_;
+    mutable std::shared_mutex mutex_;
+    std::map<model::Uuid, Entry> byId_;
+    std::uint64_t nextOrder_ = 0;
+    std::atomic<bool> stopping_{false};
+    std::atomic<bool> kicked_{false};
+    boost::asio::any_io_executor strand_;
+    boost::asio::steady_timer timer_;
+};
+
+/// The libvirt pool (and image volume stem) of a filesystem: derived from its id only.
+std::string sharedDirectoryName(const model::Uuid& id);
+
+}  // namespace gpuhost::agent
