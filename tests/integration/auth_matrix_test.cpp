@@ -84,6 +84,13 @@ TEST_CASE("auth matrix: every {id} route × another project's resource → 404, 
              REQUIRE(created.status == 201);
              return nlohmann::json::parse(created.body).at("id").get<std::string>();
          }},
+        {"/api/v1alpha1/filesystems/",
+         [&] {
+             auto created = httpRequest(daemon.port(), "POST", kBase + "/filesystems", inProject(owner, true),
+                                        R"({"name":"probe","size":"1Gi"})");
+             REQUIRE(created.status == 201);
+             return nlohmann::json::parse(created.body).at("id").get<std::string>();
+         }},
     };
     std::map<std::string, std::string> made;
     int covered = 0;
