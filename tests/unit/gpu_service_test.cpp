@@ -155,3 +155,26 @@ TEST_CASE("gpus: a non-preemptible instance stops the fewest preemptible ones an
     REQUIRE(spot.ok());
     CHECK(spot->state == InstanceState::OutOfStock);
 }
+
+TEST_CASE("hosts: one that drops shows its instances as error, the other host goes on, reconnect restores") {
+    World w(twoHgxHosts());
+    auto onA = w.create("on-a", "h100.8x-big");
+    auto onB = w.create("on-b", "h100.8x-big");
+    REQUIRE(onA.ok());
+    REQUIRE(onB.ok());
+    w.waitForState(onA->id, InstanceState::Running);
+    w.waitForState(onB->id, InstanceState::Running);
+    auto& lost = onA->host == "gpu-a" ? w.hosts[0] : w.hosts[1];
+    lost.setUnavailable(true);
+    w.waitForState(onA->id, InstanceState::Failed);
+    CHECK(w.service.get(w.project, onA->id)->reason.find("is unreachable") != std::string::npos);
+    CHECK(w.store.find(onA->id)->state == InstanceState::Running);  // the stored state is kept
+    CHECK(w.stateOf(onB->id) == InstanceState::Running);
+    // The other host still takes work; the lost one's capacity is not counted.
+    REQUIRE(w.await(w.service.act(w.project, onB->id, InstanceAction::Stop)).ok());
+    w.waitForState(onB->id, InstanceState::Stopped);
+    CHECK(capacityOf(w, "h100.8x-big") == 1);
+    lost.setUnavailable(false);
+    w.waitForState(onA->id, InstanceState::Running);
+    CHECK(w.service.get(w.project, onA->id)->reason.empty());
+}
