@@ -211,6 +211,11 @@ asio::awaitable<Result<void>> InstanceService::provision(const Instance& instanc
         if (!power && power.error().code != ErrorCode::NotFound) {
             return power.error();
         }
+        // The host's pool may not exist yet: a create can come before the first reconcile
+        // of its host (each host is reconciled in turn) and after a host was wiped.
+        if (auto pool = storage.ensurePool(); !pool) {
+            return pool.error();
+        }
         auto base = baseVolumeBlocking(instance.host, *image);
         if (!base) {
             return base.error();

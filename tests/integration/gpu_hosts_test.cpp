@@ -157,6 +157,8 @@ TEST_CASE("gpu hosts: fill two 8-GPU hosts, out-of-stock for the third, preempti
     CHECK(u.at("state") == "creating");
     CHECK(u.at("host") == b.at("host"));
     auto evicted = waitForState(daemon.port(), project, b.at("id"), "stopped");
+    std::string log = daemon.log();
+    INFO(log);
     CHECK(evicted.at("reason").get<std::string>().find("preempted") != std::string::npos);
     CHECK(evicted.at("gpus").empty());
     waitForState(daemon.port(), project, u.at("id"), "running");
@@ -219,7 +221,7 @@ TEST_CASE("gpu hosts: SIGKILL during GPU creates, stops and deletes never leaks 
             httpRequest(daemon.port(), "DELETE", kBase + "/instances/" + instance.at("id").get<std::string>(),
                         inProject(project));
         }
-        for (int wait = 0; wait < 400 && !listInstances(daemon, project).empty(); ++wait) {
+        for (int wait = 0; wait < 2400 && !listInstances(daemon, project).empty(); ++wait) {  // 60 s: ASan
             std::this_thread::sleep_for(std::chrono::milliseconds(25));
         }
         REQUIRE(listInstances(daemon, project).empty());
