@@ -200,8 +200,8 @@ int run(const std::filesystem::path& configFile, const agent::Config& config) {
     asio::signal_set signals(ioc, SIGTERM, SIGINT, SIGHUP);
     Runtime runtime{configFile, config, server, auth, instances, filesystems, blocking, signals};
     handleSignals(runtime);
+    filesystems.start();  // first: instances wait for their filesystems' mounts
     instances.start();
-    filesystems.start();
 
     std::string address = config.listenHost + ":" + std::to_string(server.port());
     agent::log::info(

@@ -77,18 +77,26 @@ void FilesystemService::kick() {
     asio::post(strand_, [this] { timer_.cancel(); });
 }
 
-// The host holding the fewest filesystem bytes: spreads them, deterministic on ties.
-std::string FilesystemService::chooseHostLocked() const {
-    std::map<std::string, std::uint64_t> bytes;
+// An instance can only attach filesystems of one host, so a project's filesystems stay
+// together: the host that already has most of the project's; for a project's first,
+// the host holding the fewest filesystem bytes (deterministic on ties).
+std::string FilesystemService::chooseHostLocked(const model::Uuid& project) const {
+    std::map<std::string, std::uint64_t> bytes, ofProject;
     for (const auto& host : hosts_) {
         bytes[host.name] = 0;
+        ofProject[host.name] = 0;
     }
     for (const auto& [id, entry] : byId_) {
         bytes[entry.filesystem.host] += entry.filesystem.sizeBytes;
+        if (entry.filesystem.projectId == project && entry.filesystem.state != FilesystemState::Deleting) {
+            ++ofProject[entry.filesystem.host];
+        }
     }
     auto best = hosts_.front().name;
     for (const auto& host : hosts_) {
-        if (bytes[host.name] < bytes[best]) {
+        auto key = std::make_pair(ofProject[host.name], -static_cast<double>(bytes[host.name]));
+        auto bestKey = std::make_pair(ofProject[best], -static_cast<double>(bytes[best]));
+        if (key > bestKey) {
             best = host.name;
         }
     }
@@ -115,7 +123,7 @@ asio::awaitable<Result<Filesystem>> FilesystemService::create(const model::Uuid&
                                 "name"};
             }
         }
-        filesystem.host = chooseHostLocked();
+        filesystem.host = chooseHostLocked(project);
         byId_[filesystem.id] = Entry{filesystem, {}, nextOrder_++, true};  // counted, invisible
     }
     auto insert = [this, filesystem] { return store_.insertFilesystem(filesystem); };
@@ -238,6 +246,9 @@ asio::awaitable<void> FilesystemService::worker() {
         if (kicked_.load()) {
             continue;
         }
+        if (stopping_.load()) {
+            co_return;  // stop() may have cancelled before this wait was armed
+        }
         timer_.expires_after(resyncInterval_);
         boost::system::error_code ec;
         co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -260,7 +271,16 @@ asio::awaitable<void> FilesystemService::converge(model::Uuid id) {
     }
     auto* storage = storageFor(entry->filesystem.host);
     if (storage == nullptr) {
-        co_return;  // its host left the configuration
+        // Its host left the configuration: nothing can reach it; a delete just forgets it.
+        if (entry->filesystem.state != FilesystemState::Deleting) {
+            co_return;
+        }
+        auto forget = [this, id] { return store_.deleteFilesystem(id); };
+        if (co_await pool_.run(std::move(forget))) {
+            std::unique_lock lock(mutex_);
+            byId_.erase(id);
+        }
+        co_return;
     }
     auto name = sharedDirectoryName(id);
     if (entry->filesystem.state == FilesystemState::Deleting) {

@@ -77,7 +77,7 @@ class FilesystemService final : public FilesystemDirectory {
     boost::asio::awaitable<void> record(const model::Uuid& id, model::FilesystemState state,
                                         std::string reason);
     void kick();
-    std::string chooseHostLocked() const;
+    std::string chooseHostLocked(const model::Uuid& project) const;
     drivers::Storage* storageFor(const std::string& host) const;
 
     FilesystemStore& store_;

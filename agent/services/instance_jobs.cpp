@@ -99,7 +99,8 @@ asio::awaitable<void> InstanceService::converge(model::Uuid id) {
         // Its host left the configuration: nothing here can reach its domain any more.
         log::warn("forgetting an instance whose host is gone",
                   {{"instance", id.str()}, {"host", instance->host}});
-        if (auto removed = co_await pool_.run([this, id] { return store_.deleteInstance(id); }); removed) {
+        auto forget = [this, id] { return store_.deleteInstance(id); };
+        if (auto removed = co_await pool_.run(std::move(forget)); removed) {
             std::unique_lock lock(mutex_);
             byId_.erase(id);
         }
@@ -127,7 +128,7 @@ asio::awaitable<void> InstanceService::converge(model::Uuid id) {
         // libvirt unreachable, GPUs still held by a preempted domain, or the agent
         // stopping: stay transitional; the reconciler retries, GPU waits sooner.
         log::warn("instance job deferred", {{"instance", id.str()}, {"error", done.error().message}});
-        if (!instance->gpus.empty() && !stopping_.load()) {
+        if ((!instance->gpus.empty() || !instance->filesystems.empty()) && !stopping_.load()) {
             retryLater(id, std::chrono::seconds(1));
         }
         co_return;

@@ -330,6 +330,9 @@ asio::awaitable<void> InstanceService::removeOrphans(std::size_t h,
 asio::awaitable<void> InstanceService::resyncLoop() {
     while (!stopping_.load()) {
         bool reached = co_await reconcile() && !resyncSoon_.exchange(false);
+        if (stopping_.load()) {
+            co_return;  // stop() may have cancelled before this wait was armed
+        }
         // While libvirt is unreachable, retry every second (the connection backs off by
         // itself) rather than after a full interval.
         resyncTimer_.expires_after(reached ? options_.resyncInterval : std::chrono::milliseconds(1000));

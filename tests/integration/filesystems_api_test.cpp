@@ -138,6 +138,9 @@ TEST_CASE(
     struct statvfs fs {};
     REQUIRE(statvfs(mountPoint.c_str(), &fs) == 0);
     CHECK(fs.f_blocks * fs.f_frsize <= 32ull << 20);  // the kernel's view: at most the size
+    // Guests are root in there: no setuid binaries or device nodes may work on the host.
+    CHECK((fs.f_flag & ST_NOSUID) != 0);
+    CHECK((fs.f_flag & ST_NODEV) != 0);
 
     // Write 40 MiB into 32 MiB: the write fails with ENOSPC, nothing beyond the limit lands.
     std::FILE* file = std::fopen((mountPoint / "big").c_str(), "wb");
