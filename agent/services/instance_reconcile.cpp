@@ -216,6 +216,22 @@ asio::awaitable<bool> InstanceService::reconcile() {
     for (std::size_t h = 0; h < hosts_.size(); ++h) {
         all = co_await reconcileHost(h) && all;
     }
+    // Instances on no host (out-of-stock ones being deleted) or on a host that left the
+    // config belong to no host's pass: finish their interrupted work here. (Found by the
+    // GPU crash test: an out-of-stock instance killed mid-delete stayed `deleting`.)
+    std::vector<model::Uuid> homeless;
+    {
+        std::shared_lock lock(mutex_);
+        for (const auto& [id, entry] : byId_) {
+            if (!entry.admitting && isTransitional(entry.instance.state) &&
+                hostIndex(entry.instance.host) == kNoHost) {
+                homeless.push_back(id);
+            }
+        }
+    }
+    for (const auto& id : homeless) {
+        schedule(id, Job::Converge);
+    }
     co_return all;
 }
 
