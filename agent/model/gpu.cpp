@@ -121,6 +121,11 @@ std::vector<GpuModelInfo> knownGpuModels() {
     return {kGpuModels.begin(), kGpuModels.end()};
 }
 
+std::optional<std::size_t> findGpu(const std::vector<Gpu>& gpus, const PciAddress& address) {
+    auto it = std::find_if(gpus.begin(), gpus.end(), [&](const Gpu& gpu) { return gpu.address == address; });
+    return it == gpus.end() ? std::nullopt : std::optional(static_cast<std::size_t>(it - gpus.begin()));
+}
+
 GpuInventory gpuInventory(const std::vector<PciDevice>& devices) {
     ByAddress byAddress;
     std::map<std::string, const PciDevice*> byName;

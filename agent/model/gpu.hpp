@@ -73,6 +73,9 @@ struct GpuInventory {
     std::vector<std::string> skipped;
 };
 
+/// The index of the GPU at `address` in `gpus`, if it is there.
+std::optional<std::size_t> findGpu(const std::vector<Gpu>& gpus, const PciAddress& address);
+
 /// Pure: the GPUs and NVSwitches among a host's PCI devices.
 GpuInventory gpuInventory(const std::vector<PciDevice>& devices);
 

@@ -94,11 +94,8 @@ std::vector<HostView> buildViews(const std::vector<HostSupply>& hosts, const std
             continue;
         }
         for (const auto& address : *holding.gpus) {
-            for (std::size_t i = 0; i < view.gpus->size() && i < kMaxGpusPerHost; ++i) {
-                if ((*view.gpus)[i].address == address) {
-                    view.gpuTaken |= GpuMask{1} << i;
-                    break;
-                }
+            if (auto i = findGpu(*view.gpus, address); i && *i < kMaxGpusPerHost) {
+                view.gpuTaken |= GpuMask{1} << *i;
             }
         }
     }

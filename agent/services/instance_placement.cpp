@@ -145,10 +145,8 @@ std::vector<model::PreemptionCandidate> InstanceService::candidatesLocked(
             h, keys.size(), static_cast<double>(type->cpu), static_cast<double>(type->memoryBytes), {}};
         const auto& inventory = *views[h].gpus;
         for (const auto& gpu : entry.instance.gpus) {
-            auto it = std::find_if(inventory.begin(), inventory.end(),
-                                   [&](const model::Gpu& g) { return g.address == gpu; });
-            if (it != inventory.end()) {
-                candidate.gpus.push_back(static_cast<std::size_t>(it - inventory.begin()));
+            if (auto index = model::findGpu(inventory, gpu)) {
+                candidate.gpus.push_back(*index);
             }
         }
         candidates.push_back(std::move(candidate));
@@ -284,12 +282,11 @@ Result<void> InstanceService::placeGpusLocked(const Instance& instance, drivers:
     std::vector<std::uint64_t> bars;
     std::set<int> nodes;
     for (const auto& address : instance.gpus) {
-        const auto& inventory = host.inventory.gpus;
-        auto gpu = std::find_if(inventory.begin(), inventory.end(),
-                                [&](const model::Gpu& g) { return g.address == address; });
-        if (gpu == inventory.end()) {
+        auto index = model::findGpu(host.inventory.gpus, address);
+        if (!index) {
             return Error::internal("GPU " + address.str() + " is no longer usable on host " + instance.host);
         }
+        const auto* gpu = &host.inventory.gpus[*index];
         spec.hostDevices.insert(spec.hostDevices.end(), gpu->functions.begin(), gpu->functions.end());
         bars.push_back(gpu->barBytes);
         if (gpu->numaNode >= 0) {
