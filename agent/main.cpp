@@ -1,5 +1,6 @@
 // gpuhostd: wiring only. Reads the config, builds the concrete store, services and
 // API, runs the event loop, and turns signals into reload and shutdown.
+#include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -134,8 +135,28 @@ agent::InstanceOptions instanceOptions(const agent::Config& config) {
     return options;
 }
 
+// Every connection is a descriptor, and so are libvirt sockets, the store and child
+// pipes: take the whole hard limit (the usual soft default, 1024, is below the default
+// max_connections) and say so when even that cannot hold max_connections.
+void raiseFileLimit(unsigned maxConnections) {
+    constexpr rlim_t kReserve = 256;
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+        return;
+    }
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+    if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < maxConnections + kReserve) {
+        agent::log::warn(
+            "the file descriptor limit is below max_connections plus a reserve; "
+            "raise LimitNOFILE",
+            {{"limit", std::to_string(limit.rlim_cur)}, {"max_connections", std::to_string(maxConnections)}});
+    }
+}
+
 int run(const std::filesystem::path& configFile, const agent::Config& config) {
     agent::log::setLevel(config.logLevel);
+    raiseFileLimit(config.limits.maxConnections);
     std::filesystem::create_directories(config.stateDir);
     // libvirt's event loop must exist before the first connection opens.
     drivers::libvirt::EventLoop libvirtEvents;
