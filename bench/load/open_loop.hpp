@@ -1,0 +1,60 @@
+// A fixed-rate (open-loop) request driver: request i is due at start + i/rate whatever
+// the server does, and waits in a queue for the next free keep-alive connection. Its
+// latency counts from the due time, so queueing behind a slow answer is measured.
+#pragma once
+
+#include <boost/asio/steady_timer.hpp>
+#include <deque>
+#include <functional>
+#include <vector>
+
+#include "http_connection.hpp"
+#include "stats.hpp"
+
+namespace gpuhost::bench {
+
+/// One request as planned by the workload, with what it needs to account the answer.
+struct Planned {
+    Kind kind = Kind::GetInstance;
+    http::request<http::string_body> request;
+    std::string instanceId;  // GET/DELETE of one instance
+    std::string project;
+    Clock::time_point due;
+};
+
+struct DriveResult {
+    std::uint64_t sent = 0;
+    std::size_t maxQueued = 0;  // requests due but waiting for a connection, at worst
+    double seconds = 0;         // from the first due time to the last answer
+};
+
+class OpenLoop {
+  public:
+    using Plan = std::function<Planned(Clock::time_point due)>;
+    using Answered = std::function<void(const Planned&, const Response&, Clock::duration latency)>;
+
+    OpenLoop(boost::asio::any_io_executor executor, boost::asio::ip::tcp::endpoint endpoint,
+             std::size_t connections);
+
+    /// Sends rate requests/s for the given time, then waits for every answer.
+    boost::asio::awaitable<DriveResult> drive(double rate, Clock::duration duration, Plan plan,
+                                              Answered answered);
+
+  private:
+    boost::asio::awaitable<void> worker();
+    void enqueue(Planned planned);
+    void wakeOne();
+
+    boost::asio::any_io_executor executor_;
+    boost::asio::ip::tcp::endpoint endpoint_;
+    std::size_t connections_;
+    Answered answered_;
+    std::deque<Planned> queue_;
+    std::vector<boost::asio::steady_timer*> idle_;  // workers waiting for work
+    bool closed_ = false;
+    std::size_t running_ = 0;
+    boost::asio::steady_timer allDone_;
+    DriveResult result_;
+};
+
+}  // namespace gpuhost::bench
