@@ -142,19 +142,26 @@ std::string LibvirtStorage::overlayXml(const std::string& name, const std::strin
 }
 
 Result<void> LibvirtStorage::ensurePool() {
+    // Two callers that both find the pool inactive would both start it, and the second
+    // would fail with "already active" (seen when creates met a restart's reconcile).
+    std::lock_guard serialized(poolMutex_);
     auto conn = connection_.get();
     if (!conn) {
         return conn.error();
     }
-    virStoragePoolPtr raw = virStoragePoolLookupByName(conn->get(), poolName_.c_str());
-    if (raw == nullptr) {
-        raw = virStoragePoolDefineXML(conn->get(), poolXml(poolName_, poolPath_).c_str(), 0);
-        if (raw == nullptr || virStoragePoolBuild(raw, 0) != 0) {
+    PoolHandle pool(virStoragePoolLookupByName(conn->get(), poolName_.c_str()), virStoragePoolFree);
+    if (pool == nullptr) {
+        pool.reset(virStoragePoolDefineXML(conn->get(), poolXml(poolName_, poolPath_).c_str(), 0));
+        if (pool == nullptr) {
+            // Someone else (another agent, an operator) may have defined it meanwhile.
+            pool.reset(virStoragePoolLookupByName(conn->get(), poolName_.c_str()));
+        }
+        if (pool == nullptr || virStoragePoolBuild(pool.get(), 0) != 0) {
             return failed("define storage pool " + poolName_);
         }
     }
-    PoolHandle pool(raw, virStoragePoolFree);
-    if (virStoragePoolIsActive(pool.get()) != 1 && virStoragePoolCreate(pool.get(), 0) != 0) {
+    if (virStoragePoolIsActive(pool.get()) != 1 && virStoragePoolCreate(pool.get(), 0) != 0 &&
+        virStoragePoolIsActive(pool.get()) != 1) {
         return failed("start storage pool " + poolName_);
     }
     virStoragePoolSetAutostart(pool.get(), 1);

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <mutex>
+
 #include "libvirt/connection.hpp"
 
 typedef struct _virStorageVol* virStorageVolPtr;
@@ -46,6 +48,7 @@ class LibvirtStorage final : public Storage {
     std::string poolName_;
     std::filesystem::path poolPath_;
     std::filesystem::path sharedRoot_;
+    std::mutex poolMutex_;  // jobs, the reconciler and filesystems all ensure the pool
 };
 
 }  // namespace gpuhost::drivers::libvirt
