@@ -130,6 +130,9 @@ agent::InstanceOptions instanceOptions(const agent::Config& config) {
     options.capacity = config.capacity;
     options.hugepageBytes = config.hugepageBytes;
     options.virtiofsd = config.virtiofsd;
+    // Nothing in scratch outlives the job that wrote it: what is there now a crash left.
+    std::error_code ignored;
+    std::filesystem::remove_all(options.scratchDir, ignored);
     std::filesystem::create_directories(options.scratchDir);
     std::filesystem::create_directories(options.consoleLogDir);
     return options;

@@ -89,14 +89,27 @@ Daemon::~Daemon() {
 }
 
 std::string Daemon::log() const {
-    std::ifstream in(dir_ / "gpuhostd.log");
+    return readLog(dir_ / "gpuhostd.log");
+}
+
+std::string Daemon::previousLogs() const {
+    return readLog(dir_ / "gpuhostd.previous.log");
+}
+
+std::string Daemon::readLog(const std::filesystem::path& file) {
+    std::ifstream in(file);
     std::stringstream text;
     text << in.rdbuf();
     return text.str();
 }
 
 void Daemon::start() {
-    fs::remove(dir_ / "gpuhostd.log");
+    // The log starts afresh (start-up reads the port from it); what the previous run
+    // wrote is kept for tests that explain a failure across a restart.
+    if (fs::exists(dir_ / "gpuhostd.log")) {
+        std::ofstream(dir_ / "gpuhostd.previous.log") << log();
+        fs::remove(dir_ / "gpuhostd.log");
+    }
     pid_ = fork();
     if (pid_ == 0) {
         int fd = ::open((dir_ / "gpuhostd.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);

@@ -39,11 +39,14 @@ class Daemon {
     bool running() const { return pid_ > 0; }
     const std::filesystem::path& dir() const { return dir_; }
     std::string log() const;
+    /// What the run before the current one logged (start() rotates the log).
+    std::string previousLogs() const;
     std::filesystem::path configPath() const { return dir_ / "gpuhostd.yaml"; }
     const std::string& poolName() const { return poolName_; }
     std::filesystem::path poolPath() const { return dir_ / "state" / "pool"; }
 
     static std::string sha256Hex(const std::string& text);
+    static std::string readLog(const std::filesystem::path& file);
     static std::filesystem::path binary();
 
   private:
