@@ -8,6 +8,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <map>
 #include <set>
+#include <utility>
 
 #include "log.hpp"
 #include "services/instance_service.hpp"
@@ -344,8 +345,24 @@ asio::awaitable<void> InstanceService::removeOrphans(std::size_t h,
 }
 
 asio::awaitable<void> InstanceService::resyncLoop() {
+    auto started = std::chrono::steady_clock::now();
+    bool firstPass = true;
     while (!stopping_.load()) {
-        bool reached = co_await reconcile() && !resyncSoon_.exchange(false);
+        bool allHosts = co_await reconcile();
+        if (std::exchange(firstPass, false)) {
+            // Start-up is done once the store and libvirt were compared (bench/scale times it).
+            auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                            started);
+            std::size_t instances = 0;
+            {
+                std::shared_lock lock(mutex_);
+                instances = byId_.size();
+            }
+            log::info("start-up reconcile done", {{"instances", std::to_string(instances)},
+                                                  {"all_hosts", allHosts ? "yes" : "no"},
+                                                  {"ms", std::to_string(ms.count())}});
+        }
+        bool reached = allHosts && !resyncSoon_.exchange(false);
         if (stopping_.load()) {
             co_return;  // stop() may have cancelled before this wait was armed
         }
