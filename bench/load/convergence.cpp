@@ -62,7 +62,8 @@ asio::awaitable<Convergence> converge(HttpConnection& control, const std::string
     auto start = Clock::now();
     asio::steady_timer pause(co_await asio::this_coro::executor);
     for (;;) {
-        auto seen = compare(co_await listAll(control, token, projects), live, deleted);
+        auto listed = co_await listAll(control, token, projects);
+        auto seen = compare(listed, live, deleted);
         seen.seconds = std::chrono::duration<double>(Clock::now() - start).count();
         if (seen.ok || Clock::now() - start > timeout) {
             co_return seen;

@@ -6,7 +6,7 @@
 // acknowledged. A read-only run at the same rate, first, is the baseline.
 //
 //   load_bench --port P --token T --pid DAEMON_PID [--seconds 60] [--rate 1000]
-//              [--creates 20] [--deletes 20] [--connections 32] [--projects 10]
+//              [--creates 20] [--deletes 20] [--connections 32] [--write-connections 16] [--projects 10]
 //              [--seed 20] [--type bench.tiny] [--warmup 10] [--baseline 15]
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -15,6 +15,7 @@
 #include <exception>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 
 #include "convergence.hpp"
@@ -30,7 +31,7 @@ struct Options {
     std::string token;
     int pid = 0;
     double seconds = 60, rate = 1000, creates = 20, deletes = 20, warmup = 10, baseline = 15;
-    std::size_t connections = 32, projects = 10, seedPerProject = 20;
+    std::size_t connections = 32, writeConnections = 16, projects = 10, seedPerProject = 20;
     std::string type = "bench.tiny";
 };
 
@@ -53,6 +54,7 @@ Options parse(int argc, char** argv) {
     o.warmup = number("--warmup", o.warmup);
     o.baseline = number("--baseline", o.baseline);
     o.connections = static_cast<std::size_t>(number("--connections", 32));
+    o.writeConnections = static_cast<std::size_t>(number("--write-connections", 16));
     o.projects = static_cast<std::size_t>(number("--projects", 10));
     o.seedPerProject = static_cast<std::size_t>(number("--seed", 20));
     if (given.contains("--type")) {
@@ -81,10 +83,13 @@ asio::awaitable<void> seed(HttpConnection& control, Workload& workload,
             nlohmann::json body = {{"name", "seed-" + std::to_string(i)}, {"type", o.type}};
             auto request =
                 makeRequest(http::verb::post, "/api/v1alpha1/instances", {o.token, project}, body.dump());
-            seeded[idOf(co_await control.exchange(request), "seed instance")] = project;
+            auto created = co_await control.exchange(request);
+            seeded[idOf(created, "seed instance")] = project;
         }
     }
-    auto done = co_await converge(control, o.token, projects, seeded, {}, std::chrono::seconds(120));
+    const std::set<std::string> noneDeleted;
+    const Clock::duration timeout = std::chrono::seconds(120);
+    auto done = co_await converge(control, o.token, projects, seeded, noneDeleted, timeout);
     if (!done.ok) {
         throw std::runtime_error("the seed instances did not all reach running");
     }
@@ -98,7 +103,8 @@ asio::awaitable<std::vector<std::string>> createProjects(HttpConnection& control
     for (std::size_t i = 0; i < o.projects; ++i) {
         nlohmann::json body = {{"name", "load-" + std::to_string(o.pid) + "-" + std::to_string(i)}};
         auto request = makeRequest(http::verb::post, "/api/v1alpha1/projects", {o.token, {}}, body.dump());
-        projects.push_back(idOf(co_await control.exchange(request), "project"));
+        auto created = co_await control.exchange(request);
+        projects.push_back(idOf(created, "project"));
     }
     co_return projects;
 }
@@ -108,6 +114,7 @@ void printRss(const char* when, long kib) {
 }
 
 asio::awaitable<int> program(Options o) {
+    const Clock::duration timeout = std::chrono::seconds(120);
     auto executor = co_await asio::this_coro::executor;
     HttpConnection control(executor, loopback(o.port));
     auto projects = co_await createProjects(control, o);
@@ -117,9 +124,10 @@ asio::awaitable<int> program(Options o) {
                 o.type.c_str());
     printRss("after the seed:", residentKiB(o.pid));
 
-    OpenLoop loop(executor, loopback(o.port), o.connections);
-    auto plan = [&workload](Clock::time_point due) { return workload.next(due); };
-    auto answered = [&workload](const Planned& p, const Response& r, Clock::duration latency) {
+    OpenLoop loop(executor, loopback(o.port), o.connections, o.writeConnections);
+    // std::function objects named here, not converted inside co_await (GCC 12 coroutine bugs).
+    OpenLoop::Plan plan = [&workload](Clock::time_point due) { return workload.next(due); };
+    OpenLoop::Answered answered = [&workload](const Planned& p, const Response& r, Clock::duration latency) {
         workload.answered(p, r, latency);
     };
     auto seconds = [](double s) {
@@ -129,16 +137,17 @@ asio::awaitable<int> program(Options o) {
     Mix mixed{o.creates / o.rate, o.deletes / o.rate, 0.10, 0.20};
 
     workload.setMix(reads);
-    auto baseline = co_await loop.drive(o.rate, seconds(o.baseline), plan, answered);
+    auto baselineFor = seconds(o.baseline), warmupFor = seconds(o.warmup), measuredFor = seconds(o.seconds);
+    auto baseline = co_await loop.drive(o.rate, baselineFor, plan, answered);
     workload.stats().print("baseline: reads only, same rate and connections", baseline.seconds);
     auto baselineErrors = workload.stats().errors();
 
     workload.setMix(mixed);
-    co_await loop.drive(o.rate, seconds(o.warmup), plan, answered);  // warm-up, not reported
+    co_await loop.drive(o.rate, warmupFor, plan, answered);  // warm-up, not reported
     workload.stats().reset();
     long rssBefore = residentKiB(o.pid);
     RssSampler sampler(executor, o.pid);
-    auto measured = co_await loop.drive(o.rate, seconds(o.seconds), plan, answered);
+    auto measured = co_await loop.drive(o.rate, measuredFor, plan, answered);
     long rssAfter = residentKiB(o.pid);
     long rssPeak = sampler.stop();
     workload.stats().print("mixed load", measured.seconds);
@@ -156,8 +165,7 @@ asio::awaitable<int> program(Options o) {
     std::printf("daemon RSS growth over the run: %+.2f %%\n", growth);
 
     auto live = workload.live();
-    auto done =
-        co_await converge(control, o.token, projects, live, workload.deleted(), std::chrono::seconds(120));
+    auto done = co_await converge(control, o.token, projects, live, workload.deleted(), timeout);
     std::printf(
         "convergence: %zu acknowledged instances all present and running, %zu acknowledged deletes all "
         "gone: %s after %.1f s (not running %zu, missing %zu, not gone %zu, unacknowledged %zu)\n",

@@ -9,40 +9,46 @@ namespace gpuhost::bench {
 
 namespace asio = boost::asio;
 
-OpenLoop::OpenLoop(asio::any_io_executor executor, asio::ip::tcp::endpoint endpoint, std::size_t connections)
-    : executor_(executor), endpoint_(endpoint), connections_(connections), allDone_(executor) {}
+OpenLoop::OpenLoop(asio::any_io_executor executor, asio::ip::tcp::endpoint endpoint,
+                   std::size_t readConnections, std::size_t writeConnections)
+    : executor_(executor), endpoint_(endpoint), allDone_(executor) {
+    reads_.connections = readConnections;
+    writes_.connections = writeConnections;
+}
 
-void OpenLoop::wakeOne() {
-    if (!idle_.empty()) {
-        idle_.back()->cancel();
-        idle_.pop_back();
+void OpenLoop::wakeOne(Lane& lane) {
+    if (!lane.idle.empty()) {
+        lane.idle.back()->cancel();
+        lane.idle.pop_back();
     }
 }
 
 void OpenLoop::enqueue(Planned planned) {
-    queue_.push_back(std::move(planned));
-    result_.maxQueued = std::max(result_.maxQueued, queue_.size());
+    bool write = planned.kind == Kind::Create || planned.kind == Kind::Delete;
+    auto& lane = write ? writes_ : reads_;
+    lane.queue.push_back(std::move(planned));
+    result_.maxQueued = std::max(result_.maxQueued, reads_.queue.size() + writes_.queue.size());
     ++result_.sent;
-    wakeOne();
+    wakeOne(lane);
 }
 
 // Everything runs on one thread: between a check of the queue and the wait that
 // follows it nothing else can run, so no wake-up is lost.
-asio::awaitable<void> OpenLoop::worker() {
+asio::awaitable<void> OpenLoop::worker(Lane& lane) {
     HttpConnection connection(executor_, endpoint_);
     asio::steady_timer wake(executor_);
     boost::system::error_code ignored;
     for (;;) {
-        while (queue_.empty() && !closed_) {
+        while (lane.queue.empty() && !closed_) {
             wake.expires_at(Clock::time_point::max());
-            idle_.push_back(&wake);
+            lane.idle.push_back(&wake);
             co_await wake.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
         }
-        if (queue_.empty()) {
+        if (lane.queue.empty()) {
             break;
         }
-        Planned planned = std::move(queue_.front());
-        queue_.pop_front();
+        Planned planned = std::move(lane.queue.front());
+        lane.queue.pop_front();
         auto response = co_await connection.exchange(planned.request);
         answered_(planned, response, Clock::now() - planned.due);
     }
@@ -51,14 +57,16 @@ asio::awaitable<void> OpenLoop::worker() {
     }
 }
 
-asio::awaitable<DriveResult> OpenLoop::drive(double rate, Clock::duration duration, Plan plan,
-                                             Answered answered) {
-    answered_ = std::move(answered);
+asio::awaitable<DriveResult> OpenLoop::drive(double rate, Clock::duration duration, const Plan& plan,
+                                             const Answered& answered) {
+    answered_ = answered;
     result_ = {};
     closed_ = false;
-    for (std::size_t i = 0; i < connections_; ++i) {
-        ++running_;
-        asio::co_spawn(executor_, worker(), asio::detached);
+    for (auto* lane : {&reads_, &writes_}) {
+        for (std::size_t i = 0; i < lane->connections; ++i) {
+            ++running_;
+            asio::co_spawn(executor_, worker(*lane), asio::detached);
+        }
     }
     asio::steady_timer tick(executor_);
     boost::system::error_code ignored;
@@ -74,8 +82,10 @@ asio::awaitable<DriveResult> OpenLoop::drive(double rate, Clock::duration durati
         enqueue(plan(due));
     }
     closed_ = true;
-    while (!idle_.empty()) {
-        wakeOne();
+    for (auto* lane : {&reads_, &writes_}) {
+        while (!lane->idle.empty()) {
+            wakeOne(*lane);
+        }
     }
     while (running_ > 0) {
         allDone_.expires_at(Clock::time_point::max());

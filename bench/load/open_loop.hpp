@@ -1,6 +1,8 @@
 // A fixed-rate (open-loop) request driver: request i is due at start + i/rate whatever
 // the server does, and waits in a queue for the next free keep-alive connection. Its
 // latency counts from the due time, so queueing behind a slow answer is measured.
+// Reads and writes have their own connections (as separate clients would): a read never
+// waits in this client for a connection that a slow create holds.
 #pragma once
 
 #include <boost/asio/steady_timer.hpp>
@@ -24,7 +26,7 @@ struct Planned {
 
 struct DriveResult {
     std::uint64_t sent = 0;
-    std::size_t maxQueued = 0;  // requests due but waiting for a connection, at worst
+    std::size_t maxQueued = 0;  // requests due but waiting for a connection, at worst (both lanes)
     double seconds = 0;         // from the first due time to the last answer
 };
 
@@ -34,23 +36,27 @@ class OpenLoop {
     using Answered = std::function<void(const Planned&, const Response&, Clock::duration latency)>;
 
     OpenLoop(boost::asio::any_io_executor executor, boost::asio::ip::tcp::endpoint endpoint,
-             std::size_t connections);
+             std::size_t readConnections, std::size_t writeConnections);
 
     /// Sends rate requests/s for the given time, then waits for every answer.
-    boost::asio::awaitable<DriveResult> drive(double rate, Clock::duration duration, Plan plan,
-                                              Answered answered);
+    boost::asio::awaitable<DriveResult> drive(double rate, Clock::duration duration, const Plan& plan,
+                                              const Answered& answered);
 
   private:
-    boost::asio::awaitable<void> worker();
+    struct Lane {
+        std::size_t connections = 0;
+        std::deque<Planned> queue;
+        std::vector<boost::asio::steady_timer*> idle;  // workers waiting for work
+    };
+
+    boost::asio::awaitable<void> worker(Lane& lane);
     void enqueue(Planned planned);
-    void wakeOne();
+    static void wakeOne(Lane& lane);
 
     boost::asio::any_io_executor executor_;
     boost::asio::ip::tcp::endpoint endpoint_;
-    std::size_t connections_;
     Answered answered_;
-    std::deque<Planned> queue_;
-    std::vector<boost::asio::steady_timer*> idle_;  // workers waiting for work
+    Lane reads_, writes_;
     bool closed_ = false;
     std::size_t running_ = 0;
     boost::asio::steady_timer allDone_;

@@ -45,7 +45,8 @@ daemon_pid=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.05; done
 
 echo "machine: $(nproc) cores, $(uname -r), $(. /etc/os-release && echo "$PRETTY_NAME"); load: ${rate} req/s for ${seconds} s" \
-     "(${creates} creates/s, ${deletes} deletes/s, 10 % lists, 20 % project reads, the rest instance reads), 32 connections"
+     "(${creates} creates/s, ${deletes} deletes/s, 10 % lists, 20 % project reads, the rest instance reads), 32 read + 16 write connections"
+echo "load average before: $(cut -d" " -f1-3 /proc/loadavg)"
 status=0
 build/bench/load_bench --port "$port" --token "$token" --pid "$daemon_pid" --seconds "$seconds" --rate "$rate" \
   --creates "$creates" --deletes "$deletes" || status=$?
@@ -53,4 +54,5 @@ if grep -q 'level=error' "$work/gpuhostd.log"; then
   echo "daemon errors logged:"; grep 'level=error' "$work/gpuhostd.log" | sort | uniq -c | sort -rn | head
 fi
 echo "daemon warnings logged: $(grep -c 'level=warn' "$work/gpuhostd.log" || true)"
+echo "load average after: $(cut -d" " -f1-3 /proc/loadavg)"
 exit "$status"
