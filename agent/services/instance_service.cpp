@@ -355,16 +355,22 @@ std::vector<ResourceCount> InstanceService::countByState() const {
                        InstanceState::OutOfStock, InstanceState::Failed}) {
         counts[std::string(nameOf(state))] = 0;
     }
+    // Hosts too: an operator alerts on gpuhost_resources{kind="host",state="unreachable"}.
+    std::uint64_t reachable = 0;
     {
         std::shared_lock lock(mutex_);
         for (const auto& [id, entry] : byId_) {
             ++counts[std::string(nameOf(entry.instance.state))];
         }
+        reachable = static_cast<std::uint64_t>(std::count_if(
+            hosts_.begin(), hosts_.end(), [](const HostState& host) { return host.reachable; }));
     }
     std::vector<ResourceCount> samples;
     for (const auto& [state, count] : counts) {
         samples.push_back({"instance", state, count});
     }
+    samples.push_back({"host", "reachable", reachable});
+    samples.push_back({"host", "unreachable", hosts_.size() - reachable});
     return samples;
 }
 

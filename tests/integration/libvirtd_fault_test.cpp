@@ -67,6 +67,15 @@ void readsKeepAnswering(Daemon& daemon, const std::string& project, const std::s
     MESSAGE(reads * 4 << " reads answered while libvirt was away");
 }
 
+// gpuhost_resources{kind="host",state=…} from /metrics: what an operator alerts on.
+int hostGauge(Daemon& daemon, const std::string& state) {
+    auto metrics = httpRequest(daemon.port(), "GET", "/metrics", bearer(Daemon::kOperatorToken));
+    REQUIRE(metrics.status == 200);
+    auto key = "gpuhost_resources{kind=\"host\",state=\"" + state + "\"} ";
+    auto at = metrics.body.find(key);
+    return at == std::string::npos ? -1 : std::stoi(metrics.body.substr(at + key.size()));
+}
+
 bool noneTransitional(Daemon& daemon, const std::string& project) {
     auto list = httpRequest(daemon.port(), "GET", kBase + "/instances", inProject(project));
     if (list.status != 200) {
@@ -103,6 +112,7 @@ TEST_CASE(
         return body.is_object() && body.value("reason", "").find("unreachable") != std::string::npos;
     });
     CHECK(shown.at("state") == "error");
+    CHECK(hostGauge(daemon, "unreachable") == 1);
     readsKeepAnswering(daemon, project, kept, 2, std::chrono::seconds(2));
     // No host can take a new instance: the client is told to retry, and nothing is stored.
     auto refused = httpRequest(daemon.port(), "POST", kBase + "/instances", inProject(project, true),
@@ -125,6 +135,8 @@ TEST_CASE(
     auto fresh = createInstance(daemon, project, "after");
     CHECK(waitForState(daemon.port(), project, fresh, "running").at("state") == "running");
     CHECK(daemon.log().find("libvirt connection lost") != std::string::npos);
+    CHECK(hostGauge(daemon, "reachable") == 1);
+    CHECK(hostGauge(daemon, "unreachable") == 0);
     CHECK(daemon.stop() == 0);
 }
 
