@@ -37,6 +37,17 @@ std::string xmlEscape(std::string_view text) {
             case '"':
                 out += "&quot;";
                 break;
+            // As character references these survive XML's attribute-value normalisation
+            // (raw ones become spaces) and line-end handling (a raw CR becomes LF).
+            case '\t':
+                out += "&#9;";
+                break;
+            case '\n':
+                out += "&#10;";
+                break;
+            case '\r':
+                out += "&#13;";
+                break;
             default:
                 out += c;
         }
