@@ -70,6 +70,11 @@ Result<void> rejectUnknownFields(const json& body, const std::set<std::string_vi
 }
 
 Result<json> parseJsonObject(std::string_view body) {
+    // nlohmann's lexer takes a NUL byte for the end of input and ignores what follows it;
+    // a raw NUL is never valid JSON text, so refuse it before the parser can stop there.
+    if (body.find('\0') != std::string_view::npos) {
+        return Error::invalid("body", "malformed JSON");
+    }
     if (nestingDepth(body) > kMaxJsonDepth) {
         return Error::invalid("body", "JSON nested deeper than 32 levels");
     }
