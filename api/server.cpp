@@ -232,6 +232,12 @@ asio::awaitable<void> Server::serve(Stream& stream, Connection& connection, cons
         auto [headerError, headerBytes] = co_await http::async_read_header(stream, buffer, parser, kUseTuple);
         connection.busy = true;
         std::optional<Error> early = headerError ? readErrorReply(headerError) : std::nullopt;
+        // RFC 9112 §3.2: an HTTP/1.1 request needs exactly one Host, and two Hosts are never
+        // valid (a proxy and this server could disagree about which one counts).
+        auto hosts = headerError ? 0 : parser.get().count(http::field::host);
+        if (!headerError && (hosts > 1 || (hosts == 0 && parser.get().version() >= 11))) {
+            early = Error::invalid("Host", "an HTTP/1.1 request needs exactly one Host header");
+        }
         if (!headerError && parser.content_length() && *parser.content_length() > limits.bodyBytes) {
             early = Error{ErrorCode::PayloadTooLarge, "request body too large", {}};
         }
