@@ -1,5 +1,7 @@
 #include "convergence.hpp"
 
+#include <algorithm>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -77,14 +79,14 @@ struct RssSampler::State {
     explicit State(asio::any_io_executor executor) : timer(executor) {}
     asio::steady_timer timer;
     bool stopped = false;
-    long peak = 0;
+    std::vector<long> samples;
 };
 
 RssSampler::RssSampler(asio::any_io_executor executor, int pid) : state_(std::make_shared<State>(executor)) {
     auto sample = [](std::shared_ptr<State> state, int pid) -> asio::awaitable<void> {
         boost::system::error_code ignored;
         while (!state->stopped) {
-            state->peak = std::max(state->peak, residentKiB(pid));
+            state->samples.push_back(residentKiB(pid));
             state->timer.expires_after(std::chrono::seconds(1));
             co_await state->timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
         }
@@ -95,7 +97,12 @@ RssSampler::RssSampler(asio::any_io_executor executor, int pid) : state_(std::ma
 long RssSampler::stop() {
     state_->stopped = true;
     state_->timer.cancel();
-    return state_->peak;
+    const auto& samples = state_->samples;
+    return samples.empty() ? -1 : *std::max_element(samples.begin(), samples.end());
+}
+
+const std::vector<long>& RssSampler::samples() const {
+    return state_->samples;
 }
 
 }  // namespace gpuhost::bench

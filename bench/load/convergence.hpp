@@ -34,6 +34,7 @@ class RssSampler {
   public:
     RssSampler(boost::asio::any_io_executor executor, int pid);
     long stop();
+    const std::vector<long>& samples() const;  // KiB, one a second
 
   private:
     struct State;

@@ -161,6 +161,11 @@ asio::awaitable<int> program(Options o) {
     printRss("after the warm-up:", rssBefore);
     printRss("at the end:", rssAfter);
     printRss("peak (sampled every second):", rssPeak);
+    std::printf("daemon RSS every 10 s (MiB):");
+    for (std::size_t i = 0; i < sampler.samples().size(); i += 10) {
+        std::printf(" %.1f", static_cast<double>(sampler.samples()[i]) / 1024);
+    }
+    std::printf("\n");
     double growth = 100.0 * static_cast<double>(rssAfter - rssBefore) / static_cast<double>(rssBefore);
     std::printf("daemon RSS growth over the run: %+.2f %%\n", growth);
 
