@@ -95,7 +95,7 @@ struct Config {
     Limits limits;
     std::string logLevel = "info";
     unsigned ioThreads = 0;        // 0: one per core
-    unsigned blockingThreads = 4;  // libvirt, SQLite and process calls
+    unsigned blockingThreads = 4;  // libvirt and process calls (the store has 2 of its own)
 };
 
 /// Parses YAML text. Relative paths are resolved against `baseDir`.

@@ -187,8 +187,12 @@ int run(const std::filesystem::path& configFile, const agent::Config& config) {
 
     agent::Metrics metrics;
     agent::SqliteStore store(config.stateDir / "gpuhost.db", &metrics);
+    // Store calls and host calls (libvirt, processes) have pools of their own: a hung
+    // libvirtd can hold every host thread for as long as it hangs (libvirt calls have no
+    // timeout), and admissions, deletes and reloads must still reach the store meanwhile.
+    agent::BlockingPool storePool(2);
     agent::BlockingPool blocking(config.blockingThreads);
-    agent::ProjectService projects(store, blocking);
+    agent::ProjectService projects(store, storePool);
     if (auto loaded = projects.loadBlocking(); !loaded) {
         throw std::runtime_error(loaded.error().message);
     }
@@ -196,8 +200,8 @@ int run(const std::filesystem::path& configFile, const agent::Config& config) {
     agent::Catalog catalog(config);
 
     asio::io_context ioc;
-    agent::InstanceService instances(store, catalog, blocking, std::move(hosts), ioc.get_executor(),
-                                     instanceOptions(config));
+    agent::InstanceService instances(store, catalog, storePool, blocking, std::move(hosts),
+                                     ioc.get_executor(), instanceOptions(config));
     if (auto loaded = instances.loadBlocking(); !loaded) {
         throw std::runtime_error(loaded.error().message);
     }
@@ -206,8 +210,9 @@ int run(const std::filesystem::path& configFile, const agent::Config& config) {
     for (std::size_t h = 0; h < hostDrivers.size(); ++h) {
         filesystemHosts.push_back({config.hosts[h].name, &hostDrivers[h]->storage});
     }
-    agent::FilesystemService filesystems(store, blocking, std::move(filesystemHosts), ioc.get_executor(),
-                                         config.filesystemMaxBytes, config.resyncInterval);
+    agent::FilesystemService filesystems(store, storePool, blocking, std::move(filesystemHosts),
+                                         ioc.get_executor(), config.filesystemMaxBytes,
+                                         config.resyncInterval);
     if (auto loaded = filesystems.loadBlocking(); !loaded) {
         throw std::runtime_error(loaded.error().message);
     }
@@ -222,7 +227,7 @@ int run(const std::filesystem::path& configFile, const agent::Config& config) {
                        api::ServerOptions{config.listenHost, config.listenPort, config.limits, config.tls});
     server.start();
     asio::signal_set signals(ioc, SIGTERM, SIGINT, SIGHUP);
-    Runtime runtime{configFile, config, server, auth, instances, filesystems, blocking, signals};
+    Runtime runtime{configFile, config, server, auth, instances, filesystems, storePool, signals};
     handleSignals(runtime);
     filesystems.start();  // first: instances wait for their filesystems' mounts
     instances.start();
@@ -248,6 +253,7 @@ int run(const std::filesystem::path& configFile, const agent::Config& config) {
         worker.join();
     }
     blocking.join();
+    storePool.join();
     libvirtEvents.stop();
     agent::log::info("stopped");
     return 0;

@@ -39,11 +39,12 @@ std::string sharedDirectoryName(const model::Uuid& id) {
     return "gpuhost-fs-" + id.str();
 }
 
-FilesystemService::FilesystemService(FilesystemStore& store, BlockingPool& pool,
+FilesystemService::FilesystemService(FilesystemStore& store, BlockingPool& storePool, BlockingPool& hostPool,
                                      std::vector<FilesystemHost> hosts, asio::any_io_executor executor,
                                      std::uint64_t maxBytes, std::chrono::milliseconds resyncInterval)
     : store_(store),
-      pool_(pool),
+      storePool_(storePool),
+      pool_(hostPool),
       hosts_(std::move(hosts)),
       maxBytes_(maxBytes),
       resyncInterval_(resyncInterval),
@@ -127,7 +128,7 @@ asio::awaitable<Result<Filesystem>> FilesystemService::create(const model::Uuid&
         byId_[filesystem.id] = Entry{filesystem, {}, nextOrder_++, true};  // counted, invisible
     }
     auto insert = [this, filesystem] { return store_.insertFilesystem(filesystem); };
-    auto stored = co_await pool_.run(std::move(insert));
+    auto stored = co_await storePool_.run(std::move(insert));
     {
         std::unique_lock lock(mutex_);
         if (!stored) {
@@ -193,7 +194,7 @@ asio::awaitable<Result<void>> FilesystemService::remove(const model::Uuid& proje
     // The in-use check and the state change are one store transaction: an instance
     // created meanwhile either got its reference in first (409 here) or finds it deleting.
     auto begin = [this, id] { return store_.beginFilesystemDelete(id); };
-    auto begun = co_await pool_.run(std::move(begin));
+    auto begun = co_await storePool_.run(std::move(begin));
     if (!begun) {
         co_return begun.error();
     }
@@ -276,7 +277,7 @@ asio::awaitable<void> FilesystemService::converge(model::Uuid id) {
             co_return;
         }
         auto forget = [this, id] { return store_.deleteFilesystem(id); };
-        if (co_await pool_.run(std::move(forget))) {
+        if (co_await storePool_.run(std::move(forget))) {
             std::unique_lock lock(mutex_);
             byId_.erase(id);
         }
@@ -329,7 +330,7 @@ asio::awaitable<void> FilesystemService::converge(model::Uuid id) {
 asio::awaitable<void> FilesystemService::record(const model::Uuid& id, FilesystemState state,
                                                 std::string reason) {
     auto write = [this, id, state, reason] { return store_.updateFilesystemState(id, state, reason); };
-    if (auto stored = co_await pool_.run(std::move(write)); !stored) {
+    if (auto stored = co_await storePool_.run(std::move(write)); !stored) {
         co_return;
     }
     std::unique_lock lock(mutex_);

@@ -47,9 +47,10 @@ struct FilesystemHost {
 /// at a time, and re-checks them all periodically (mounts come back after a restart).
 class FilesystemService final : public FilesystemDirectory {
   public:
-    FilesystemService(FilesystemStore& store, BlockingPool& pool, std::vector<FilesystemHost> hosts,
-                      boost::asio::any_io_executor executor, std::uint64_t maxBytes,
-                      std::chrono::milliseconds resyncInterval);
+    /// `storePool` runs store calls, `hostPool` libvirt calls (see InstanceService).
+    FilesystemService(FilesystemStore& store, BlockingPool& storePool, BlockingPool& hostPool,
+                      std::vector<FilesystemHost> hosts, boost::asio::any_io_executor executor,
+                      std::uint64_t maxBytes, std::chrono::milliseconds resyncInterval);
 
     model::Result<void> loadBlocking();
     void start();
@@ -81,7 +82,8 @@ class FilesystemService final : public FilesystemDirectory {
     drivers::Storage* storageFor(const std::string& host) const;
 
     FilesystemStore& store_;
-    BlockingPool& pool_;
+    BlockingPool& storePool_;
+    BlockingPool& pool_;  // host calls
     std::vector<FilesystemHost> hosts_;
     std::uint64_t maxBytes_;
     std::chrono::milliseconds resyncInterval_;

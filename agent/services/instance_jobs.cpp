@@ -100,7 +100,7 @@ asio::awaitable<void> InstanceService::converge(model::Uuid id) {
         log::warn("forgetting an instance whose host is gone",
                   {{"instance", id.str()}, {"host", instance->host}});
         auto forget = [this, id] { return store_.deleteInstance(id); };
-        if (auto removed = co_await pool_.run(std::move(forget)); removed) {
+        if (auto removed = co_await storePool_.run(std::move(forget)); removed) {
             std::unique_lock lock(mutex_);
             byId_.erase(id);
         }
@@ -140,7 +140,7 @@ asio::awaitable<void> InstanceService::converge(model::Uuid id) {
     }
     if (from == InstanceState::Deleting) {
         auto forget = [this, id] { return store_.deleteInstance(id); };
-        if (auto removed = co_await pool_.run(std::move(forget)); removed) {
+        if (auto removed = co_await storePool_.run(std::move(forget)); removed) {
             std::unique_lock lock(mutex_);
             byId_.erase(id);
             log::info("instance deleted", {{"instance", id.str()}});

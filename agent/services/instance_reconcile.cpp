@@ -93,7 +93,7 @@ asio::awaitable<bool> InstanceService::record(const model::Uuid& id, InstanceSta
     auto write = [this, id, to, ip, reason, gpus] {
         return store_.updateInstances({InstanceUpdate{id, to, ip, reason, gpus}});
     };
-    auto stored = co_await pool_.run(std::move(write));
+    auto stored = co_await storePool_.run(std::move(write));
     std::unique_lock lock(mutex_);
     auto it = byId_.find(id);
     if (it == byId_.end()) {

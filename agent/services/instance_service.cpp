@@ -41,12 +41,13 @@ Instance newInstance(const model::Uuid& project, model::CreateInstance request) 
 
 }  // namespace
 
-InstanceService::InstanceService(InstanceStore& store, const Catalog& catalog, BlockingPool& pool,
-                                 std::vector<HostBinding> hosts, asio::any_io_executor executor,
-                                 InstanceOptions options)
+InstanceService::InstanceService(InstanceStore& store, const Catalog& catalog, BlockingPool& storePool,
+                                 BlockingPool& hostPool, std::vector<HostBinding> hosts,
+                                 asio::any_io_executor executor, InstanceOptions options)
     : store_(store),
       catalog_(catalog),
-      pool_(pool),
+      storePool_(storePool),
+      pool_(hostPool),
       executor_(executor),
       options_(std::move(options)),
       resyncStrand_(asio::make_strand(executor)),
@@ -210,7 +211,7 @@ asio::awaitable<Result<Instance>> InstanceService::create(const model::Uuid& pro
         entry.order = nextOrder_++;
     }
     auto insert = [this, instance, evictions] { return store_.insertInstance(instance, evictions); };
-    auto stored = co_await pool_.run(std::move(insert));
+    auto stored = co_await storePool_.run(std::move(insert));
     settleEvictions(victims, instance.id, stored.ok());
     std::unique_lock lock(mutex_);
     if (!stored) {
@@ -327,7 +328,7 @@ asio::awaitable<Result<Instance>> InstanceService::act(const model::Uuid& projec
     }
     evictions.push_back({changed.id, changed.state, changed.ip, changed.reason, gpus});
     auto write = [this, evictions] { return store_.updateInstances(evictions); };
-    auto stored = co_await pool_.run(std::move(write));
+    auto stored = co_await storePool_.run(std::move(write));
     settleEvictions(victims, id, stored.ok());
     {
         std::unique_lock lock(mutex_);

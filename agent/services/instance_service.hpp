@@ -70,9 +70,11 @@ struct TypeCapacity {
 /// domains are off.
 class InstanceService final {
   public:
-    InstanceService(InstanceStore& store, const Catalog& catalog, BlockingPool& pool,
-                    std::vector<HostBinding> hosts, boost::asio::any_io_executor executor,
-                    InstanceOptions options);
+    /// `storePool` runs store calls, `hostPool` libvirt and process calls: a hung
+    /// libvirtd can hold every host thread, and must not keep admissions from the store.
+    InstanceService(InstanceStore& store, const Catalog& catalog, BlockingPool& storePool,
+                    BlockingPool& hostPool, std::vector<HostBinding> hosts,
+                    boost::asio::any_io_executor executor, InstanceOptions options);
     ~InstanceService();
 
     /// Where filesystems are looked up (null: none exist). Set before serving.
@@ -209,7 +211,8 @@ class InstanceService final {
 
     InstanceStore& store_;
     const Catalog& catalog_;
-    BlockingPool& pool_;
+    BlockingPool& storePool_;
+    BlockingPool& pool_;  // host calls: libvirt, processes
     boost::asio::any_io_executor executor_;
     InstanceOptions options_;
     model::Uuid agentId_;

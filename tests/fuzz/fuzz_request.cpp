@@ -30,11 +30,12 @@ struct World {
     test::FakeInstanceStore instanceStore;
     test::FakeHypervisor host;
     boost::asio::io_context jobs;  // never run: instance jobs stay queued
-    agent::InstanceService instances{instanceStore,       catalog, pool, {{"local", &host, &host}},
+    agent::InstanceService instances{instanceStore,       catalog, pool, pool, {{"local", &host, &host}},
                                      jobs.get_executor(), {}};
     test::FakeFilesystemStore filesystemStore;
-    agent::FilesystemService filesystems{filesystemStore,     pool,       {{"local", &host}},
-                                         jobs.get_executor(), 1ull << 40, std::chrono::seconds(30)};
+    agent::FilesystemService filesystems{
+        filesystemStore,         pool, pool, {{"local", &host}}, jobs.get_executor(), 1ull << 40,
+        std::chrono::seconds(30)};
     api::ApiContext context{projects, instances, filesystems, catalog, metrics};
     api::TokenAuthenticator auth{{agent::TokenConfig{"op", api::TokenAuthenticator::sha256("t"), true, {}}}};
     api::RequestHandler handler{context, auth};

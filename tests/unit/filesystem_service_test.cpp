@@ -26,6 +26,7 @@ struct Region {
     boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{ioc.get_executor()};
     agent::FilesystemService service{store,
                                      pool,
+                                     pool,
                                      {{"host-a", &a}, {"host-b", &b}},
                                      ioc.get_executor(),
                                      1ull << 40,

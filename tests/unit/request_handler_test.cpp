@@ -38,11 +38,12 @@ struct Fixture {
     test::FakeInstanceStore instanceStore;
     test::FakeHypervisor host;
     boost::asio::io_context jobs;
-    agent::InstanceService instances{instanceStore,       catalog, pool, {{"local", &host, &host}},
+    agent::InstanceService instances{instanceStore,       catalog, pool, pool, {{"local", &host, &host}},
                                      jobs.get_executor(), {}};
     test::FakeFilesystemStore filesystemStore;
-    agent::FilesystemService filesystems{filesystemStore,     pool,       {{"local", &host}},
-                                         jobs.get_executor(), 1ull << 40, std::chrono::seconds(30)};
+    agent::FilesystemService filesystems{
+        filesystemStore,         pool, pool, {{"local", &host}}, jobs.get_executor(), 1ull << 40,
+        std::chrono::seconds(30)};
     ApiContext context{projects, instances, filesystems, catalog, metrics};
     model::Uuid scopedProject = model::Uuid::random();
     TokenAuthenticator auth{
