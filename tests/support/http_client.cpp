@@ -1,5 +1,7 @@
 #include "support/http_client.hpp"
 
+#include <functional>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -70,11 +72,25 @@ Connection::~Connection() {
 HttpResponse Connection::request(const std::string& method, const std::string& target, const Headers& headers,
                                  const std::string& body) {
     auto request = buildRequest(method, target, headers, body);
-    impl_->stream.expires_after(std::chrono::seconds(30));
-    http::write(impl_->stream, request);
     http::response_parser<http::string_body> parser;
     parser.body_limit(64 << 20);
-    http::read(impl_->stream, impl_->buffer, parser);
+    // Asynchronously, because Beast's stream timeouts apply only to async operations: a
+    // daemon that never answers must fail the test after 30 s, not hang it.
+    boost::system::error_code failure;
+    impl_->stream.expires_after(std::chrono::seconds(30));
+    http::async_write(impl_->stream, request, [&](boost::system::error_code written, std::size_t) {
+        if (written) {
+            failure = written;
+            return;
+        }
+        http::async_read(impl_->stream, impl_->buffer, parser,
+                         [&](boost::system::error_code read, std::size_t) { failure = read; });
+    });
+    impl_->ioc.restart();
+    impl_->ioc.run();
+    if (failure) {
+        throw boost::system::system_error(failure, method + " " + target);
+    }
     auto response = parser.release();
     return toResponse(response);
 }
@@ -88,18 +104,28 @@ HttpResponse httpRequest(std::uint16_t port, const std::string& method, const st
 std::string rawExchange(std::uint16_t port, const std::string& bytes, int timeoutMs, bool* peerClosed) {
     asio::io_context ioc;
     beast::tcp_stream stream(ioc);
-    stream.expires_after(std::chrono::milliseconds(timeoutMs));
     stream.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
-    stream.expires_after(std::chrono::milliseconds(timeoutMs));
+    // Async for the same reason as Connection::request: only then does the timeout hold.
     boost::system::error_code ec;
-    asio::write(stream, asio::buffer(bytes), ec);
     std::string received;
     char chunk[4096];
-    while (!ec) {
-        stream.expires_after(std::chrono::milliseconds(timeoutMs));
-        std::size_t n = stream.read_some(asio::buffer(chunk), ec);
+    std::function<void(boost::system::error_code, std::size_t)> onRead = [&](boost::system::error_code read,
+                                                                             std::size_t n) {
         received.append(chunk, n);
-    }
+        ec = read;
+        if (!read) {
+            stream.expires_after(std::chrono::milliseconds(timeoutMs));
+            stream.async_read_some(asio::buffer(chunk), onRead);
+        }
+    };
+    stream.expires_after(std::chrono::milliseconds(timeoutMs));
+    asio::async_write(stream, asio::buffer(bytes), [&](boost::system::error_code written, std::size_t) {
+        // A server that closes early may reset the write; what it sent is still read.
+        (void)written;
+        stream.expires_after(std::chrono::milliseconds(timeoutMs));
+        stream.async_read_some(asio::buffer(chunk), onRead);
+    });
+    ioc.run();
     if (peerClosed != nullptr) {
         *peerClosed = ec != beast::error::timeout;
     }
