@@ -11,6 +11,7 @@
 #include <set>
 
 #include "../integration/api_helpers.hpp"
+#include "../integration/crash_view.hpp"
 #include "e2e_helpers.hpp"
 #include "libvirt/connection.hpp"
 #include "libvirt/libvirt_hypervisor.hpp"
@@ -24,68 +25,17 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-struct Picture {
-    std::map<std::string, std::string> instances;  // id → state, from the API
-    std::map<std::string, drivers::PowerState> domains;
-    std::set<std::string> volumeOwners;
-
-    std::string describe() const {
-        std::string text = "api:";
-        for (const auto& [id, state] : instances) {
-            text += " " + id.substr(0, 8) + "=" + state;
-        }
-        text += "\nlibvirt:";
-        for (const auto& [id, power] : domains) {
-            text += " " + id.substr(0, 8) + "=" + std::string(drivers::nameOf(power));
-        }
-        text += "\nvolumes of:";
-        for (const auto& id : volumeOwners) {
-            text += " " + id.substr(0, 8);
-        }
-        return text;
-    }
-};
-
-Picture look(Daemon& daemon, const std::string& project, drivers::libvirt::LibvirtHypervisor& hypervisor,
-             drivers::libvirt::LibvirtStorage& storage, const std::set<std::string>& everCreated) {
-    Picture seen;
-    auto listed = httpRequest(daemon.port(), "GET", kBase + "/instances", inProject(project));
-    REQUIRE(listed.status == 200);
-    for (const auto& instance : json::parse(listed.body)) {
-        seen.instances[instance.at("id")] =
-            instance.at("state").get<std::string>() + "(" + instance.value("reason", "") + ")";
-    }
-    auto domains = hypervisor.listManagedDomains();
-    REQUIRE(domains.ok());
-    for (const auto& domain : *domains) {
-        if (everCreated.contains(domain.instanceId.str())) {
-            seen.domains[domain.instanceId.str()] = domain.state;
-        }
-    }
-    auto volumes = storage.listVolumes();
-    REQUIRE(volumes.ok());
-    for (const auto& volume : *volumes) {
-        // Overlays and seed ISOs are named gpuhost-<instance id>…; the shared base image is not.
-        auto owner = volume.name.starts_with("gpuhost-") ? volume.name.substr(8, 36) : std::string();
-        if (everCreated.contains(owner)) {
-            seen.volumeOwners.insert(owner);
-        }
-    }
-    return seen;
-}
-
 // Exactly the wanted instances, each running in a running domain with its volumes, and
 // nothing of any other instance this test ever made.
-bool converged(const Picture& seen, const std::set<std::string>& wanted) {
-    if (seen.instances.size() != wanted.size() || seen.domains.size() != wanted.size()) {
+bool converged(const CrashView& seen, const std::set<std::string>& wanted) {
+    if (seen.states.size() != wanted.size() || seen.domains.size() != wanted.size()) {
         return false;
     }
     for (const auto& id : wanted) {
-        auto state = seen.instances.find(id);
+        auto state = seen.states.find(id);
         auto domain = seen.domains.find(id);
-        if (state == seen.instances.end() || !state->second.starts_with("running") ||
-            domain == seen.domains.end() || domain->second != drivers::PowerState::Running ||
-            !seen.volumeOwners.contains(id)) {
+        if (state == seen.states.end() || state->second != "running" || domain == seen.domains.end() ||
+            domain->second != drivers::PowerState::Running || !seen.volumeOwners.contains(id)) {
             return false;
         }
     }
@@ -116,11 +66,11 @@ TEST_CASE("e2e: SIGKILL during real VM creates and deletes, restart converges wi
         daemon.kill();
         daemon.start();
         auto restarted = Clock::now();
-        Picture seen;
+        CrashView seen;
         auto deadline = restarted + std::chrono::seconds(60);
         do {
             std::this_thread::sleep_for(std::chrono::milliseconds(100));
-            seen = look(daemon, project, hypervisor, storage, everCreated);
+            seen = viewAfterCrash(daemon, project, hypervisor, storage, everCreated);
         } while (!converged(seen, wanted) && Clock::now() < deadline);
         double ms = std::chrono::duration<double, std::milli>(Clock::now() - restarted).count();
         slowestMs = std::max(slowestMs, ms);

@@ -33,15 +33,8 @@ struct Exchange {
 // whole upload is sent is read, not lost to a reset. drip: one byte per pause. stall:
 // keep the sending side open after the bytes (else it is half-closed, as a client does).
 Exchange exchange(std::uint16_t port, const std::string& bytes, int timeoutMs, int dripMs, bool stall) {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(port);
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-        if (fd >= 0) {
-            ::close(fd);
-        }
+    int fd = connectLoopback(port);
+    if (fd < 0) {
         throw std::runtime_error("connect failed: is the daemon down?");
     }
     std::thread writer([fd, &bytes, dripMs, stall] {

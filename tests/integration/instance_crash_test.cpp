@@ -14,6 +14,7 @@
 #include <set>
 
 #include "api_helpers.hpp"
+#include "crash_view.hpp"
 #include "libvirt/connection.hpp"
 #include "libvirt/libvirt_hypervisor.hpp"
 #include "libvirt/libvirt_storage.hpp"
@@ -27,39 +28,8 @@ namespace {
 
 constexpr const char* kSharedUri = "test+unix:///default";
 
-struct Observed {
-    std::map<std::string, std::string> instances;  // id → state, from the API
-    std::map<std::string, drivers::PowerState> domains;
-    std::set<std::string> volumeOwners;
-};
-
 bool steady(const std::string& state) {
     return state == "running" || state == "stopped";
-}
-
-Observed observe(Daemon& daemon, const std::string& project, drivers::libvirt::LibvirtHypervisor& hypervisor,
-                 drivers::libvirt::LibvirtStorage& storage, const std::set<std::string>& everCreated) {
-    Observed seen;
-    auto listed = httpRequest(daemon.port(), "GET", kBase + "/instances", inProject(project));
-    REQUIRE(listed.status == 200);
-    for (const auto& instance : json::parse(listed.body)) {
-        seen.instances[instance.at("id")] = instance.at("state");
-    }
-    auto domains = hypervisor.listManagedDomains();
-    REQUIRE(domains.ok());
-    for (const auto& domain : *domains) {
-        if (everCreated.contains(domain.instanceId.str())) {
-            seen.domains[domain.instanceId.str()] = domain.state;
-        }
-    }
-    auto volumes = storage.listVolumes();
-    REQUIRE(volumes.ok());
-    for (const auto& volume : *volumes) {
-        if (volume.name.starts_with("gpuhost-")) {
-            seen.volumeOwners.insert(volume.name.substr(8, 36));
-        }
-    }
-    return seen;
 }
 
 }  // namespace
@@ -114,14 +84,14 @@ TEST_CASE("crash: SIGKILL at random points of create/stop/start/delete, restart 
 
         // Converged: the API lists exactly the acknowledged instances, all steady, and
         // libvirt holds a domain and volumes for those and nothing else.
-        Observed seen;
+        CrashView seen;
         auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
         auto converged = [&] {
-            if (seen.instances.size() != acknowledged.size()) {
+            if (seen.states.size() != acknowledged.size()) {
                 return false;
             }
             std::size_t withDomain = 0;
-            for (const auto& [id, state] : seen.instances) {
+            for (const auto& [id, state] : seen.states) {
                 if (!acknowledged.contains(id)) {
                     return false;
                 }
@@ -146,24 +116,13 @@ TEST_CASE("crash: SIGKILL at random points of create/stop/start/delete, restart 
         };
         do {
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
-            seen = observe(daemon, project, hypervisor, storage, everCreated);
+            seen = viewAfterCrash(daemon, project, hypervisor, storage, everCreated);
         } while (!converged() && std::chrono::steady_clock::now() < deadline);
         std::string picture = "acknowledged:";
         for (const auto& id : acknowledged) {
             picture += " " + id.substr(0, 8);
         }
-        picture += "\napi:";
-        for (const auto& [id, state] : seen.instances) {
-            picture += " " + id.substr(0, 8) + "=" + state;
-        }
-        picture += "\nlibvirt:";
-        for (const auto& [id, power] : seen.domains) {
-            picture += " " + id.substr(0, 8) + "=" + std::string(drivers::nameOf(power));
-        }
-        picture += "\nvolumes of:";
-        for (const auto& id : seen.volumeOwners) {
-            picture += " " + id.substr(0, 8);
-        }
+        picture += "\n" + seen.describe();
         CHECK_MESSAGE(converged(), picture);
         for (const auto& id : deleted) {
             CHECK(httpRequest(daemon.port(), "GET", kBase + "/instances/" + id, inProject(project)).status ==
@@ -176,17 +135,14 @@ TEST_CASE("crash: SIGKILL at random points of create/stop/start/delete, restart 
         CHECK(httpRequest(daemon.port(), "DELETE", kBase + "/instances/" + id, inProject(project)).status ==
               204);
     }
-    Observed seen;
+    CrashView seen;
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     do {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        seen = observe(daemon, project, hypervisor, storage, everCreated);
-    } while ((!seen.instances.empty() || !seen.domains.empty()) &&
-             std::chrono::steady_clock::now() < deadline);
-    CHECK(seen.instances.empty());
+        seen = viewAfterCrash(daemon, project, hypervisor, storage, everCreated);
+    } while ((!seen.states.empty() || !seen.domains.empty()) && std::chrono::steady_clock::now() < deadline);
+    CHECK(seen.states.empty());
     CHECK(seen.domains.empty());
-    for (const auto& owner : seen.volumeOwners) {
-        CHECK_FALSE(everCreated.contains(owner));
-    }
+    CHECK_MESSAGE(seen.volumeOwners.empty(), seen.describe());
     CHECK(daemon.stop() == 0);
 }

@@ -32,21 +32,6 @@ void raiseFileLimit(rlim_t wanted) {
     REQUIRE_MESSAGE(limit.rlim_cur >= wanted, "the hard file limit is below " << wanted);
 }
 
-int openSlowSocket(std::uint16_t port) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(port);
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-        if (fd >= 0) {
-            ::close(fd);
-        }
-        return -1;
-    }
-    return fd;
-}
-
 // The attacker: 1,000 sockets that each send a request line and then one header byte per
 // round, never the blank line; a socket the daemon closed is opened again.
 struct Slowloris {
@@ -67,7 +52,7 @@ struct Slowloris {
                     ++reopened;
                 }
                 if (fd < 0) {
-                    fd = openSlowSocket(port);
+                    fd = connectLoopback(port);
                     if (fd >= 0 && ::send(fd, start.data(), start.size(), MSG_NOSIGNAL) < 0) {
                         ::close(fd);
                         fd = -1;

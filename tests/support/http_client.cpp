@@ -1,5 +1,9 @@
 #include "support/http_client.hpp"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <functional>
 
 #include <boost/asio/connect.hpp>
@@ -99,6 +103,19 @@ HttpResponse httpRequest(std::uint16_t port, const std::string& method, const st
                          const Headers& headers, const std::string& body) {
     Connection connection(port);
     return connection.request(method, target, headers, body);
+}
+
+int connectLoopback(std::uint16_t port) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+        ::close(fd);
+        fd = -1;
+    }
+    return fd;
 }
 
 std::string rawExchange(std::uint16_t port, const std::string& bytes, int timeoutMs, bool* peerClosed) {

@@ -31,6 +31,10 @@ HttpResponse httpRequest(std::uint16_t port, const std::string& method, const st
 std::string rawExchange(std::uint16_t port, const std::string& bytes, int timeoutMs = 3000,
                         bool* peerClosed = nullptr);
 
+/// A plain blocking TCP socket connected to 127.0.0.1:port, for tests that write bytes
+/// themselves (slow or hostile clients); -1 when the connect fails. The caller closes it.
+int connectLoopback(std::uint16_t port);
+
 /// A keep-alive connection for several requests in a row.
 class Connection {
   public:
