@@ -146,6 +146,7 @@ asio::awaitable<int> program(Options o) {
     co_await loop.drive(o.rate, warmupFor, plan, answered);  // warm-up, not reported
     workload.stats().reset();
     long rssBefore = residentKiB(o.pid);
+    auto liveBefore = workload.live().size();
     RssSampler sampler(executor, o.pid);
     auto measured = co_await loop.drive(o.rate, measuredFor, plan, answered);
     long rssAfter = residentKiB(o.pid);
@@ -166,6 +167,9 @@ asio::awaitable<int> program(Options o) {
         std::printf(" %.1f", static_cast<double>(sampler.samples()[i]) / 1024);
     }
     std::printf("\n");
+    // RSS follows the live set too (libvirt's test driver runs in the daemon's process).
+    std::printf("live instances after the warm-up: %zu, at the end: %zu\n", liveBefore,
+                workload.live().size());
     double growth = 100.0 * static_cast<double>(rssAfter - rssBefore) / static_cast<double>(rssBefore);
     std::printf("daemon RSS growth over the run: %+.2f %%\n", growth);
 

@@ -54,5 +54,6 @@ if grep -q 'level=error' "$work/gpuhostd.log"; then
   echo "daemon errors logged:"; grep 'level=error' "$work/gpuhostd.log" | sort | uniq -c | sort -rn | head
 fi
 echo "daemon warnings logged: $(grep -c 'level=warn' "$work/gpuhostd.log" || true)"
+grep 'level=warn' "$work/gpuhostd.log" | cut -c1-240 | head -5 || true
 echo "load average after: $(cut -d" " -f1-3 /proc/loadavg)"
 exit "$status"
