@@ -36,7 +36,9 @@ model::Result<model::CreateInstance> parseCreateInstance(const nlohmann::json& b
 model::Result<model::CreateFilesystem> parseCreateFilesystem(const nlohmann::json& body,
                                                              std::uint64_t maxBytes);
 nlohmann::json toJson(const model::Filesystem& filesystem);
-nlohmann::json toJson(const model::Instance& instance);
+/// An instance as the API shows it (JSON text; a list is rendered without a DOM).
+std::string renderInstance(const model::Instance& instance);
+std::string renderInstances(const std::vector<model::Instance>& instances);
 
 /// Strict base64 (RFC 4648 alphabet, padded): InvalidArgument naming `field`.
 model::Result<std::string> decodeBase64Field(std::string_view text, const std::string& field);

@@ -21,7 +21,7 @@ Awaitable act(ApiContext& ctx, const Call& call, InstanceAction action) {
     if (action == InstanceAction::Delete) {
         co_return Reply{http::status::no_content, {}, {}};
     }
-    co_return Reply{http::status::accepted, dump(toJson(*instance))};
+    co_return Reply{http::status::accepted, renderInstance(*instance)};
 }
 
 }  // namespace
@@ -35,15 +35,11 @@ Awaitable createInstance(ApiContext& ctx, const Call& call) {
     if (!instance) {
         co_return instance.error();
     }
-    co_return Reply{http::status::created, dump(toJson(*instance))};
+    co_return Reply{http::status::created, renderInstance(*instance)};
 }
 
 Awaitable listInstances(ApiContext& ctx, const Call& call) {
-    auto list = nlohmann::json::array();
-    for (const auto& instance : ctx.instances.list(*call.project)) {
-        list.push_back(toJson(instance));
-    }
-    co_return Reply{http::status::ok, dump(list)};
+    co_return Reply{http::status::ok, renderInstances(ctx.instances.list(*call.project))};
 }
 
 Awaitable getInstance(ApiContext& ctx, const Call& call) {
@@ -55,7 +51,7 @@ Awaitable getInstance(ApiContext& ctx, const Call& call) {
     if (!instance) {
         co_return instance.error();
     }
-    co_return Reply{http::status::ok, dump(toJson(*instance))};
+    co_return Reply{http::status::ok, renderInstance(*instance)};
 }
 
 Awaitable deleteInstance(ApiContext& ctx, const Call& call) {

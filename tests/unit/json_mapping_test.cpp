@@ -1,6 +1,8 @@
 #include <doctest/doctest.h>
 
 #include "json_mapping.hpp"
+#include "model/gpu.hpp"
+#include "model/instance.hpp"
 
 using namespace gpuhost;
 using namespace gpuhost::api;
@@ -97,4 +99,61 @@ TEST_CASE("timestamps round-trip") {
     CHECK(*back == t);
     CHECK_FALSE(model::parseTimestamp("2026-13-01T00:00:00.000Z").has_value());
     CHECK_FALSE(model::parseTimestamp("yesterday").has_value());
+}
+
+// renderInstance writes text directly (a DOM was too slow for 10,000): it must print
+// exactly what a json DOM of the same fields prints, hostile strings included.
+TEST_CASE("instances: the direct JSON writer prints what a DOM of the same fields prints") {
+    auto domOf = [](const model::Instance& i) {
+        auto filesystems = json::array();
+        for (const auto& id : i.filesystems) {
+            filesystems.push_back(id.str());
+        }
+        auto gpus = json::array();
+        for (const auto& gpu : i.gpus) {
+            gpus.push_back(gpu.str());
+        }
+        json out{{"id", i.id.str()},
+                 {"name", i.name},
+                 {"type", i.type},
+                 {"image", i.image},
+                 {"state", model::nameOf(i.state)},
+                 {"ip", i.ip ? json(*i.ip) : json(nullptr)},
+                 {"ephemeral", i.ephemeral},
+                 {"preemptible", i.preemptible},
+                 {"filesystems", filesystems},
+                 {"tags", i.tags},
+                 {"createdAt", model::formatTimestamp(i.createdAt)},
+                 {"host", i.host.empty() ? json(nullptr) : json(i.host)},
+                 {"gpus", gpus}};
+        if (!i.reason.empty()) {
+            out["reason"] = i.reason;
+        }
+        return out;
+    };
+    model::Instance plain;
+    plain.id = model::Uuid::random();
+    plain.name = "vm-1";
+    plain.type = "cpu.small";
+    plain.image = "image://ubuntu22.04";
+    model::Instance busy = plain;
+    busy.id = model::Uuid::random();
+    busy.ephemeral = true;
+    busy.preemptible = true;
+    busy.state = model::InstanceState::Failed;
+    busy.ip = "192.168.122.7";
+    busy.host = "hgx-a";
+    busy.reason =
+        "quote \" backslash \\ newline \n tab \t nul " + std::string(1, '\0') + " bad \xff utf-8 é ✓";
+    busy.tags = {{"k\"1", "v\n1"}, {"team", "ml</x>"}, {"zz", ""}};
+    busy.filesystems = {model::Uuid::random(), model::Uuid::random()};
+    busy.gpus = {*model::PciAddress::parse("0000:18:00.0"), *model::PciAddress::parse("0000:2a:00.0")};
+    busy.createdAt = model::Timestamp(std::chrono::milliseconds(1795000000123));
+    for (const auto& instance : {plain, busy}) {
+        CAPTURE(instance.id.str());
+        auto expected = dump(domOf(instance));
+        CHECK(renderInstance(instance) == expected);
+        CHECK(renderInstances({instance, instance}) == "[" + expected + "," + expected + "]");
+    }
+    CHECK(renderInstances({}) == "[]");
 }
