@@ -266,8 +266,8 @@ asio::awaitable<bool> InstanceService::reconcileHost(std::size_t h) {
     }
     std::vector<std::pair<model::Uuid, Job>> jobs;
     {
-        std::unique_lock lock(mutex_);
-        for (auto& [id, entry] : byId_) {
+        std::shared_lock lock(mutex_);  // only reads: readers of the API need not wait
+        for (const auto& [id, entry] : byId_) {
             if (entry.admitting || entry.instance.host != binding.name) {
                 continue;
             }
