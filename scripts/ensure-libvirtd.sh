@@ -7,8 +7,11 @@ if ! virsh -c qemu:///system uri >/dev/null 2>&1; then
     systemctl start libvirtd
   else
     pgrep -x virtlogd >/dev/null || virtlogd -d
-    pgrep -x libvirtd >/dev/null || libvirtd -d
+    # Started even when a libvirtd process exists: one just killed may not have gone yet,
+    # and a second start while one runs only fails on its pid file.
+    libvirtd -d 2>/dev/null || true
   fi
-  for _ in $(seq 50); do virsh -c qemu:///system uri >/dev/null 2>&1 && break; sleep 0.1; done
+  # After a crash it first reattaches to the QEMU processes still running: allow 30 s.
+  for _ in $(seq 300); do virsh -c qemu:///system uri >/dev/null 2>&1 && break; sleep 0.1; done
 fi
 virsh -c qemu:///system uri >/dev/null 2>&1
