@@ -18,21 +18,12 @@ work=$(mktemp -d /tmp/gpuhost-bench-XXXXXX)
 cleanup() { kill "${daemon_pid:-}" "${nginx_pid:-}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-token=bench-token
-hash=$(printf %s "$token" | sha256sum | cut -d' ' -f1)
+. bench/lib.sh
 api_port=18080
 nginx_port=18081
-cat > "$work/gpuhostd.yaml" <<YAML
-listen: 127.0.0.1:$api_port
-state_dir: $work/state
-log_level: warn          # no per-request access log line (measured separately below)
-auth:
-  tokens:
-    - {name: bench, sha256: $hash, projects: ["*"]}
-YAML
-build/gpuhostd --config "$work/gpuhostd.yaml" 2>"$work/gpuhostd.log" &
-daemon_pid=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$api_port/healthz" >/dev/null && break; sleep 0.05; done
+# log_level warn: no per-request access log line (measured separately below).
+bench_config "$api_port" warn > "$work/gpuhostd.yaml"
+bench_start "$api_port"
 
 # 1,000 projects over one keep-alive connection (curl -K with "next" between requests).
 : > "$work/create.curl"

@@ -22,27 +22,15 @@ work=$(mktemp -d /tmp/gpuhost-bench-XXXXXX)
 cleanup() { kill "${daemon_pid:-}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-token=bench-token
-hash=$(printf %s "$token" | sha256sum | cut -d' ' -f1)
+. bench/lib.sh
 port=18095
 head -c 1048576 /dev/urandom > "$work/base.img"
 # test:///default offers 16 CPUs and 3 GiB: 1 vCPU / 1 MiB instances with 64x vCPU
 # overcommit leave room for ~1,000 live instances; the load keeps ~200.
-cat > "$work/gpuhostd.yaml" <<YAML
-listen: 127.0.0.1:$port
-state_dir: $work/state
-log_level: warn
-libvirt: {uri: "test:///default", virt_type: qemu, resync_interval_s: 30}
-images: {ubuntu22.04: {path: $work/base.img}}
-instance_types: [{name: bench.tiny, cpu: 1, memory: 1Mi}]
-capacity: {cpu_overcommit: 64}
-auth:
-  tokens:
-    - {name: bench, sha256: $hash, projects: ["*"]}
-YAML
-build/gpuhostd --config "$work/gpuhostd.yaml" 2>"$work/gpuhostd.log" &
-daemon_pid=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.05; done
+bench_config "$port" warn 'libvirt: {uri: "test:///default", virt_type: qemu, resync_interval_s: 30}' \
+  "images: {ubuntu22.04: {path: $work/base.img}}" 'instance_types: [{name: bench.tiny, cpu: 1, memory: 1Mi}]' \
+  'capacity: {cpu_overcommit: 64}' > "$work/gpuhostd.yaml"
+bench_start "$port"
 
 echo "machine: $(nproc) cores, $(uname -r), $(. /etc/os-release && echo "$PRETTY_NAME"); load: ${rate} req/s for ${seconds} s" \
      "(${creates} creates/s, ${deletes} deletes/s, 10 % lists, 20 % project reads, the rest instance reads), 32 read + 16 write connections"
