@@ -44,7 +44,7 @@ FilesystemService::FilesystemService(FilesystemStore& store, BlockingPool& store
                                      std::uint64_t maxBytes, std::chrono::milliseconds resyncInterval)
     : store_(store),
       storePool_(storePool),
-      pool_(hostPool),
+      hostPool_(hostPool),
       hosts_(std::move(hosts)),
       maxBytes_(maxBytes),
       resyncInterval_(resyncInterval),
@@ -291,7 +291,7 @@ asio::awaitable<void> FilesystemService::converge(model::Uuid id) {
             }
             return store_.deleteFilesystem(id);
         };
-        if (auto done = co_await pool_.run(std::move(work)); !done) {
+        if (auto done = co_await hostPool_.run(std::move(work)); !done) {
             log::warn("filesystem delete deferred",
                       {{"filesystem", id.str()}, {"error", done.error().message}});
             co_return;
@@ -307,7 +307,7 @@ asio::awaitable<void> FilesystemService::converge(model::Uuid id) {
         }
         return storage->ensureSharedDirectory(name, size);
     };
-    auto mounted = co_await pool_.run(std::move(work));
+    auto mounted = co_await hostPool_.run(std::move(work));
     if (!mounted) {
         if (mounted.error().code != ErrorCode::Unavailable &&
             entry->filesystem.state == FilesystemState::Creating) {

@@ -83,7 +83,7 @@ class FilesystemService final : public FilesystemDirectory {
 
     FilesystemStore& store_;
     BlockingPool& storePool_;
-    BlockingPool& pool_;  // host calls
+    BlockingPool& hostPool_;  // libvirt calls
     std::vector<FilesystemHost> hosts_;
     std::uint64_t maxBytes_;
     std::chrono::milliseconds resyncInterval_;

@@ -183,7 +183,7 @@ asio::awaitable<Result<void>> InstanceService::provision(const Instance& instanc
         auto check = [name = drivers::domainName(instance.id), wanted = devices.hostDevices, &hypervisor] {
             return devicesFree(hypervisor, name, wanted);
         };
-        if (auto free = co_await pool_.run(std::move(check)); !free) {
+        if (auto free = co_await hostPool_.run(std::move(check)); !free) {
             co_return free.error();
         }
     }
@@ -245,7 +245,7 @@ asio::awaitable<Result<void>> InstanceService::provision(const Instance& instanc
         }
         return std::make_pair(root->path, *seed);
     };
-    auto paths = co_await pool_.run(std::move(disks));
+    auto paths = co_await hostPool_.run(std::move(disks));
     if (!paths) {
         co_return paths.error();
     }
@@ -280,7 +280,7 @@ asio::awaitable<Result<void>> InstanceService::provision(const Instance& instanc
         }
         return hypervisor.startDomain(name);
     };
-    co_return co_await pool_.run(std::move(boot));
+    co_return co_await hostPool_.run(std::move(boot));
 }
 
 asio::awaitable<Result<void>> InstanceService::powerOff(const Instance& instance) {
@@ -301,7 +301,7 @@ asio::awaitable<Result<void>> InstanceService::powerOff(const Instance& instance
         }
         return state;
     };
-    auto initial = co_await pool_.run(std::move(askToStop));
+    auto initial = co_await hostPool_.run(std::move(askToStop));
     if (!initial) {
         co_return initial.error();
     }
@@ -315,7 +315,7 @@ asio::awaitable<Result<void>> InstanceService::powerOff(const Instance& instance
         timer.expires_after(std::chrono::milliseconds(250));
         co_await timer.async_wait(asio::use_awaitable);
         auto probe = [name, &hypervisor] { return hypervisor.powerState(name); };
-        auto state = co_await pool_.run(std::move(probe));
+        auto state = co_await hostPool_.run(std::move(probe));
         if ((!state && state.error().code == ErrorCode::NotFound) ||
             (state && *state == PowerState::ShutOff)) {
             co_return Result<void>{};
@@ -329,7 +329,7 @@ asio::awaitable<Result<void>> InstanceService::powerOff(const Instance& instance
     }
     log::warn("guest ignored ACPI shutdown; destroying", {{"instance", instance.id.str()}});
     auto destroy = [name, &hypervisor] { return ignoreNotFound(hypervisor.destroyDomain(name)); };
-    co_return co_await pool_.run(std::move(destroy));
+    co_return co_await hostPool_.run(std::move(destroy));
 }
 
 asio::awaitable<Result<void>> InstanceService::teardown(const Instance& instance) {
@@ -352,7 +352,7 @@ asio::awaitable<Result<void>> InstanceService::teardown(const Instance& instance
         std::filesystem::remove(options_.scratchDir / (id.str() + ".iso"), ignored);
         return {};
     };
-    co_return co_await pool_.run(std::move(work));
+    co_return co_await hostPool_.run(std::move(work));
 }
 
 Result<drivers::Volume> InstanceService::baseVolumeBlocking(const std::string& hostName,

@@ -137,7 +137,7 @@ asio::awaitable<void> InstanceService::observe(model::Uuid id) {
     auto probe = [id, hypervisor = hosts_[h].binding.hypervisor] {
         return hypervisor->powerState(drivers::domainName(id));
     };
-    auto power = co_await pool_.run(std::move(probe));
+    auto power = co_await hostPool_.run(std::move(probe));
     auto from = instance->state;
     if (!power && power.error().code == ErrorCode::NotFound) {
         if (from != InstanceState::Failed) {
@@ -158,7 +158,7 @@ asio::awaitable<void> InstanceService::observe(model::Uuid id) {
         auto destroy = [id, hypervisor = hosts_[h].binding.hypervisor] {
             return hypervisor->destroyDomain(drivers::domainName(id));
         };
-        if (auto destroyed = co_await pool_.run(std::move(destroy));
+        if (auto destroyed = co_await hostPool_.run(std::move(destroy));
             destroyed && from != InstanceState::Stopped) {
             co_await record(id, from, InstanceState::Stopped, std::nullopt,
                             "stopped: it was running without its GPUs, which belong to another instance now",
@@ -190,7 +190,7 @@ asio::awaitable<void> InstanceService::refreshAddress(model::Uuid id) {
     auto ask = [id, hypervisor = hosts_[h].binding.hypervisor] {
         return hypervisor->guestAddress(drivers::domainName(id), drivers::macAddressFor(id));
     };
-    auto address = co_await pool_.run(std::move(ask));
+    auto address = co_await hostPool_.run(std::move(ask));
     if (address && *address) {
         co_await record(id, InstanceState::Running, InstanceState::Running, *address, instance->reason);
         co_return;
@@ -250,7 +250,7 @@ asio::awaitable<bool> InstanceService::reconcileHost(std::size_t h) {
         }
         return binding.hypervisor->listManagedDomains();
     };
-    auto seen = co_await pool_.run(std::move(inventory));
+    auto seen = co_await hostPool_.run(std::move(inventory));
     if (!seen) {
         log::warn("reconcile: host unavailable", {{"host", binding.name}, {"error", seen.error().message}});
         std::unique_lock lock(mutex_);
@@ -339,7 +339,7 @@ asio::awaitable<void> InstanceService::removeOrphans(std::size_t h,
         }
         return {};
     };
-    if (auto swept = co_await pool_.run(std::move(sweep)); !swept) {
+    if (auto swept = co_await hostPool_.run(std::move(sweep)); !swept) {
         log::warn("orphan sweep incomplete", {{"error", swept.error().message}});
     }
 }

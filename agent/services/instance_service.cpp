@@ -47,7 +47,7 @@ InstanceService::InstanceService(InstanceStore& store, const Catalog& catalog, B
     : store_(store),
       catalog_(catalog),
       storePool_(storePool),
-      pool_(hostPool),
+      hostPool_(hostPool),
       executor_(executor),
       options_(std::move(options)),
       resyncStrand_(asio::make_strand(executor)),
@@ -165,7 +165,7 @@ asio::awaitable<Result<Instance>> InstanceService::create(const model::Uuid& pro
             }
             return {};
         };
-        co_await pool_.run(std::move(ask));
+        co_await hostPool_.run(std::move(ask));
     }
     std::vector<InstanceUpdate> evictions;
     std::vector<model::Uuid> victims;

@@ -212,7 +212,7 @@ class InstanceService final {
     InstanceStore& store_;
     const Catalog& catalog_;
     BlockingPool& storePool_;
-    BlockingPool& pool_;  // host calls: libvirt, processes
+    BlockingPool& hostPool_;  // libvirt and process calls
     boost::asio::any_io_executor executor_;
     InstanceOptions options_;
     model::Uuid agentId_;

@@ -63,7 +63,7 @@ model::Result<void> writeSeedIso(const SeedFiles& files, const fs::path& isoPath
     // xorriso 1.5.4 was seen to die of SIGSEGV about once in 10,000 runs (bench/scale) and
     // not again on the same input: a second try keeps that from failing a create for good.
     std::string failures;
-    for (int attempt = 1; attempt <= 2; ++attempt) {
+    for (int attempt = 1;; ++attempt) {
         auto run =
             runProcess({"xorriso", "-as", "mkisofs", "-quiet", "-output", partial.string(), "-volid",
                         "cidata", "-joliet", "-rock", (scratch.path / "user-data").string(),
@@ -72,16 +72,15 @@ model::Result<void> writeSeedIso(const SeedFiles& files, const fs::path& isoPath
             return run.error();
         }
         if (run->exitCode == 0) {
-            failures.clear();
             break;
+        }
+        failures += "xorriso failed (exit " + std::to_string(run->exitCode) + ", try " +
+                    std::to_string(attempt) + "): " + run->output + "\n";
+        if (attempt == 2) {
+            return model::Error::internal(failures);
         }
         std::error_code ignored;
         fs::remove(partial, ignored);
-        failures += "xorriso failed (exit " + std::to_string(run->exitCode) + ", try " +
-                    std::to_string(attempt) + "): " + run->output + "\n";
-    }
-    if (!failures.empty()) {
-        return model::Error::internal(failures);
     }
     // Data first, then the rename, then the folder entry: after a crash the final name
     // holds either nothing or the whole seed.

@@ -22,16 +22,13 @@ std::string qemuPid(const std::string& domain) {
     return readFile(fs::path("/run/libvirt/qemu") / (domain + ".pid"));
 }
 
-void restoreLibvirtd() {
-    auto script = fs::path(GPUHOST_SOURCE_DIR) / "scripts/ensure-libvirtd.sh";
-    REQUIRE(std::system(script.c_str()) == 0);
+int ensureLibvirtd() {
+    return std::system((fs::path(GPUHOST_SOURCE_DIR) / "scripts/ensure-libvirtd.sh").c_str());
 }
 
 // Restores libvirtd however the test ends: every later test needs it.
 struct LibvirtdGuard {
-    ~LibvirtdGuard() {
-        (void)std::system((fs::path(GPUHOST_SOURCE_DIR) / "scripts/ensure-libvirtd.sh").c_str());
-    }
+    ~LibvirtdGuard() { (void)ensureLibvirtd(); }
 };
 
 }  // namespace
@@ -65,7 +62,7 @@ TEST_CASE(
     CHECK(refused.status == 503);
 
     auto restarted = std::chrono::steady_clock::now();
-    restoreLibvirtd();
+    REQUIRE(ensureLibvirtd() == 0);
     auto back = pollInstance(
         daemon.port(), project, id,
         [](const json& body) {
