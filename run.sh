@@ -10,12 +10,13 @@ images/build-dev-image.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGPUHOST_TESTS=OFF >/dev/null
 cmake --build build -j "$(nproc)"
 
-if scripts/ensure-libvirtd.sh; then
-  echo "libvirtd: running"
-  virsh -c qemu:///system net-start default >/dev/null 2>&1 || true  # the instances' NAT network
-else
-  echo "libvirtd: not reachable (instances will need it)"
+# libvirtd and the instances' NAT network ("default"): without them every VM would fail,
+# so stop here with the reason rather than serve an API whose creates all end in error.
+if ! scripts/ensure-libvirtd.sh --network default; then
+  echo "run.sh: libvirtd or its 'default' network is not usable (see above); not starting gpuhostd" >&2
+  exit 1
 fi
+echo "libvirtd: running, network 'default' active"
 
 cat <<'TXT'
 

@@ -14,10 +14,13 @@ if [ "${GPUHOST_E2E:-1}" = 1 ]; then
   groups+=(run image)
 fi
 scripts/install-deps.sh "${groups[@]}"
-# The crash tests run against the test driver inside libvirtd (test+unix:///default).
-scripts/ensure-libvirtd.sh
+# The crash tests run against the test driver inside libvirtd (test+unix:///default);
+# the e2e VMs also need libvirt's NAT network.
 if [ "$e2e" = ON ]; then
+  scripts/ensure-libvirtd.sh --network default
   images/build-dev-image.sh  # cached after the first run
+else
+  scripts/ensure-libvirtd.sh
 fi
 
 build_dir=${GPUHOST_TEST_BUILD_DIR:-build-asan}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian bookworm packages gpuhost needs, only when some are missing.
-# Usage: scripts/install-deps.sh [build|test|run]...   (default: build test)
+# Usage: scripts/install-deps.sh [build|test|run|bench|image|fuzz|deb|deploy]...   (default: build test)
 set -euo pipefail
 
 build=(cmake ninja-build g++ pkg-config libboost1.81-all-dev libvirt-dev libyaml-cpp-dev nlohmann-json3-dev
@@ -8,10 +8,15 @@ build=(cmake ninja-build g++ pkg-config libboost1.81-all-dev libvirt-dev libyaml
 # libvirtd: the crash tests drive test+unix:///default, the test driver inside libvirtd.
 # cloud-init: `cloud-init schema` validates the cloud-config parts the agent writes.
 test=(openssl curl procps libvirt-clients libvirt-daemon-system xorriso cloud-init)
-run=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils curl xorriso)
+# dnsmasq-base is only a Recommends of libvirt-daemon-system, and --no-install-recommends
+# drops it: libvirt's NAT network ("default") cannot start without it.
+run=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils curl xorriso dnsmasq-base e2fsprogs)
 bench=(wrk nginx-light curl)
 image=(mmdebstrap e2fsprogs qemu-utils)
 fuzz=(clang-14 libclang-rt-14-dev)
+# The Debian package (scripts/build-deb.sh) and the real-systemd deployment test.
+deb=(debhelper dpkg-dev fakeroot lintian)
+deploy=(systemd-container mmdebstrap util-linux)
 
 groups=("$@")
 [ ${#groups[@]} -gt 0 ] || groups=(build test)
@@ -24,6 +29,8 @@ for group in "${groups[@]}"; do
     bench) wanted+=("${bench[@]}") ;;
     image) wanted+=("${image[@]}") ;;
     fuzz) wanted+=("${fuzz[@]}") ;;
+    deb) wanted+=("${deb[@]}") ;;
+    deploy) wanted+=("${deploy[@]}") ;;
     *) echo "unknown group: $group" >&2; exit 2 ;;
   esac
 done
