@@ -232,6 +232,11 @@ void parseTopLevel(Config& config, const YAML::Node& root, const std::filesystem
     } else {
         config.hosts.push_back({"local", config.libvirtUri});
     }
+    // The helper unmounts only <filesystems.root>/<name>; with several hosts each has a folder
+    // of its own below the root.
+    if (!config.unmountHelper.empty() && config.hosts.size() > 1) {
+        fail("filesystems.unmount_helper", "serves one host's filesystems.root; not with several hosts");
+    }
     if (!root["auth"]) {
         fail("auth", "is required (auth.tokens)");
     }

@@ -79,10 +79,13 @@ struct Config {
     std::vector<HostConfig> hosts;
     std::uint64_t hugepageBytes = 0;                 // back GPU guests' memory with hugepages of this size
     std::filesystem::path filesystemsRoot;           // default: state_dir/filesystems
+    std::filesystem::path unmountHelper;             // the helper's socket; empty: umount2 in-process
     std::uint64_t filesystemMaxBytes = 16ull << 40;  // the largest `size` a user may ask for
     std::string virtiofsd = "/usr/lib/qemu/virtiofsd";
     VirtType virtType = VirtType::Kvm;
     std::string storagePool = "gpuhost";  // a dir pool under state_dir/pool
+    std::filesystem::path poolPath;       // its folder; empty: state_dir/pool (state_dir/pools/<host>)
+    std::filesystem::path consoleLogDir;  // serial console logs; empty: state_dir/console
     std::string network = "default";      // libvirt network for the NIC, unless bridge is set
     std::string bridge;
     unsigned tcgCacheMiB = 0;                  // TCG translation cache (0: QEMU's default)

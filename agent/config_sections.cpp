@@ -24,12 +24,22 @@ std::uint64_t size(const YAML::Node& node, const std::string& key) {
     return *parsed;
 }
 
+// Folders libvirtd and virtlogd use too: absolute, as they would not resolve a relative one
+// against this file's folder.
+std::filesystem::path absolutePath(const YAML::Node& node, const std::string& key) {
+    std::filesystem::path path = scalar(node, key);
+    if (!path.is_absolute()) {
+        fail(key, "must be an absolute path");
+    }
+    return path.lexically_normal();
+}
+
 }  // namespace
 
 void parseLibvirt(Config& config, const YAML::Node& node) {
     rejectUnknownKeys(node, "libvirt",
-                      {"uri", "virt_type", "pool", "network", "bridge", "tcg_cache_mib", "shutdown_timeout_s",
-                       "resync_interval_s", "hugepages"});
+                      {"uri", "virt_type", "pool", "pool_path", "console_log_dir", "network", "bridge",
+                       "tcg_cache_mib", "shutdown_timeout_s", "resync_interval_s", "hugepages"});
     if (node["uri"]) {
         config.libvirtUri = scalar(node["uri"], "libvirt.uri");
         if (config.libvirtUri.find("://") == std::string::npos) {
@@ -45,6 +55,12 @@ void parseLibvirt(Config& config, const YAML::Node& node) {
     }
     if (node["pool"]) {
         config.storagePool = libvirtName(node["pool"], "libvirt.pool");
+    }
+    if (node["pool_path"]) {
+        config.poolPath = absolutePath(node["pool_path"], "libvirt.pool_path");
+    }
+    if (node["console_log_dir"]) {
+        config.consoleLogDir = absolutePath(node["console_log_dir"], "libvirt.console_log_dir");
     }
     if (node["network"]) {
         config.network = libvirtName(node["network"], "libvirt.network");
@@ -71,7 +87,7 @@ void parseLibvirt(Config& config, const YAML::Node& node) {
 }
 
 void parseFilesystems(Config& config, const YAML::Node& node, const std::filesystem::path& base) {
-    rejectUnknownKeys(node, "filesystems", {"root", "max_size", "virtiofsd"});
+    rejectUnknownKeys(node, "filesystems", {"root", "max_size", "virtiofsd", "unmount_helper"});
     if (node["root"]) {
         config.filesystemsRoot = resolvePath(node["root"], "filesystems.root", base);
     }
@@ -80,6 +96,9 @@ void parseFilesystems(Config& config, const YAML::Node& node, const std::filesys
     }
     if (node["virtiofsd"]) {
         config.virtiofsd = resolvePath(node["virtiofsd"], "filesystems.virtiofsd", base).string();
+    }
+    if (node["unmount_helper"]) {
+        config.unmountHelper = resolvePath(node["unmount_helper"], "filesystems.unmount_helper", base);
     }
 }
 

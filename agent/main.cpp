@@ -23,12 +23,14 @@
 #include "libvirt/libvirt_storage.hpp"
 #include "log.hpp"
 #include "metrics.hpp"
+#include "process/process.hpp"
 #include "request_handler.hpp"
 #include "server.hpp"
 #include "services/catalog.hpp"
 #include "services/instance_service.hpp"
 #include "services/project_service.hpp"
 #include "store/sqlite_store.hpp"
+#include "unmount/socket_releaser.hpp"
 
 namespace asio = boost::asio;
 using namespace gpuhost;
@@ -118,7 +120,9 @@ void handleSignals(Runtime& runtime) {
 agent::InstanceOptions instanceOptions(const agent::Config& config) {
     agent::InstanceOptions options;
     options.scratchDir = config.stateDir / "scratch";
-    options.consoleLogDir = config.stateDir / "console";
+    // Written by virtlogd (root) and chowned by libvirt to QEMU's user: the packaged config
+    // keeps it out of the unit's StateDirectory, which systemd may re-own recursively.
+    options.consoleLogDir = config.consoleLogDir.empty() ? config.stateDir / "console" : config.consoleLogDir;
     options.network = config.network;
     options.bridge = config.bridge;
     options.accelerator =
@@ -160,20 +164,37 @@ void raiseFileLimit(unsigned maxConnections) {
 int run(const std::filesystem::path& configFile, const agent::Config& config) {
     agent::log::setLevel(config.logLevel);
     raiseFileLimit(config.limits.maxConnections);
+    drivers::setReniceFailureHandler([](int error) {
+        agent::log::warn("cannot renice helper processes (xorriso); they run at normal priority",
+                         {{"error", std::strerror(error)}});
+    });
     std::filesystem::create_directories(config.stateDir);
     // libvirt's event loop must exist before the first connection opens.
     drivers::libvirt::EventLoop libvirtEvents;
     // One connection per host. Volumes travel through libvirt's upload streams, so no
     // disk is shared; each host's pool directory is named after it (one host: "pool"),
     // so hosts that happen to share a file system never share volume files.
+    // libvirt.pool_path moves the pool out of state_dir (the packaged layout: QEMU-owned
+    // overlays must not lie in the unit's StateDirectory).
+    bool oneHost = config.hosts.size() == 1;
+    std::filesystem::path poolRoot =
+        !config.poolPath.empty() ? config.poolPath : config.stateDir / (oneHost ? "pool" : "pools");
+    // Filesystem images are loop-mounted by libvirtd, which never unmounts them: the privileged
+    // helper does where one is configured (the packaged unit), else umount2 in this process.
+    std::unique_ptr<drivers::MountReleaser> helperReleaser;
+    if (!config.unmountHelper.empty()) {
+        helperReleaser =
+            std::make_unique<drivers::SocketMountReleaser>(config.unmountHelper, config.filesystemsRoot);
+    }
+    drivers::MountReleaser& releaser = helperReleaser ? *helperReleaser : drivers::directMountReleaser();
     struct HostDrivers {
-        explicit HostDrivers(const agent::Config& config, const agent::HostConfig& host)
+        HostDrivers(const agent::Config& config, const agent::HostConfig& host, const std::filesystem::path& pool,
+                    drivers::MountReleaser& releaser)
             : connection(host.uri),
               hypervisor(connection),
-              storage(
-                  connection, config.storagePool,
-                  config.hosts.size() == 1 ? config.stateDir / "pool" : config.stateDir / "pools" / host.name,
-                  config.hosts.size() == 1 ? config.filesystemsRoot : config.filesystemsRoot / host.name) {}
+              storage(connection, config.storagePool, pool,
+                      config.hosts.size() == 1 ? config.filesystemsRoot : config.filesystemsRoot / host.name,
+                      releaser) {}
         drivers::libvirt::Connection connection;
         drivers::libvirt::LibvirtHypervisor hypervisor;
         drivers::libvirt::LibvirtStorage storage;
@@ -181,7 +202,8 @@ int run(const std::filesystem::path& configFile, const agent::Config& config) {
     std::vector<std::unique_ptr<HostDrivers>> hostDrivers;
     std::vector<agent::HostBinding> hosts;
     for (const auto& host : config.hosts) {
-        hostDrivers.push_back(std::make_unique<HostDrivers>(config, host));
+        hostDrivers.push_back(
+            std::make_unique<HostDrivers>(config, host, oneHost ? poolRoot : poolRoot / host.name, releaser));
         hosts.push_back({host.name, &hostDrivers.back()->hypervisor, &hostDrivers.back()->storage});
     }
 

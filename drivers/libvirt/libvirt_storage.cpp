@@ -1,11 +1,7 @@
 #include "libvirt/libvirt_storage.hpp"
 
 #include <libvirt/libvirt.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
-
-#include <cerrno>
-#include <cstring>
 
 #include <libvirt/virterror.h>
 #include <cstdlib>
@@ -365,13 +361,12 @@ Result<void> LibvirtStorage::removeSharedDirectory(const std::string& name) {
             return failed("unmount " + name);  // busy: a guest still uses it
         }
         auto mountPoint = sharedRoot_ / name;
-        if (isLocalUri(connection_.uri()) && mountedHere(mountPoint) &&
-            ::umount2(mountPoint.c_str(), 0) != 0) {
-            // libvirt did not unmount it (see above) and this process may not: say so.
-            return Error::internal(
-                "unmount " + mountPoint.string() + ": " + std::strerror(errno) +
-                " (libvirt cannot unmount loop-mounted images; the agent needs CAP_SYS_ADMIN "
-                "or an operator runs umount)");
+        if (isLocalUri(connection_.uri()) && mountedHere(mountPoint)) {
+            // libvirt did not unmount it (see above): umount2 here, or the privileged helper
+            // where this process runs unprivileged in a mount namespace of its own.
+            if (auto released = releaser_.release(name, mountPoint); !released) {
+                return released.error();  // busy: a guest still uses it
+            }
         }
         virStoragePoolDelete(pool.get(), 0);  // removes the mount point; best effort
         if (virStoragePoolUndefine(pool.get()) != 0) {

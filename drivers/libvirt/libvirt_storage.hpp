@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "libvirt/connection.hpp"
+#include "mount_releaser.hpp"
 
 typedef struct _virStorageVol* virStorageVolPtr;
 #include "storage.hpp"
@@ -12,13 +13,15 @@ namespace gpuhost::drivers::libvirt {
 /// Storage as a libvirt "dir" pool (default name "gpuhost", under the state dir).
 class LibvirtStorage final : public Storage {
   public:
-    /// Shared directories are mounted under `sharedRoot` (one folder per directory).
+    /// Shared directories are mounted under `sharedRoot` (one folder per directory); libvirt
+    /// never unmounts them (see removeSharedDirectory), `releaser` does.
     LibvirtStorage(Connection& connection, std::string poolName, std::filesystem::path poolPath,
-                   std::filesystem::path sharedRoot)
+                   std::filesystem::path sharedRoot, MountReleaser& releaser = directMountReleaser())
         : connection_(connection),
           poolName_(std::move(poolName)),
           poolPath_(std::move(poolPath)),
-          sharedRoot_(std::move(sharedRoot)) {}
+          sharedRoot_(std::move(sharedRoot)),
+          releaser_(releaser) {}
 
     model::Result<void> ensurePool() override;
     model::Result<Volume> volume(const std::string& name) override;
@@ -48,6 +51,7 @@ class LibvirtStorage final : public Storage {
     std::string poolName_;
     std::filesystem::path poolPath_;
     std::filesystem::path sharedRoot_;
+    MountReleaser& releaser_;
     std::mutex poolMutex_;  // jobs, the reconciler and filesystems all ensure the pool
 };
 

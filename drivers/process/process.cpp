@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <thread>
@@ -18,6 +19,9 @@ namespace gpuhost::drivers {
 namespace {
 
 constexpr std::size_t kOutputCap = 64 << 10;
+
+std::function<void(int)> reniceFailureHandler;
+std::atomic<bool> reniceFailureReported{false};
 
 // posix_spawn, not fork(): glibc spawns with CLONE_VM|CLONE_VFORK, so the daemon's page
 // tables are not copied (fork() of a large multi-threaded process stalls its other
@@ -84,6 +88,10 @@ bool drain(int fd, std::string& output, std::chrono::steady_clock::time_point de
 
 }  // namespace
 
+void setReniceFailureHandler(std::function<void(int error)> handler) {
+    reniceFailureHandler = std::move(handler);
+}
+
 model::Result<ProcessResult> runProcess(const std::vector<std::string>& argv,
                                         std::chrono::milliseconds timeout) {
     if (argv.empty()) {
@@ -106,7 +114,12 @@ model::Result<ProcessResult> runProcess(const std::vector<std::string>& argv,
         return model::Error::internal("cannot run " + argv[0] + ": " + std::strerror(rc));
     }
     // Helpers (xorriso for seed ISOs) are background work: the API's threads come first.
-    setpriority(PRIO_PROCESS, static_cast<id_t>(pid), 10);
+    if (setpriority(PRIO_PROCESS, static_cast<id_t>(pid), 10) != 0) {
+        int error = errno;
+        if (!reniceFailureReported.exchange(true) && reniceFailureHandler) {
+            reniceFailureHandler(error);
+        }
+    }
     close(pipeFds[1]);
     ProcessResult result;
     bool drained = drain(pipeFds[0], result.output, deadline);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -19,5 +20,10 @@ struct ProcessResult {
 /// Errors only when the process cannot be started; a non-zero exit is a result.
 model::Result<ProcessResult> runProcess(const std::vector<std::string>& argv,
                                         std::chrono::milliseconds timeout = std::chrono::seconds(60));
+
+/// Called once per process, the first time a helper cannot be reniced (setpriority refused,
+/// e.g. by a unit's syscall filter); the helper then runs at normal priority. The daemon logs
+/// it. Set it at start-up, before any process runs.
+void setReniceFailureHandler(std::function<void(int error)> handler);
 
 }  // namespace gpuhost::drivers
