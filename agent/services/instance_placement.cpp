@@ -2,6 +2,7 @@
 // allocation, preemption and capacity. Placement itself is the pure policy in
 // model/placement.hpp; this file builds its view of the hosts under the service's lock.
 #include <algorithm>
+#include <chrono>
 #include <set>
 
 #include "log.hpp"
@@ -23,6 +24,22 @@ bool holdsResources(InstanceState state) {
     using enum InstanceState;
     return state == Creating || state == Starting || state == Running || state == Stopping ||
            state == Deleting;
+}
+
+// A healthy libvirtd answers these in milliseconds (tens over ssh). Seconds mean every
+// define and start will crawl too: say so, with the usual cause on hosts without udev.
+constexpr auto kSlowLibvirt = std::chrono::seconds(2);
+
+void warnIfSlow(const std::string& host, std::chrono::steady_clock::duration took) {
+    if (took < kSlowLibvirt) {
+        return;
+    }
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(took).count();
+    log::warn("libvirt answered slowly",
+              {{"host", host},
+               {"ms", std::to_string(ms)},
+               {"hint", "a frozen or overloaded libvirtd, or /dev/kvm not group kvm 0660 (no udev): then "
+                        "libvirt re-probes QEMU on every call; scripts/ensure-libvirtd.sh fixes it"}});
 }
 
 model::PlacementRequest requestFor(const model::InstanceType& type) {
@@ -54,9 +71,11 @@ bool InstanceService::anyHostKnown() const {
 
 Result<void> InstanceService::refreshHostBlocking(std::size_t h) {
     auto& binding = hosts_[h].binding;
+    auto asked = std::chrono::steady_clock::now();
     auto resources = binding.hypervisor->hostResources();
     auto devices = resources ? binding.hypervisor->pciDevices()
                              : Result<std::vector<model::PciDevice>>(resources.error());
+    warnIfSlow(binding.name, std::chrono::steady_clock::now() - asked);
     std::unique_lock lock(mutex_);
     auto& host = hosts_[h];
     if (!resources || !devices) {

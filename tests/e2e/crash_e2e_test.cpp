@@ -46,12 +46,13 @@ bool converged(const CrashView& seen, const std::set<std::string>& wanted) {
 
 TEST_CASE("e2e: SIGKILL during real VM creates and deletes, restart converges with no orphans") {
     REQUIRE_MESSAGE(fs::exists(kImage / "root.qcow2"), "run images/build-dev-image.sh first");
-    (void)drivers::runProcess({"virsh", "-c", "qemu:///system", "net-start", "default"});  // may be active
+    requireDefaultNetwork();
+    HostCleanup cleanup;  // before the daemon: sweeps after it is gone, however the test ends
     drivers::libvirt::Connection observer("qemu:///system");
     drivers::libvirt::LibvirtHypervisor hypervisor(observer);
 
     Daemon daemon(e2eConfig(), "127.0.0.1:0", "qemu:///system");
-    PoolCleanup poolCleanup{daemon.poolName()};
+    cleanup.root = daemon.dir().string();
     drivers::libvirt::LibvirtStorage storage(observer, daemon.poolName(), daemon.poolPath(),
                                              daemon.dir() / "state" / "filesystems");
     daemon.start();

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -94,13 +95,94 @@ inline std::string e2eConfig() {
     return images + types + libvirt;
 }
 
-/// Removes the daemon's storage pool when the test ends, however it ends.
-struct PoolCleanup {
-    std::string pool;
-    ~PoolCleanup() {
-        virsh({"pool-destroy", pool});
-        virsh({"pool-undefine", pool});
+/// Where every e2e daemon keeps its state (support/daemon.cpp's mkdtemp pattern).
+inline constexpr std::string_view kDaemonDirPrefix = "/tmp/gpuhost-test-";
+
+/// Removes what e2e daemons left on qemu:///system under `root` (one test's folder, or
+/// kDaemonDirPrefix for every earlier run): domains whose XML names a path there, storage
+/// pools whose target lies there, and mounts under it (libvirt 9.0 does not unmount a
+/// loop-mounted fs pool itself). VM tests hold ctest's `vm` lock, so nothing under the
+/// prefix is in use by another test meanwhile. Returns what it removed, for the log.
+inline std::vector<std::string> sweepLeftovers(const std::string& root) {
+    std::vector<std::string> removed;
+    auto names = [](const std::string& listing) {
+        std::vector<std::string> out;
+        std::istringstream lines(listing);
+        for (std::string line; std::getline(lines, line);) {
+            if (!line.empty()) {
+                out.push_back(line);
+            }
+        }
+        return out;
+    };
+    for (const auto& domain : names(virsh({"list", "--all", "--name"}))) {
+        if (domain.starts_with("gpuhost-") && virsh({"dumpxml", domain}).find(root) != std::string::npos) {
+            virsh({"destroy", domain});
+            virsh({"undefine", domain});
+            removed.push_back("domain " + domain);
+        }
     }
+    auto unmountUnder = [&](const std::string& under) {
+        std::vector<std::string> points;
+        std::ifstream mounts("/proc/mounts");
+        for (std::string device, point, rest; mounts >> device >> point && std::getline(mounts, rest);) {
+            if (point.starts_with(under)) {
+                points.push_back(point);
+            }
+        }
+        std::sort(points.rbegin(), points.rend());  // deepest first
+        for (const auto& point : points) {
+            (void)drivers::runProcess({"umount", point}, std::chrono::seconds(30));
+            removed.push_back("mount " + point);
+        }
+    };
+    for (const auto& pool : names(virsh({"pool-list", "--all", "--name"}))) {
+        auto xml = virsh({"pool-dumpxml", pool});
+        auto target = xml.find("<path>" + root);
+        if (target == std::string::npos) {
+            continue;
+        }
+        virsh({"pool-destroy", pool});
+        auto end = xml.find("</path>", target);
+        unmountUnder(xml.substr(target + 6, end - target - 6));
+        virsh({"pool-undefine", pool});
+        removed.push_back("pool " + pool);
+    }
+    unmountUnder(root);
+    return removed;
+}
+
+/// Declared before the Daemon (so it runs after the daemon is killed), it sweeps the
+/// daemon's folder on qemu:///system however the test ends: a failed REQUIRE leaves no
+/// running VM, pool or mount behind for the next run to trip over.
+struct HostCleanup {
+    std::string root;
+    HostCleanup() {
+        for (const auto& item : sweepLeftovers(std::string(kDaemonDirPrefix))) {
+            MESSAGE("removed a leftover of an earlier run: " << item);
+        }
+    }
+    ~HostCleanup() {
+        if (!root.empty()) {
+            sweepLeftovers(root);
+            std::error_code ignored;
+            fs::remove_all(root, ignored);
+        }
+    }
+    HostCleanup(const HostCleanup&) = delete;
+    HostCleanup& operator=(const HostCleanup&) = delete;
 };
+
+/// libvirt's NAT network must be up for a VM to boot: start it, or fail saying why.
+inline void requireDefaultNetwork() {
+    if (virsh({"net-info", "default"}).find("Active:         yes") != std::string::npos) {
+        return;
+    }
+    auto started = drivers::runProcess({"virsh", "-c", "qemu:///system", "net-start", "default"},
+                                       std::chrono::seconds(60));
+    REQUIRE_MESSAGE((started.ok() && started->exitCode == 0),
+                    "libvirt's default network cannot start (is dnsmasq-base installed?): "
+                        << (started.ok() ? started->output : started.error().message));
+}
 
 }  // namespace gpuhost::test::e2e

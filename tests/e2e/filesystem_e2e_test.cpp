@@ -33,9 +33,10 @@ std::string guestShellUntil(const std::string& domain, const std::string& line, 
 
 TEST_CASE("e2e: two VMs share one filesystem through virtiofs, and its size holds in the guest") {
     REQUIRE_MESSAGE(fs::exists(kImage / "root.qcow2"), "run images/build-dev-image.sh first");
-    (void)drivers::runProcess({"virsh", "-c", "qemu:///system", "net-start", "default"});
+    requireDefaultNetwork();
+    HostCleanup cleanup;  // before the daemon: sweeps after it is gone, however the test ends
     Daemon daemon(e2eConfig(), "127.0.0.1:0", "qemu:///system");
-    PoolCleanup poolCleanup{daemon.poolName()};
+    cleanup.root = daemon.dir().string();
     daemon.start();
     auto project = createProject(daemon.port(), "shared");
 
@@ -60,7 +61,7 @@ TEST_CASE("e2e: two VMs share one filesystem through virtiofs, and its size hold
         ids.push_back(json::parse(made.body).at("id"));
     }
     for (const auto& id : ids) {
-        auto running = waitForState(daemon.port(), project, id, "running");
+        auto running = waitForState(daemon.port(), project, id, "running", kBootTimeout);
         std::string context = running.dump() + "\n" + daemon.log();
         REQUIRE_MESSAGE(running.at("state") == "running", context);
     }

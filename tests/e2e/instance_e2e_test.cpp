@@ -23,10 +23,11 @@ using namespace gpuhost::test::e2e;
 TEST_CASE(
     "e2e: an instance made through the API boots, runs the user's cloud-init, stops, starts and is deleted") {
     REQUIRE_MESSAGE(fs::exists(kImage / "root.qcow2"), "run images/build-dev-image.sh first");
-    (void)drivers::runProcess({"virsh", "-c", "qemu:///system", "net-start", "default"});  // may be active
+    requireDefaultNetwork();
+    HostCleanup cleanup;  // before the daemon: sweeps after it is gone, however the test ends
 
     Daemon daemon(e2eConfig(), "127.0.0.1:0", "qemu:///system");
-    PoolCleanup poolCleanup{daemon.poolName()};
+    cleanup.root = daemon.dir().string();
     daemon.start();
     auto project = createProject(daemon.port(), "e2e");
 
@@ -38,7 +39,7 @@ TEST_CASE(
     std::string id = json::parse(created.body).at("id");
     std::string domain = "gpuhost-" + id;
 
-    auto running = waitForState(daemon.port(), project, id, "running");
+    auto running = waitForState(daemon.port(), project, id, "running", kBootTimeout);
     std::string context = running.dump() + "\n" + daemon.log();
     REQUIRE_MESSAGE(running.at("state") == "running", context);
     auto withIp = pollInstance(
@@ -76,7 +77,7 @@ TEST_CASE(
     auto start =
         httpRequest(daemon.port(), "POST", kBase + "/instances/" + id + "/actions/start", inProject(project));
     REQUIRE(start.status == 202);
-    CHECK(waitForState(daemon.port(), project, id, "running").at("state") == "running");
+    CHECK(waitForState(daemon.port(), project, id, "running", kBootTimeout).at("state") == "running");
     CHECK(virsh({"domstate", domain}).find("running") != std::string::npos);
 
     // Powered off behind the agent's back: libvirt's lifecycle event moves it to stopped

@@ -36,10 +36,11 @@ struct LibvirtdGuard {
 TEST_CASE(
     "e2e: libvirtd killed under a running VM, the daemon adopts the same QEMU process once it is back") {
     REQUIRE_MESSAGE(fs::exists(kImage / "root.qcow2"), "run images/build-dev-image.sh first");
-    (void)drivers::runProcess({"virsh", "-c", "qemu:///system", "net-start", "default"});  // may be active
+    requireDefaultNetwork();
+    HostCleanup cleanup;  // before the daemon: sweeps after it is gone, however the test ends
     LibvirtdGuard guard;
     Daemon daemon(e2eConfig(), "127.0.0.1:0", "qemu:///system");
-    PoolCleanup poolCleanup{daemon.poolName()};
+    cleanup.root = daemon.dir().string();
     daemon.start();
     auto project = createProject(daemon.port(), "libvirtd-restart");
     auto created = httpRequest(daemon.port(), "POST", kBase + "/instances", inProject(project, true),
@@ -47,7 +48,7 @@ TEST_CASE(
     REQUIRE_MESSAGE(created.status == 201, created.body);
     std::string id = json::parse(created.body).at("id");
     std::string domain = "gpuhost-" + id;
-    REQUIRE(waitForState(daemon.port(), project, id, "running").at("state") == "running");
+    REQUIRE(waitForState(daemon.port(), project, id, "running", kBootTimeout).at("state") == "running");
     auto pidBefore = qemuPid(domain);
     REQUIRE_FALSE(pidBefore.empty());
 

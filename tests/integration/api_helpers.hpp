@@ -56,11 +56,14 @@ nlohmann::json pollInstance(std::uint16_t port, const std::string& project, cons
     }
 }
 
+/// The default 15 s suits the test driver; on real libvirt the first create also imports
+/// the image and probes the host, so e2e tests pass a longer limit.
 inline nlohmann::json waitForState(std::uint16_t port, const std::string& project, const std::string& id,
-                                   const std::string& state) {
-    return pollInstance(port, project, id, [&](const nlohmann::json& body) {
-        return body.is_object() && body.at("state") == state;
-    });
+                                   const std::string& state,
+                                   std::chrono::milliseconds timeout = std::chrono::seconds(15)) {
+    return pollInstance(
+        port, project, id,
+        [&](const nlohmann::json& body) { return body.is_object() && body.at("state") == state; }, timeout);
 }
 
 }  // namespace gpuhost::test

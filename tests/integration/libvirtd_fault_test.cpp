@@ -196,3 +196,22 @@ TEST_CASE("libvirtd frozen: reads never wait for it, acknowledged writes complet
     CHECK(sawCreated);
     CHECK(daemon.stop() == 0);
 }
+
+TEST_CASE("libvirtd answering slowly at start-up: the daemon says so, with the likely cause") {
+    // What a host without udev looks like to the daemon (/dev/kvm 0600 root:root makes
+    // libvirt re-probe QEMU on every call, 25-45 s each): a libvirtd that takes seconds.
+    PrivateLibvirtd libvirtd;
+    libvirtd.start();
+    libvirtd.freeze();
+    std::jthread thaw([&] {  // joined however the test ends
+        std::this_thread::sleep_for(std::chrono::seconds(3));
+        libvirtd.thaw();
+    });
+    Daemon daemon("", "127.0.0.1:0", libvirtd.uri());
+    daemon.start();
+    CHECK(within(std::chrono::seconds(15), "slow-libvirt warning logged", [&] {
+        return daemon.log().find("msg=\"libvirt answered slowly\"") != std::string::npos;
+    }));
+    CHECK(daemon.log().find("/dev/kvm") != std::string::npos);
+    CHECK(daemon.stop() == 0);
+}

@@ -119,7 +119,8 @@ void Daemon::start() {
         _exit(127);
     }
     static const std::regex kListening(R"(msg=listening address=127\.0\.0\.1:(\d+))");
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    // Generous: a fresh host's first libvirt capability probe alone can take tens of seconds.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
     while (std::chrono::steady_clock::now() < deadline) {
         std::smatch match;
         std::string text = log();
