@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "config_yaml.hpp"
+#include "model/gpu.hpp"
 #include "model/validation.hpp"
 
 namespace gpuhost::agent::config_yaml {
@@ -22,6 +23,24 @@ std::uint64_t size(const YAML::Node& node, const std::string& key) {
         fail(key, "must be a size such as 16Gi");
     }
     return *parsed;
+}
+
+// A model no inventory can report would leave the type out of stock forever: refuse it.
+std::string gpuModel(const YAML::Node& node, const std::string& key) {
+    std::string name = scalar(node, key);
+    if (name.empty()) {
+        return name;  // a CPU type may spell out gpu_model: ""
+    }
+    if (auto canonical = model::canonicalGpuModel(name)) {
+        return *canonical;
+    }
+    std::string known;
+    for (const auto& info : model::knownGpuModels()) {
+        known += (known.empty() ? "" : ", ") + std::string(info.name);
+    }
+    fail(key, "unknown GPU model \"" + name + "\"; known models: " + known +
+                  " (or NVIDIA's product name, as nvidia-smi (\"NVIDIA H100 80GB HBM3\") or GPU feature"
+                  " discovery (\"NVIDIA-H100-80GB-HBM3\") write it, or nvidia-<4-hex-digit product id>)");
 }
 
 // Folders libvirtd and virtlogd use too: absolute, as they would not resolve a relative one
@@ -177,7 +196,7 @@ void parseInstanceTypes(Config& config, const YAML::Node& node) {
             type.gpuCount = static_cast<unsigned>(positiveInteger(item["gpu_count"], key + ".gpu_count", 64));
         }
         if (item["gpu_model"]) {
-            type.gpuModel = scalar(item["gpu_model"], key + ".gpu_model");
+            type.gpuModel = gpuModel(item["gpu_model"], key + ".gpu_model");
         }
         if ((type.gpuCount == 0) != type.gpuModel.empty()) {
             fail(key + ".gpu_model", "gpu_count and gpu_model must be given together");

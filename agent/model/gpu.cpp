@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <charconv>
 #include <cstdio>
 #include <map>
@@ -12,14 +13,21 @@ namespace {
 
 constexpr std::uint64_t kGiB = 1ull << 30;
 
-// NVIDIA PCI product ids (pci.ids) with BAR1 sizes as the boards expose them.
+// NVIDIA PCI product ids (pci.ids) with BAR1 sizes as the boards expose them, and the
+// product names nvidia-smi prints (GPU feature discovery's label is the same with '-').
 constexpr std::array kGpuModels{
-    GpuModelInfo{0x20b0, "A100-SXM4-40GB", 64 * kGiB},  GpuModelInfo{0x20f1, "A100-PCIE-40GB", 64 * kGiB},
-    GpuModelInfo{0x20b2, "A100-SXM4-80GB", 128 * kGiB}, GpuModelInfo{0x20b5, "A100-PCIE-80GB", 128 * kGiB},
-    GpuModelInfo{0x2330, "H100-SXM5-80GB", 128 * kGiB}, GpuModelInfo{0x2331, "H100-PCIE-80GB", 128 * kGiB},
-    GpuModelInfo{0x2321, "H100-NVL-94GB", 128 * kGiB},  GpuModelInfo{0x2335, "H200-SXM-141GB", 256 * kGiB},
-    GpuModelInfo{0x233b, "H200-NVL-141GB", 256 * kGiB}, GpuModelInfo{0x2901, "B200-SXM-180GB", 256 * kGiB},
-    GpuModelInfo{0x26b9, "L40S-48GB", 64 * kGiB},       GpuModelInfo{0x26b5, "L40-48GB", 64 * kGiB},
+    GpuModelInfo{0x20b0, "A100-SXM4-40GB", 64 * kGiB, "NVIDIA A100-SXM4-40GB"},
+    GpuModelInfo{0x20f1, "A100-PCIE-40GB", 64 * kGiB, "NVIDIA A100-PCIE-40GB"},
+    GpuModelInfo{0x20b2, "A100-SXM4-80GB", 128 * kGiB, "NVIDIA A100-SXM4-80GB"},
+    GpuModelInfo{0x20b5, "A100-PCIE-80GB", 128 * kGiB, "NVIDIA A100 80GB PCIe"},
+    GpuModelInfo{0x2330, "H100-SXM5-80GB", 128 * kGiB, "NVIDIA H100 80GB HBM3"},
+    GpuModelInfo{0x2331, "H100-PCIE-80GB", 128 * kGiB, "NVIDIA H100 PCIe"},
+    GpuModelInfo{0x2321, "H100-NVL-94GB", 128 * kGiB, "NVIDIA H100 NVL"},
+    GpuModelInfo{0x2335, "H200-SXM-141GB", 256 * kGiB, "NVIDIA H200"},
+    GpuModelInfo{0x233b, "H200-NVL-141GB", 256 * kGiB, "NVIDIA H200 NVL"},
+    GpuModelInfo{0x2901, "B200-SXM-180GB", 256 * kGiB, "NVIDIA B200"},
+    GpuModelInfo{0x26b9, "L40S-48GB", 64 * kGiB, "NVIDIA L40S"},
+    GpuModelInfo{0x26b5, "L40-48GB", 64 * kGiB, "NVIDIA L40"},
 };
 
 // An unknown NVIDIA GPU still passes through; its BAR is assumed as large as an 80 GB part's.
@@ -41,6 +49,22 @@ bool parseHex(std::string_view text, std::size_t digits, std::uint32_t& out) {
     }
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out, 16);
     return ec == std::errc() && end == text.data() + text.size();
+}
+
+// The name inventories give a product the table lacks.
+std::string genericGpuName(std::uint16_t productId) {
+    char generic[24];
+    std::snprintf(generic, sizeof(generic), "nvidia-%04x", productId);
+    return generic;
+}
+
+// Lowercase with spaces as '-': nvidia-smi's name and the GFD label then compare equal.
+std::string foldGpuName(std::string_view name) {
+    std::string folded;
+    for (char c : name) {
+        folded += c == ' ' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    return folded;
 }
 
 using ByAddress = std::map<PciAddress, const PciDevice*>;
@@ -121,6 +145,26 @@ std::vector<GpuModelInfo> knownGpuModels() {
     return {kGpuModels.begin(), kGpuModels.end()};
 }
 
+std::optional<std::string> canonicalGpuModel(std::string_view gpuModel) {
+    std::string folded = foldGpuName(gpuModel);
+    // The names first: GFD's "NVIDIA-B200" would otherwise read as product id 0xb200.
+    for (const auto& info : kGpuModels) {
+        if (folded == foldGpuName(info.name) || folded == foldGpuName(info.productName)) {
+            return std::string(info.name);
+        }
+    }
+    constexpr std::string_view kGenericPrefix = "nvidia-";
+    std::uint32_t productId = 0;
+    if (!folded.starts_with(kGenericPrefix) ||
+        !parseHex(std::string_view(folded).substr(kGenericPrefix.size()), 4, productId)) {
+        return std::nullopt;
+    }
+    // A known product's id still names it: the inventory reports it by name.
+    const auto* known = findGpuModel(static_cast<std::uint16_t>(productId));
+    return known != nullptr ? std::string(known->name)
+                            : genericGpuName(static_cast<std::uint16_t>(productId));
+}
+
 std::optional<std::size_t> findGpu(const std::vector<Gpu>& gpus, const PciAddress& address) {
     auto it = std::find_if(gpus.begin(), gpus.end(), [&](const Gpu& gpu) { return gpu.address == address; });
     return it == gpus.end() ? std::nullopt : std::optional(static_cast<std::size_t>(it - gpus.begin()));
@@ -152,11 +196,10 @@ GpuInventory gpuInventory(const std::vector<PciDevice>& devices) {
             continue;
         }
         const auto* known = findGpuModel(device.productId);
-        char generic[24];
-        std::snprintf(generic, sizeof(generic), "nvidia-%04x", device.productId);
-        inventory.gpus.push_back({device.address, known != nullptr ? std::string(known->name) : generic,
-                                  device.numaNode, pcieSwitchOf(device, byName), std::move(*functions),
-                                  known != nullptr ? known->largestBarBytes : kUnknownBarBytes});
+        inventory.gpus.push_back(
+            {device.address, known != nullptr ? std::string(known->name) : genericGpuName(device.productId),
+             device.numaNode, pcieSwitchOf(device, byName), std::move(*functions),
+             known != nullptr ? known->largestBarBytes : kUnknownBarBytes});
     }
     auto byAddr = [](const auto& a, const auto& b) { return a.address < b.address; };
     std::sort(inventory.gpus.begin(), inventory.gpus.end(), byAddr);

@@ -40,6 +40,7 @@ struct GpuModelInfo {
     std::uint16_t productId;
     std::string_view name;          // the name instance types use in `gpu_model`
     std::uint64_t largestBarBytes;  // BAR1 (framebuffer aperture); sizes the 64-bit PCI hole
+    std::string_view productName;   // NVIDIA's own name, as nvidia-smi prints it
 };
 
 inline constexpr std::uint16_t kNvidiaVendorId = 0x10de;
@@ -47,6 +48,13 @@ inline constexpr std::uint16_t kNvidiaVendorId = 0x10de;
 /// The known data-centre GPUs; nullptr for other products (which get a generic name).
 const GpuModelInfo* findGpuModel(std::uint16_t productId);
 std::vector<GpuModelInfo> knownGpuModels();
+
+/// The name the inventory gives a GPU of `gpuModel`, written by an operator as the canonical
+/// name ("H100-SXM5-80GB"), nvidia-smi's product name ("NVIDIA H100 80GB HBM3"), the GPU
+/// feature discovery label (spaces as '-': "NVIDIA-H100-80GB-HBM3") or "nvidia-<4 hex
+/// digits>" (the name of a product the table lacks); case-insensitive. nullopt: no GPU of
+/// the inventory can ever carry that name.
+std::optional<std::string> canonicalGpuModel(std::string_view gpuModel);
 
 /// A GPU that can be passed through as a whole.
 struct Gpu {

@@ -100,6 +100,16 @@ TEST_CASE("lifecycle: --check-config accepts good configs and names the key in b
     CHECK(runDaemonCommand("--config " + (daemon.dir() / "bad.yaml").string() + " --check-config", output) ==
           1);
     CHECK(output.find("auth.tokens:") != std::string::npos);
+    // A GPU model no inventory reports would leave its type out of stock for ever.
+    Daemon unknownGpu(
+        "instance_types:\n  - {name: g.1x, cpu: 1, memory: 1Gi, gpu_count: 1, gpu_model: H100}\n");
+    CHECK(runDaemonCommand("--config " + unknownGpu.configPath().string() + " --check-config", output) == 1);
+    CHECK(output.find("instance_types[0].gpu_model: unknown GPU model \"H100\"") != std::string::npos);
+    CHECK(output.find("H100-SXM5-80GB") != std::string::npos);
+    Daemon aliasGpu(
+        "instance_types:\n  - {name: g.1x, cpu: 1, memory: 1Gi, gpu_count: 1, gpu_model: "
+        "NVIDIA-H100-80GB-HBM3}\n");
+    CHECK(runDaemonCommand("--config " + aliasGpu.configPath().string() + " --check-config", output) == 0);
     CHECK(runDaemonCommand("--bogus", output) == 2);
     CHECK(runDaemonCommand("--config /nonexistent.yaml", output) == 1);
 }

@@ -151,6 +151,12 @@ TEST_CASE("bad configs stop start-up with a message naming the key") {
          "hosts[1].uri"},
         {kMinimal + "libvirt: {uri: 'qemu:///system'}\nhosts: [{name: a, uri: 'qemu:///system'}]\n", "hosts"},
         {kMinimal + "libvirt: {hugepages: 4Ki}\n", "libvirt.hugepages"},
+        // A model no inventory reports would keep the type out of stock for ever.
+        {kMinimal + "instance_types: [{name: a, cpu: 2, memory: 1Gi, gpu_count: 1, gpu_model: H100}]\n",
+         "instance_types[0].gpu_model"},
+        {kMinimal + "instance_types: [{name: a, cpu: 2, memory: 1Gi}, {name: b, cpu: 2, memory: 1Gi, "
+                    "gpu_count: 1, gpu_model: 'NVIDIA Tesla V100'}]\n",
+         "instance_types[1].gpu_model"},
     };
     for (const auto& c : cases) {
         CAPTURE(c.yaml);
@@ -168,4 +174,30 @@ TEST_CASE("plain HTTP off loopback needs an explicit opt-in or TLS") {
     CHECK(isLoopbackHost("::1"));
     CHECK_FALSE(isLoopbackHost("10.0.0.1"));
     CHECK_FALSE(isLoopbackHost("::"));
+}
+
+TEST_CASE("instance_types[].gpu_model: NVIDIA's names are aliases, unknown ones are refused with the list") {
+    auto config = parseConfig(kMinimal + R"(
+instance_types:
+  - {name: a, cpu: 2, memory: 1Gi, gpu_count: 8, gpu_model: NVIDIA-H100-80GB-HBM3}
+  - {name: b, cpu: 2, memory: 1Gi, gpu_count: 8, gpu_model: "NVIDIA H100 80GB HBM3"}
+  - {name: c, cpu: 2, memory: 1Gi, gpu_count: 1, gpu_model: "nvidia a100 80gb pcie"}
+  - {name: d, cpu: 2, memory: 1Gi, gpu_count: 1, gpu_model: NVIDIA-2342}
+  - {name: e, cpu: 2, memory: 1Gi, gpu_count: 1, gpu_model: l40s-48gb}
+  - {name: f, cpu: 2, memory: 1Gi, gpu_count: 0, gpu_model: ""}
+)",
+                              "/etc/gpuhost");
+    std::vector<std::string> models;
+    for (const auto& type : config.instanceTypes) {
+        models.push_back(type.gpuModel);
+    }
+    CHECK(models == std::vector<std::string>{"H100-SXM5-80GB", "H100-SXM5-80GB", "A100-PCIE-80GB",
+                                             "nvidia-2342", "L40S-48GB", ""});
+    std::string message = errorOf(
+        kMinimal + "instance_types: [{name: a, cpu: 2, memory: 1Gi, gpu_count: 1, gpu_model: H100-80GB}]\n");
+    CHECK(message.rfind("instance_types[0].gpu_model: unknown GPU model \"H100-80GB\"", 0) == 0);
+    for (const char* known :
+         {"A100-SXM4-40GB", "H100-SXM5-80GB", "H200-SXM-141GB", "B200-SXM-180GB", "L40-48GB"}) {
+        CHECK(message.find(known) != std::string::npos);
+    }
 }

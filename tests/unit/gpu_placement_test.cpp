@@ -1,5 +1,8 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cctype>
+
 #include "model/gpu.hpp"
 #include "model/placement.hpp"
 
@@ -106,6 +109,65 @@ TEST_CASE("the model table covers the data-centre GPUs") {
         CHECK(findGpuModel(id)->name == name);
     }
     CHECK(findGpuModel(0x1234) == nullptr);
+}
+
+TEST_CASE("GPU model names: NVIDIA's product names and GFD labels are aliases of the canonical name") {
+    // nvidia-smi's product names as NVIDIA's drivers print them; GFD's label swaps ' ' for '-'.
+    const std::vector<std::pair<std::string, std::string>> smiNames = {
+        {"NVIDIA A100-SXM4-40GB", "A100-SXM4-40GB"},
+        {"NVIDIA A100-PCIE-40GB", "A100-PCIE-40GB"},
+        {"NVIDIA A100-SXM4-80GB", "A100-SXM4-80GB"},
+        {"NVIDIA A100 80GB PCIe", "A100-PCIE-80GB"},
+        {"NVIDIA H100 80GB HBM3", "H100-SXM5-80GB"},
+        {"NVIDIA H100 PCIe", "H100-PCIE-80GB"},
+        {"NVIDIA H100 NVL", "H100-NVL-94GB"},
+        {"NVIDIA H200", "H200-SXM-141GB"},
+        {"NVIDIA H200 NVL", "H200-NVL-141GB"},
+        {"NVIDIA B200", "B200-SXM-180GB"},
+        {"NVIDIA L40", "L40-48GB"},
+        {"NVIDIA L40S", "L40S-48GB"},
+    };
+    REQUIRE(smiNames.size() == knownGpuModels().size());
+    for (const auto& [smi, canonical] : smiNames) {
+        CAPTURE(smi);
+        std::string label = smi;
+        std::replace(label.begin(), label.end(), ' ', '-');
+        CHECK(canonicalGpuModel(smi) == canonical);
+        CHECK(canonicalGpuModel(label) == canonical);
+        std::string upper = label;
+        std::transform(upper.begin(), upper.end(), upper.begin(),
+                       [](unsigned char c) { return std::toupper(c); });
+        CHECK(canonicalGpuModel(upper) == canonical);
+        CHECK(canonicalGpuModel(canonical) == canonical);
+    }
+    CHECK(canonicalGpuModel("h100-sxm5-80gb") == "H100-SXM5-80GB");
+    // "b200" is also four hex digits: the product name wins over the generic form.
+    CHECK(canonicalGpuModel("NVIDIA-B200") == "B200-SXM-180GB");
+}
+
+TEST_CASE("GPU model names: nvidia-<product id> names a GPU the table lacks, and nothing else passes") {
+    CHECK(canonicalGpuModel("nvidia-1234") == "nvidia-1234");
+    CHECK(canonicalGpuModel("NVIDIA-ABCD") == "nvidia-abcd");
+    CHECK(canonicalGpuModel("nvidia-2330") == "H100-SXM5-80GB");  // the inventory names a known id
+    for (std::string_view bad : {"", "H100", "NVIDIA H100", "H100-SXM5", "H100-SXM5-80GB ", "nvidia-",
+                                 "nvidia-123", "nvidia-12345", "nvidia-12g4", "nvidia--123", "nvidia-0x12",
+                                 "NVIDIA  H100 80GB HBM3", "NVIDIA_H100_80GB_HBM3", "Tesla V100"}) {
+        CAPTURE(bad);
+        CHECK_FALSE(canonicalGpuModel(bad).has_value());
+    }
+}
+
+TEST_CASE("GPU model names: the inventory's name for any product is accepted as is") {
+    PciDevice unknown{
+        "pci_0000_18_00_0", "", at("0000:18:00.0"), kNvidiaVendorId, 0x2342, 0x030200, 0, 1, {}};
+    unknown.iommuGroupMembers.push_back(unknown.address);
+    PciDevice known = unknown;
+    known.productId = 0x26b9;
+    for (const auto& gpu : {unknown, known}) {
+        auto inventory = gpuInventory({gpu});
+        REQUIRE(inventory.gpus.size() == 1);
+        CHECK(canonicalGpuModel(inventory.gpus[0].model) == inventory.gpus[0].model);
+    }
 }
 
 TEST_CASE("the 64-bit PCI hole holds every BAR, rounded to a power of two") {
