@@ -11,7 +11,7 @@ e2e=OFF
 groups=(build test)
 if [ "${GPUHOST_E2E:-1}" = 1 ]; then
   e2e=ON
-  groups+=(run image)
+  groups+=(run image deb deploy)  # deb + deploy: the real-systemd deployment test
 fi
 scripts/install-deps.sh "${groups[@]}"
 # The crash tests run against the test driver inside libvirtd (test+unix:///default);
