@@ -50,7 +50,9 @@ std::filesystem::path absolutePath(const YAML::Node& node, const std::string& ke
     if (!path.is_absolute()) {
         fail(key, "must be an absolute path");
     }
-    return path.lexically_normal();
+    path = path.lexically_normal();
+    // "/a/b/" would compare unequal to the "/a/b" libvirt reports as a volume's folder.
+    return path.has_filename() || path == path.root_path() ? path : path.parent_path();
 }
 
 }  // namespace
