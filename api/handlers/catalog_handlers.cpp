@@ -1,9 +1,37 @@
+#include <algorithm>
 #include <map>
+#include <optional>
 
 #include "handlers/handlers.hpp"
 #include "json_mapping.hpp"
 
 namespace gpuhost::api::handlers {
+
+namespace {
+
+// A boolean query parameter (`?name=true`): absent is false; anything but one "true" or
+// "false" is a 400 naming it, so a typo never silently picks the other answer.
+model::Result<bool> queryFlag(std::string_view target, std::string_view name) {
+    auto mark = target.find('?');
+    std::string_view query = mark == std::string_view::npos ? std::string_view() : target.substr(mark + 1);
+    std::optional<bool> flag;
+    while (!query.empty()) {
+        std::string_view pair = query.substr(0, query.find('&'));
+        query.remove_prefix(std::min(query.size(), pair.size() + 1));
+        std::string_view key = pair.substr(0, pair.find('='));
+        if (key != name) {
+            continue;
+        }
+        std::string_view value = key.size() < pair.size() ? pair.substr(key.size() + 1) : std::string_view();
+        if (flag || (value != "true" && value != "false")) {
+            return model::Error::invalid(std::string(name), "must be given once, as true or false");
+        }
+        flag = value == "true";
+    }
+    return flag.value_or(false);
+}
+
+}  // namespace
 
 Awaitable listInstanceTypes(ApiContext& ctx, const Call&) {
     auto body = nlohmann::json::array();
@@ -15,11 +43,25 @@ Awaitable listInstanceTypes(ApiContext& ctx, const Call&) {
 
 // Features are derived from the route table: one is implemented when every one of
 // its routes has a handler, so this answer changes only when the code does.
-Awaitable getCapabilities(ApiContext& ctx, const Call&) {
+Awaitable getCapabilities(ApiContext& ctx, const Call& call) {
+    auto detail = queryFlag(call.request.target(), "detail");
+    if (!detail) {
+        co_return detail.error();
+    }
     std::map<std::string_view, bool> implemented;
     for (const auto& route : routeTable()) {
         auto [it, inserted] = implemented.emplace(route.feature, true);
         it->second = it->second && route.handler != nullptr;
+    }
+    if (!*detail) {
+        // The Atlas contract: a JSON array of the implemented features' names.
+        auto names = nlohmann::json::array();
+        for (const auto& [name, done] : implemented) {
+            if (done) {
+                names.push_back(name);
+            }
+        }
+        co_return Reply{http::status::ok, dump(names)};
     }
     auto features = nlohmann::json::array();
     for (const auto& [name, done] : implemented) {

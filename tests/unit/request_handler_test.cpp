@@ -1,6 +1,8 @@
 #include <doctest/doctest.h>
 
+#include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "auth.hpp"
 #include "fakes/fake_filesystem_store.hpp"
@@ -178,19 +180,64 @@ TEST_CASE("handler: an internal error is logged, not leaked") {
     CHECK(response.body().find("disk") == std::string::npos);
 }
 
-TEST_CASE("handler: capabilities are derived from the route table") {
+TEST_CASE("handler: capabilities are the names of the features the route table implements") {
     Fixture f;
     auto project = f.createProject("team");
+    // The public Atlas client decodes a JSON array of strings.
     auto response = f.send(http::verb::get, "/api/v1alpha1/capabilities", kOperator, {}, project);
     REQUIRE(response.result() == http::status::ok);
-    auto body = nlohmann::json::parse(response.body());
-    std::map<std::string, bool> features;
-    for (const auto& feature : body.at("features")) {
-        features[feature.at("name")] = feature.at("implemented");
+    auto names = nlohmann::json::parse(response.body());
+    REQUIRE(names.is_array());
+    std::set<std::string> implemented;
+    for (const auto& name : names) {
+        REQUIRE(name.is_string());
+        implemented.insert(name.get<std::string>());
     }
-    CHECK(features.at("projects"));
-    CHECK(features.at("instances"));
-    CHECK(features.at("filesystems"));
-    CHECK_FALSE(features.at("kubernetes"));
-    CHECK_FALSE(features.at("slurm"));
+    CHECK(implemented.size() == names.size());
+    // Exactly the features all of whose routes have a handler.
+    std::map<std::string, bool> expected;
+    for (const auto& route : routeTable()) {
+        auto [it, inserted] = expected.emplace(route.feature, true);
+        it->second = it->second && route.handler != nullptr;
+    }
+    for (const auto& [feature, done] : expected) {
+        CAPTURE(feature);
+        CHECK(implemented.contains(feature) == done);
+    }
+    CHECK(implemented.contains("instances"));
+    CHECK(implemented.contains("filesystems"));
+    CHECK_FALSE(implemented.contains("kubernetes"));
+    CHECK_FALSE(implemented.contains("slurm"));
+}
+
+TEST_CASE("handler: capabilities?detail=true keeps the detailed form (a gpuhost extension)") {
+    Fixture f;
+    auto project = f.createProject("team");
+    for (std::string query : {"?detail=true", "?x=1&detail=true"}) {
+        CAPTURE(query);
+        auto response = f.send(http::verb::get, "/api/v1alpha1/capabilities" + query, kOperator, {}, project);
+        REQUIRE(response.result() == http::status::ok);
+        auto body = nlohmann::json::parse(response.body());
+        CHECK(body.at("region").is_string());
+        CHECK(body.at("virtType").is_string());
+        std::map<std::string, bool> features;
+        for (const auto& feature : body.at("features")) {
+            features[feature.at("name")] = feature.at("implemented");
+        }
+        CHECK(features.at("projects"));
+        CHECK(features.at("instances"));
+        CHECK(features.at("filesystems"));
+        CHECK_FALSE(features.at("kubernetes"));
+        CHECK_FALSE(features.at("slurm"));
+    }
+    CHECK(
+        nlohmann::json::parse(
+            f.send(http::verb::get, "/api/v1alpha1/capabilities?detail=false", kOperator, {}, project).body())
+            .is_array());
+    for (std::string query : {"?detail=yes", "?detail", "?detail=true&detail=true", "?detail=TRUE"}) {
+        CAPTURE(query);
+        auto bad = f.send(http::verb::get, "/api/v1alpha1/capabilities" + query, kOperator, {}, project);
+        CHECK(bad.result() == http::status::bad_request);
+        CHECK(nlohmann::json::parse(bad.body()).at("field") == "detail");
+    }
 }
