@@ -19,7 +19,9 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
-#include <array>
+#include <algorithm>
+#include <tuple>
+#include <vector>
 
 #include "log.hpp"
 
@@ -54,21 +56,30 @@ std::optional<Error> readErrorReply(const boost::system::error_code& ec) {
     return std::nullopt;
 }
 
-// Closing a socket with unread input sends RST, which can destroy the error reply just
-// written before the client reads it (a 413 for a large upload). Read and drop what the
-// client is still sending, briefly, before closing.
-template <class Stream>
-asio::awaitable<void> discardUnreadInput(Stream& stream) {
-    static constexpr std::size_t kMaxDiscard = 64 << 10;
-    std::array<char, 4096> sink{};
-    std::size_t discarded = 0;
-    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
-    while (discarded < kMaxDiscard) {
-        auto [ec, n] = co_await stream.async_read_some(asio::buffer(sink), kUseTuple);
-        if (ec) {
+// nginx's lingering close. Closing a socket with unread input sends RST, and an RST can
+// destroy the error reply just written before the client reads it (a 413 for a large
+// upload: the client is still sending). So: half-close (the client sees the reply end),
+// then read and drop what it still sends until it closes too, for a bounded time and
+// size, then close. Async reads under the stream's timer: no thread waits here.
+constexpr auto kLingerTotal = std::chrono::seconds(5);
+constexpr auto kLingerIdle = std::chrono::seconds(2);
+constexpr std::size_t kLingerBytes = 8 << 20;
+
+asio::awaitable<void> lingerClose(beast::tcp_stream& stream, const std::atomic<bool>& draining) {
+    boost::system::error_code ec;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    auto deadline = std::chrono::steady_clock::now() + kLingerTotal;
+    std::vector<char> sink(64 << 10);
+    std::size_t dropped = 0;
+    while (!ec && !draining && dropped < kLingerBytes) {
+        auto left = deadline - std::chrono::steady_clock::now();
+        if (left <= std::chrono::steady_clock::duration::zero()) {
             break;
         }
-        discarded += n;
+        stream.expires_after(std::min<std::chrono::steady_clock::duration>(kLingerIdle, left));
+        std::size_t n = 0;
+        std::tie(ec, n) = co_await stream.async_read_some(asio::buffer(sink), kUseTuple);
+        dropped += n;
     }
 }
 
@@ -184,16 +195,25 @@ asio::awaitable<void> Server::runConnection(tcp::socket socket) {
             auto [handshakeError] =
                 co_await stream.async_handshake(asio::ssl::stream_base::server, kUseTuple);
             if (!handshakeError) {
-                co_await serve(stream, *connection, peer);
-                beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
-                co_await stream.async_shutdown(kUseTuple);
+                if (co_await serve(stream, *connection, peer)) {
+                    // No close_notify: its exchange would read the client's unread records.
+                    connection->busy = false;  // shutdown may close it at once
+                    co_await lingerClose(beast::get_lowest_layer(stream), draining_);
+                } else {
+                    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
+                    co_await stream.async_shutdown(kUseTuple);
+                }
             }
             connection->socket = nullptr;
         } else {
             beast::tcp_stream stream(std::move(socket));
             connection->socket = &lowestSocket(stream);
-            co_await serve(stream, *connection, peer);
-            stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+            if (co_await serve(stream, *connection, peer)) {
+                connection->busy = false;  // shutdown may close it at once
+                co_await lingerClose(stream, draining_);
+            } else {
+                stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+            }
             connection->socket = nullptr;
         }
     } catch (const std::exception& e) {
@@ -208,7 +228,7 @@ asio::awaitable<void> Server::runConnection(tcp::socket socket) {
 }
 
 template <class Stream>
-asio::awaitable<void> Server::serve(Stream& stream, Connection& connection, const std::string& peer) {
+asio::awaitable<bool> Server::serve(Stream& stream, Connection& connection, const std::string& peer) {
     const auto& limits = options_.limits;
     beast::flat_buffer buffer;
     bool first = true;
@@ -223,7 +243,7 @@ asio::awaitable<void> Server::serve(Stream& stream, Connection& connection, cons
             beast::get_lowest_layer(stream).expires_after(limits.idleTimeout);
             auto [idleError, idleBytes] = co_await stream.async_read_some(buffer.prepare(4096), kUseTuple);
             if (idleError) {
-                co_return;
+                co_return false;
             }
             buffer.commit(idleBytes);
         }
@@ -258,12 +278,11 @@ asio::awaitable<void> Server::serve(Stream& stream, Connection& connection, cons
             agent::log::warn("request rejected", {{"peer", peer}, {"error", early->message}});
             auto reply = RequestHandler::errorResponse(*early, 11, false);
             beast::get_lowest_layer(stream).expires_after(limits.bodyTimeout);
-            co_await http::async_write(stream, reply, kUseTuple);
-            co_await discardUnreadInput(stream);
-            co_return;
+            auto [writeError, written] = co_await http::async_write(stream, reply, kUseTuple);
+            co_return !writeError;  // the client may still be sending: close by lingering
         }
         if (headerError) {
-            co_return;
+            co_return false;
         }
         auto response = co_await handler_.handle(parser.release(), peer);
         if (draining_) {
@@ -272,9 +291,10 @@ asio::awaitable<void> Server::serve(Stream& stream, Connection& connection, cons
         beast::get_lowest_layer(stream).expires_after(limits.bodyTimeout);
         auto [writeError, written] = co_await http::async_write(stream, response, kUseTuple);
         if (writeError || !response.keep_alive()) {
-            co_return;
+            co_return false;
         }
     }
+    co_return false;
 }
 
 void Server::forEachConnection(bool force) {

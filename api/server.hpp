@@ -52,8 +52,10 @@ class Server {
     std::shared_ptr<boost::asio::ssl::context> loadTlsContext() const;
     boost::asio::awaitable<void> acceptLoop();
     boost::asio::awaitable<void> runConnection(boost::asio::ip::tcp::socket socket);
+    /// Serves requests until the connection should close; true when it ended on an error
+    /// reply sent while the client may still be sending (close by lingering).
     template <class Stream>
-    boost::asio::awaitable<void> serve(Stream& stream, Connection& connection, const std::string& peer);
+    boost::asio::awaitable<bool> serve(Stream& stream, Connection& connection, const std::string& peer);
     void forEachConnection(bool force);
 
     boost::asio::io_context& ioc_;
