@@ -16,6 +16,9 @@
 # Environment: GPUHOST_DEPLOY_CACHE (default /var/tmp/gpuhost-deploy: the base root, apt's
 # downloads, the per-run roots), GPUHOST_DEPLOY_DEB (use this .deb, skip the build),
 # GPUHOST_DEPLOY_KEEP=1 (leave the container running on failure, to look inside).
+# The whole script is one compound command, read before it runs: editing or checking out
+# this file while a run is going cannot change what that run does.
+{
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -73,6 +76,7 @@ ct_pid=
 chroot_mounts=()
 security_lines=()
 failed_units=
+ct_systemd=
 
 # Runs a command inside the container (all its namespaces), with a clean environment.
 in_ct() {
@@ -158,19 +162,18 @@ cleanup() {
     phase_t=$(now_ms)
     stop_container
     umount_chroot
-    local m l
-    for m in $(mounts_below "$run_dir"); do umount "$m" 2>/dev/null || umount -l "$m"; done
+    local m l t
+    t=$(now_ms)
     for l in $(run_loops); do
       echo "    detaching $l (backed by the run's root)"
       losetup -d "$l"
     done
+    for m in $(mounts_below "$run_dir"); do umount "$m" 2>/dev/null || umount -l "$m"; done
     if [ -n "$(mounts_below "$run_dir")" ]; then
       echo "    WARNING: mounts remain below $run_dir; not removing it"
     else
-      local t
-      t=$(now_ms)
       rm -rf --one-file-system "$run_dir"
-      echo "    removed the run's root in $(seconds_since "$t") s"
+      echo "    unmounted and removed the run's root in $(seconds_since "$t") s"
     fi
     phase_done
   fi
@@ -179,7 +182,7 @@ cleanup() {
   printf '%s\n' "${timings[@]}"
   printf '  %-58s %7s s\n' "total" "$(seconds_since "$t_start")"
   if [ ${#security_lines[@]} -gt 0 ]; then
-    echo "=== systemd-analyze security (systemd $(systemctl --version 2>/dev/null | head -n1 | cut -d' ' -f2) in the container)"
+    echo "=== systemd-analyze security (${ct_systemd:-systemd} in the container)"
     printf '  %s\n' "${security_lines[@]}"
   fi
   [ -z "$failed_units" ] || echo "=== units failed at boot: $failed_units"
@@ -195,6 +198,15 @@ trap 'exit 143' TERM
 for old in "$cache"/run.*; do
   [ -d "$old" ] || continue
   echo "removing the leftovers of an earlier run: $old"
+  # Its container, if the run was killed (SIGKILL: no trap) while it was up.
+  for pid in $(pgrep -x systemd-nspawn || true); do
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "-D $old/root " || continue
+    echo "  stopping its container (systemd-nspawn $pid)"
+    for child in $(pgrep -P "$pid" || true); do kill -KILL "$child" 2>/dev/null || true; done
+    sleep 1
+    kill -KILL "$pid" 2>/dev/null || true
+    sleep 1
+  done
   for m in $(mounts_below "$old"); do umount "$m" 2>/dev/null || umount -l "$m"; done
   [ -n "$(mounts_below "$old")" ] || rm -rf --one-file-system "$old"
 done
@@ -238,9 +250,21 @@ phase "base root: Debian 12 + systemd (build-base.sh, cached)"
 phase "copy the base for this run"
 run_dir=$(mktemp -d "$cache/run.XXXXXX")
 root=$run_dir/root
-cp -a --reflink=auto "$cache/base" "$root"
+mkdir "$root"
+# On a tmpfs when memory allows (~2 GiB are used: the root, the pool's copy of the image, the
+# guests' overlays): this disk is shared and slow, and removing ~15k files from it took up
+# to 45 s here. Nothing in the test depends on the host file system under the root (the
+# filesystems' ext4 images are loop-mounted from it either way). GPUHOST_DEPLOY_TMPFS=0: disk.
+available_kib=$(awk '/^MemAvailable:/ { print $2 }' /proc/meminfo)
+if [ "${GPUHOST_DEPLOY_TMPFS:-1}" = 1 ] && [ "$available_kib" -ge $((8 * 1024 * 1024)) ]; then
+  mount -t tmpfs -o size=6g,mode=0755 gpuhost-deploy "$root"
+  where=tmpfs
+else
+  where="disk ($((available_kib / 1024)) MiB available)"
+fi
+cp -a "$cache/base/." "$root/"
 rm -f "$root/.built-by"
-note "$root ($(du -sh "$root" | cut -f1))"
+note "$root ($(du -sh "$root" | cut -f1), on $where)"
 
 # ---------------------------------------------------------------------------------------
 phase "apt resolves the .deb's Depends and downloads them"
@@ -301,7 +325,7 @@ for l in /dev/loop[0-9]*; do binds+=("--bind=$l"); done
 # --bind=CACHE:/var/cache/apt/archives: the packages apt downloaded in the chroot.
 SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 systemd-nspawn -b -D "$root" --machine="gpuhost-deploy-$$" \
   --keep-unit --register=no --private-network --console=passive --system-call-filter=bpf \
-  "${binds[@]}" >"$run_dir/console.log" 2>&1 </dev/null &
+  "${binds[@]}" >"$run_dir/console.log" 2>&1 </dev/null 9>&- &
 nspawn_pid=$!
 for i in $(seq 1 200); do
   for child in $(pgrep -P "$nspawn_pid" || true); do
@@ -319,7 +343,8 @@ for i in $(seq 1 120); do
   case "$state" in running | degraded | maintenance | stopping) break ;; esac
   sleep 1
 done
-note "is-system-running: $state ($(in_ct systemctl --version | head -n1))"
+ct_systemd=$(in_ct systemctl --version | head -n1)
+note "is-system-running: $state ($ct_systemd)"
 case "$state" in
   running) ;;
   degraded)
@@ -611,3 +636,5 @@ for unit in $units; do
 done
 
 phase_done
+exit 0
+}
