@@ -58,7 +58,7 @@ filesystems:
     CHECK(config.unmountHelper == "/run/gpuhost/unmount.sock");
 }
 
-TEST_CASE("layout keys: what libvirtd resolves must be absolute; the helper serves one host") {
+TEST_CASE("layout keys: what libvirtd resolves must be absolute, and the helper serves one host") {
     CHECK(errorOf("state_dir: /x\n" + kAuth + "libvirt:\n  pool_path: pool\n") ==
           "libvirt.pool_path: must be an absolute path");
     CHECK(errorOf("state_dir: /x\n" + kAuth + "libvirt:\n  console_log_dir: ../console\n") ==
