@@ -22,9 +22,10 @@ if [ -f "$out/.built-by" ] && [ "$(cat "$out/.built-by")" = "$stamp" ]; then
   exit 0
 fi
 
-# systemd-sysv: systemd as PID 1. dbus: systemctl, logind and libvirt's socket activation
-# talk over the system bus. curl, ca-certificates: the operator's client. iproute2: `ip`,
-# for looking at libvirt's bridge. No udev: it does not run in a container (/sys is
+# systemd-sysv: systemd as PID 1. dbus: the system bus (logind, and polkitd, which libvirt uses
+# for its socket), as on any Debian host. curl, ca-certificates: the operator's client. iproute2: `ip`,
+# for looking at libvirt's bridge. /etc/hosts names the host, as the installer would write it
+# (libvirtd resolves its own host name). No udev: it does not run in a container (/sys is
 # read-only there), and nothing below needs it.
 packages=systemd-sysv,dbus,curl,ca-certificates,iproute2
 tmp="$out.tmp.$$"
@@ -32,6 +33,7 @@ rm -rf --one-file-system "$tmp"
 trap 'rm -rf --one-file-system "$tmp"' EXIT
 mmdebstrap --variant=apt --include="$packages" \
   --customize-hook='echo gpuhost-deploy > "$1/etc/hostname"' \
+  --customize-hook='printf "127.0.0.1\tlocalhost\n127.0.1.1\tgpuhost-deploy\n::1\t\tlocalhost ip6-localhost ip6-loopback\n" > "$1/etc/hosts"' \
   --customize-hook='rm -f "$1/etc/machine-id" && touch "$1/etc/machine-id"' \
   --customize-hook='chroot "$1" apt-get clean' \
   bookworm "$tmp" ${sources:+"$sources"}

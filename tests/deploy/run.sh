@@ -231,6 +231,7 @@ else
   }
   deb=$(grep -E '\.deb$' "$cache/build-deb.log" | tail -n1 | awk '{ print $NF }')
   case "$deb" in /*) ;; *) deb=$repo/$deb ;; esac
+  grep -E '^[EWIXP]: gpuhost' "$cache/build-deb.log" | sed 's/^/    lintian: /' | head -n 20 || true
 fi
 [ -f "$deb" ] || fail "no .deb: '$deb'"
 note "$deb ($(du -h "$deb" | cut -f1))"
