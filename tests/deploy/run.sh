@@ -2,9 +2,11 @@
 # The real-systemd deployment test (issue 12): gpuhost as an operator gets it.
 #
 #   1. builds the .deb (scripts/build-deb.sh);
-#   2. installs it with apt into a copy of a plain Debian 12 root (tests/deploy/build-base.sh,
-#      cached), so apt resolves its Depends: and a missing one fails here;
-#   3. boots systemd 252 in that root with systemd-nspawn (no machined here: nsenter);
+#   2. copies a plain Debian 12 root (tests/deploy/build-base.sh, cached; nothing of gpuhost's,
+#      no libvirt, no QEMU) and boots systemd 252 in it with systemd-nspawn (no machined
+#      here: nsenter into its PID 1);
+#   3. installs the .deb there with apt-get --no-install-recommends under that running systemd,
+#      so apt resolves its Depends: (and a missing one fails the test);
 #   4. writes /etc/gpuhost/gpuhostd.yaml from the packaged template, starts the shipped,
 #      hardened unit unchanged, and drives the README's operator session through the API:
 #      a project, a filesystem shared by two TCG VMs whose userData writes markers, stop/start,
@@ -15,7 +17,9 @@
 #
 # Environment: GPUHOST_DEPLOY_CACHE (default /var/tmp/gpuhost-deploy: the base root, apt's
 # downloads, the per-run roots), GPUHOST_DEPLOY_DEB (use this .deb, skip the build),
-# GPUHOST_DEPLOY_KEEP=1 (leave the container running on failure, to look inside).
+# GPUHOST_DEPLOY_KEEP=1 (leave the container running on failure, to look inside),
+# GPUHOST_DEPLOY_TMPFS=0 (the run's root on disk rather than a tmpfs).
+# Warm cache here: ~2 min plus the .deb build (~25 s incremental, ~3.5 min after big changes).
 # The whole script is one compound command, read before it runs: editing or checking out
 # this file while a run is going cannot change what that run does.
 {
