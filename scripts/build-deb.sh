@@ -26,6 +26,9 @@ arch=$(dpkg-architecture -q DEB_HOST_ARCH)
 out=$root/build-deb
 src=$out/src/gpuhost-$version
 mkdir -p "$out"
+# One build at a time per checkout (an engineer's and the deployment test's share build-deb/).
+exec 9>"$out/.lock"
+flock 9
 [ "$clean" -eq 0 ] || rm -rf "$out/src"
 mkdir -p "$src"
 
