@@ -12,6 +12,10 @@ namespace gpuhost::cloudinit {
 namespace {
 
 constexpr std::string_view kBoundary = "==gpuhost.part.boundary==";
+// $1: the mount point, $2: the virtiofs tag. No single quote: it sits in a YAML
+// single-quoted scalar. The last check tolerates systemd mounting it from fstab meanwhile.
+constexpr std::string_view kMountScript =
+    R"(mkdir -p "$1" && { mountpoint -q "$1" || mount -t virtiofs "$2" "$1" || mountpoint -q "$1"; })";
 constexpr std::string_view kMergeType = "list(append)+dict(recurse_array,no_replace)+str()";
 
 std::string base64Lines(std::string_view bytes) {
@@ -132,18 +136,23 @@ std::optional<Part> mountPart(const std::vector<Mount>& mounts) {
     if (mounts.empty()) {
         return std::nullopt;
     }
+    // Mounted in bootcmd (init stage, every boot): the user's part comes first in the merge,
+    // so a mount in runcmd would come after the user's own runcmd, which may need the
+    // filesystem. bootcmd runs before write_files, so it mounts by tag rather than through
+    // fstab; on later boots fstab (nofail) may have mounted it already, or be mounting it
+    // now. Names reach the script as positional parameters, never as shell text.
     // fstab rather than cloud-init's `mounts` module: cloud-init 22.4 drops devices it
     // cannot find as block devices, which a virtiofs tag never is.
     std::string fstab, commands;
     for (const auto& mount : mounts) {
         fstab += "      " + mount.tag + " /mnt/" + mount.name + " virtiofs defaults,nofail 0 0\n";
-        commands += "  - [mkdir, -p, /mnt/" + mount.name + "]\n  - [mount, /mnt/" + mount.name + "]\n";
+        commands += "  - [sh, -c, '" + std::string(kMountScript) + "', gpuhost-mount, /mnt/" + mount.name +
+                    ", " + mount.tag + "]\n";
     }
     return Part{
         "text/cloud-config", "gpuhost-filesystems.cfg",
-        "#cloud-config\n# gpuhost: shared filesystems (virtiofs)\nwrite_files:\n  - path: /etc/fstab\n"
-        "    append: true\n    content: |\n" +
-            fstab + "runcmd:\n" + commands};
+        "#cloud-config\n# gpuhost: shared filesystems (virtiofs)\nbootcmd:\n" + commands +
+            "write_files:\n  - path: /etc/fstab\n    append: true\n    content: |\n" + fstab};
 }
 
 }  // namespace gpuhost::cloudinit

@@ -31,8 +31,9 @@ struct Mount {
     std::string name;  // a validated resource name ([a-z0-9-]): safe in a path and fstab
 };
 
-/// The agent's cloud-config part that mounts `mounts` (an fstab line each, nofail, so
-/// they come back at every boot; mounted at once on the first). Empty list: nullopt.
+/// The agent's cloud-config part that mounts `mounts`: in bootcmd, so before any of the
+/// user's runcmd or scripts, on every boot; plus an fstab line each (nofail), so the
+/// system mounts them itself too (e.g. once cloud-init is gone). Empty list: nullopt.
 std::optional<Part> mountPart(const std::vector<Mount>& mounts);
 
 /// The content type cloud-init would give these bytes, from their first line

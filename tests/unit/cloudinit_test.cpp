@@ -1,10 +1,15 @@
 #include <doctest/doctest.h>
 #include <openssl/evp.h>
+#include <yaml-cpp/yaml.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "seed.hpp"
 #include "support/golden.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace gpuhost;
 
@@ -127,4 +132,76 @@ TEST_CASE("cloud-init: the filesystem mount part matches its golden file and clo
     auto merged = cloudinit::userData("#cloud-config\nruncmd: [touch /tmp/user]\n", {*part});
     REQUIRE(merged.ok());
     CHECK(merged->find("gpuhost-filesystems.cfg") != std::string::npos);
+}
+
+namespace {
+
+std::string shellQuoted(const std::string& word) {
+    std::string out = "'";
+    for (char c : word) {
+        out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    }
+    return out + "'";
+}
+
+// Runs one bootcmd argv as cloud-init would, with `mount` and `mountpoint` stubbed in
+// `bin`; the stub mount records its arguments in bin/mounted.
+int runBootcmd(const YAML::Node& argv, const std::filesystem::path& bin) {
+    std::string command = "PATH=" + shellQuoted(bin.string()) + ":/usr/bin:/bin";
+    for (const auto& word : argv) {
+        command += " " + shellQuoted(word.as<std::string>());
+    }
+    return std::system(command.c_str());
+}
+
+void stub(const std::filesystem::path& path, const std::string& body) {
+    std::ofstream(path) << "#!/bin/sh\n" << body << "\n";
+    std::filesystem::permissions(path, std::filesystem::perms::owner_all);
+}
+
+std::string slurp(const std::filesystem::path& path) {
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+}  // namespace
+
+TEST_CASE("cloud-init: filesystems are mounted in bootcmd, before the user's runcmd, and again only if needed") {
+    const std::string tag = "0b7c2f4e-1d2a-4e5b-9c8d-7e6f5a4b3c2d";
+    auto part = cloudinit::mountPart({{tag, "datasets"}});
+    REQUIRE(part.has_value());
+    auto yaml = YAML::Load(part->content);
+    // The user's part is merged first, so an agent runcmd would run after the user's.
+    CHECK_FALSE(yaml["runcmd"].IsDefined());
+    REQUIRE(yaml["bootcmd"].IsSequence());
+    REQUIRE(yaml["bootcmd"].size() == 1);
+    auto argv = yaml["bootcmd"][0];
+    REQUIRE(argv.IsSequence());  // argv form: no name becomes shell text
+    CHECK(argv[0].as<std::string>() == "sh");
+    CHECK(argv[4].as<std::string>() == "/mnt/datasets");
+    CHECK(argv[5].as<std::string>() == tag);
+    CHECK(argv[2].as<std::string>().find("datasets") == std::string::npos);
+    // Later boots still mount from fstab.
+    CHECK(yaml["write_files"][0]["content"].as<std::string>().find(tag + " /mnt/datasets virtiofs") !=
+          std::string::npos);
+
+    // Run it: the first boot mounts the tag at the path; a boot where fstab already
+    // mounted it succeeds without mounting again.
+    test::TempDir dir;
+    auto target = dir.path / "mnt" / "datasets";
+    argv[4] = target.string();
+    stub(dir.path / "mount", "echo \"$@\" >> \"$(dirname \"$0\")/mounted\"");
+    stub(dir.path / "mountpoint", "exit 1");
+    CHECK(runBootcmd(argv, dir.path) == 0);
+    CHECK(std::filesystem::is_directory(target));
+    CHECK(slurp(dir.path / "mounted") == "-t virtiofs " + tag + " " + target.string() + "\n");
+    stub(dir.path / "mountpoint", "exit 0");
+    CHECK(runBootcmd(argv, dir.path) == 0);
+    CHECK(slurp(dir.path / "mounted") == "-t virtiofs " + tag + " " + target.string() + "\n");
+    // A tag that cannot be mounted fails the command, so cloud-init reports it.
+    stub(dir.path / "mountpoint", "exit 1");
+    stub(dir.path / "mount", "exit 32");
+    CHECK(runBootcmd(argv, dir.path) != 0);
 }

@@ -255,6 +255,6 @@ TEST_CASE("injection: the mount part only ever holds names the validator accepte
         auto part = cloudinit::mountPart({{kInstance.str(), name}});
         auto yaml = YAML::Load(part->content);
         CHECK(yamlShape(yaml) == shape);
-        CHECK(yaml["runcmd"][0][2].as<std::string>() == "/mnt/" + name);
+        CHECK(yaml["bootcmd"][0][4].as<std::string>() == "/mnt/" + name);
     }
 }
