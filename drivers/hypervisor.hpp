@@ -84,6 +84,10 @@ class Hypervisor {
     /// PCI devices held by running domains (any domain, not only gpuhost's), with the
     /// domain's name: a GPU is given to a new domain only once nothing holds it.
     virtual model::Result<std::map<model::PciAddress, std::string>> assignedPciDevices() = 0;
+    /// Makes the libvirt network `name` active and autostarted: a fresh libvirt install
+    /// defines `default` but leaves it inactive, and then no domain on it can start.
+    /// Returns true when this call started it; NotFound when it is not defined.
+    virtual model::Result<bool> ensureNetwork(const std::string& name) = 0;
     /// Starts delivering events to `sink` (which must outlive this object), also
     /// across reconnects.
     virtual void watch(HypervisorEvents& sink) = 0;

@@ -47,6 +47,15 @@ model::PlacementRequest requestFor(const model::InstanceType& type) {
             type.gpuModel};
 }
 
+// The hint for libvirt's usual reason a NAT network does not start on a fresh host.
+std::string networkHint(const std::string& network, const std::string& error) {
+    if (error.find("dnsmasq") != std::string::npos) {
+        return "libvirt's NAT networks need dnsmasq: apt install dnsmasq-base";
+    }
+    return "virsh net-start " + network + " && virsh net-autostart " + network +
+           ", or name a host bridge in libvirt.bridge";
+}
+
 }  // namespace
 
 InstanceService::~InstanceService() = default;
@@ -76,6 +85,13 @@ Result<void> InstanceService::refreshHostBlocking(std::size_t h) {
     auto devices = resources ? binding.hypervisor->pciDevices()
                              : Result<std::vector<model::PciDevice>>(resources.error());
     warnIfSlow(binding.name, std::chrono::steady_clock::now() - asked);
+    // A fresh libvirt leaves its `default` network inactive, and it stays so after a reboot
+    // unless autostarted. A network that cannot start does not make the host unreachable:
+    // creates then fail with libvirt's own error, which names the network.
+    std::optional<Result<bool>> network;
+    if (resources && devices && options_.bridge.empty()) {
+        network = binding.hypervisor->ensureNetwork(options_.network);
+    }
     std::unique_lock lock(mutex_);
     auto& host = hosts_[h];
     if (!resources || !devices) {
@@ -84,6 +100,12 @@ Result<void> InstanceService::refreshHostBlocking(std::size_t h) {
         host.problem = error.message;
         return error;
     }
+    // Unavailable: the connection dropped meanwhile, which the next refresh reports itself.
+    std::string networkProblem =
+        network && !*network && network->error().code != ErrorCode::Unavailable ? network->error().message
+                                                                                 : std::string();
+    bool warnNetwork = !networkProblem.empty() && networkProblem != host.networkProblem;
+    host.networkProblem = networkProblem;
     auto inventory = model::gpuInventory(*devices);
     bool changed = inventory.gpus.size() != host.inventory.gpus.size() || !host.resources;
     auto gpus = inventory.gpus.size();
@@ -95,6 +117,16 @@ Result<void> InstanceService::refreshHostBlocking(std::size_t h) {
     host.reachable = true;
     host.problem.clear();
     lock.unlock();
+    if (network && *network && **network) {
+        log::info("started libvirt network", {{"host", binding.name}, {"network", options_.network}});
+    }
+    if (warnNetwork) {
+        log::warn("libvirt network not usable: instances on it will not start",
+                  {{"host", binding.name},
+                   {"network", options_.network},
+                   {"error", networkProblem},
+                   {"hint", networkHint(options_.network, networkProblem)}});
+    }
     if (changed) {
         log::info("host inventory", {{"host", binding.name},
                                      {"cpus", std::to_string(resources->cpus)},

@@ -54,7 +54,7 @@ InstanceService::InstanceService(InstanceStore& store, const Catalog& catalog, B
       resyncTimer_(resyncStrand_) {
     for (auto& binding : hosts) {
         hostByName_[binding.name] = hosts_.size();
-        hosts_.push_back(HostState{std::move(binding), {}, {}, {}, false, "not contacted yet"});
+        hosts_.push_back(HostState{std::move(binding), {}, {}, {}, false, "not contacted yet", {}});
     }
 }
 

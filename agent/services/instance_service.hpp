@@ -140,6 +140,7 @@ class InstanceService final {
         std::vector<model::ModelMask> models;  // modelMasks(inventory.gpus)
         bool reachable = false;
         std::string problem;  // why it is unreachable
+        std::string networkProblem;  // last warning about options_.network: said once, not each refresh
     };
     static constexpr std::size_t kNoHost = static_cast<std::size_t>(-1);
 

@@ -236,4 +236,34 @@ Result<std::vector<ManagedDomain>> LibvirtHypervisor::listManagedDomains() {
     return managed;
 }
 
+Result<bool> LibvirtHypervisor::ensureNetwork(const std::string& name) {
+    // Two refreshes that both find the network inactive would both start it, and the
+    // second would fail with "already active" (as ensurePool learned).
+    std::lock_guard serialized(networkMutex_);
+    auto conn = connection_.get();
+    if (!conn) {
+        return conn.error();
+    }
+    using NetworkHandle = std::unique_ptr<virNetwork, decltype(&virNetworkFree)>;
+    NetworkHandle network(virNetworkLookupByName(conn->get(), name.c_str()), virNetworkFree);
+    if (network == nullptr) {
+        return failed("look up network " + name);
+    }
+    if (virNetworkIsActive(network.get()) == 1) {
+        return false;
+    }
+    if (virNetworkCreate(network.get()) != 0) {
+        // Someone else (an operator, another agent) may have started it meanwhile.
+        if (virNetworkIsActive(network.get()) == 1) {
+            return false;
+        }
+        return failed("start network " + name);
+    }
+    // Started by us: also after the host's next boot, before any agent runs.
+    if (virNetworkSetAutostart(network.get(), 1) != 0) {
+        return failed("set autostart on network " + name);
+    }
+    return true;
+}
+
 }  // namespace gpuhost::drivers::libvirt

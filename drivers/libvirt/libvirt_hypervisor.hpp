@@ -1,5 +1,6 @@
 #pragma once
 
+#include <mutex>
 #include <optional>
 #include <utility>
 
@@ -22,6 +23,7 @@ class LibvirtHypervisor final : public Hypervisor {
     model::Result<void> undefineDomain(const std::string& name) override;
     model::Result<PowerState> powerState(const std::string& name) override;
     model::Result<std::vector<ManagedDomain>> listManagedDomains() override;
+    model::Result<bool> ensureNetwork(const std::string& name) override;
     // domain_events.cpp
     model::Result<std::optional<std::string>> guestAddress(const std::string& name,
                                                            const std::string& macAddress) override;
@@ -39,6 +41,7 @@ class LibvirtHypervisor final : public Hypervisor {
 
     Connection& connection_;
     HypervisorEvents* sink_ = nullptr;
+    std::mutex networkMutex_;  // serializes ensureNetwork: two starts of one network race
 };
 
 /// The ids in gpuhost's <metadata> element.

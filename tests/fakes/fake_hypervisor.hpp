@@ -107,6 +107,27 @@ class FakeHypervisor final : public drivers::Hypervisor, public drivers::Storage
         return held;
     }
     void watch(drivers::HypervisorEvents& sink) override { sink_ = &sink; }
+    /// Networks are defined with defineNetwork; unknown names are NotFound, as in libvirt.
+    model::Result<bool> ensureNetwork(const std::string& name) override {
+        std::lock_guard lock(mutex_);
+        if (auto down = failure()) {
+            return *down;
+        }
+        ensuredNetworks_.push_back(name);
+        auto it = networks_.find(name);
+        if (it == networks_.end()) {
+            return model::Error::notFound("network " + name);
+        }
+        if (it->second.active) {
+            return false;
+        }
+        if (!it->second.startError.empty()) {
+            return model::Error::internal(it->second.startError);
+        }
+        it->second.active = true;
+        it->second.autostart = true;
+        return true;
+    }
 
     // Storage
     model::Result<void> ensurePool() override { return {}; }
@@ -190,6 +211,26 @@ class FakeHypervisor final : public drivers::Hypervisor, public drivers::Storage
             sink_->domainChanged(instance);
         }
     }
+    /// A network as libvirt would hold it; a non-empty `startError` makes starting it fail.
+    struct Network {
+        bool active = false;
+        bool autostart = false;
+        std::string startError;
+    };
+    void defineNetwork(const std::string& name, Network network) {
+        std::lock_guard lock(mutex_);
+        networks_[name] = std::move(network);
+    }
+    std::optional<Network> network(const std::string& name) {
+        std::lock_guard lock(mutex_);
+        auto it = networks_.find(name);
+        return it == networks_.end() ? std::nullopt : std::optional(it->second);
+    }
+    /// Every name ensureNetwork was asked for, in order.
+    std::vector<std::string> ensuredNetworks() {
+        std::lock_guard lock(mutex_);
+        return ensuredNetworks_;
+    }
     std::size_t domainCount() {
         std::lock_guard lock(mutex_);
         return domains_.size();
@@ -231,6 +272,8 @@ class FakeHypervisor final : public drivers::Hypervisor, public drivers::Storage
     std::map<std::string, Domain> domains_;
     std::set<std::string> volumes_;
     std::set<std::string> shared_;
+    std::map<std::string, Network> networks_{{"default", {true, true, {}}}};  // as on a set-up host
+    std::vector<std::string> ensuredNetworks_;
     std::vector<model::PciDevice> devices_;
     bool unavailable_ = false;
     bool ignoreShutdown_ = false;

@@ -222,3 +222,46 @@ TEST_CASE("instance volume names round-trip to their instance") {
     CHECK_FALSE(agent::instanceIdFromVolumeName("image-ubuntu22.04-0123.img").has_value());
     CHECK_FALSE(agent::instanceIdFromVolumeName("gpuhost-not-a-uuid-root.qcow2").has_value());
 }
+
+TEST_CASE("instances: each host refresh ensures the configured libvirt network, none with a bridge") {
+    SUBCASE("the configured network is asked for, and an inactive one is started again") {
+        World w({{"local", {8, 16ull << 30, {}}, {}}}, std::chrono::milliseconds(500),
+                [](agent::InstanceOptions& o) { o.network = "gpunet"; });
+        w.host.defineNetwork("gpunet", {false, false, {}});  // a fresh libvirt: defined, inactive
+        w.waitFor([&] { return w.host.network("gpunet")->active; });
+        CHECK(w.host.network("gpunet")->autostart);
+        auto asked = w.host.ensuredNetworks();
+        REQUIRE_FALSE(asked.empty());  // loadBlocking's refresh already asked
+        for (const auto& name : asked) {
+            CHECK(name == "gpunet");
+        }
+    }
+    SUBCASE("a host bridge replaces the network: nothing is ensured") {
+        World w({{"local", {8, 16ull << 30, {}}, {}}}, std::chrono::milliseconds(500),
+                [](agent::InstanceOptions& o) { o.bridge = "br0"; });
+        w.host.defineNetwork("default", {false, false, {}});
+        auto created = w.create("web-1");
+        REQUIRE(created.ok());
+        w.waitForState(created->id, InstanceState::Running);
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));  // resync runs every 200 ms
+        CHECK(w.host.ensuredNetworks().empty());
+        CHECK_FALSE(w.host.network("default")->active);
+    }
+    SUBCASE("a network that is missing or cannot start leaves the host reachable") {
+        World w;
+        w.host.defineNetwork("default", {false, false, "Cannot check dnsmasq binary dnsmasq: No such file"});
+        auto before = w.host.ensuredNetworks().size();
+        w.waitFor([&] { return w.host.ensuredNetworks().size() >= before + 3; });  // two full refreshes since
+        CHECK_FALSE(w.host.network("default")->active);
+        auto created = w.create("web-1");
+        REQUIRE(created.ok());
+        w.waitForState(created->id, InstanceState::Running);
+
+        World missing({{"local", {8, 16ull << 30, {}}, {}}}, std::chrono::milliseconds(500),
+                      [](agent::InstanceOptions& o) { o.network = "undefined-net"; });
+        REQUIRE(missing.service.capacity().ok());  // reachable, though the network is not defined
+        auto other = missing.create("web-2");
+        REQUIRE(other.ok());
+        missing.waitForState(other->id, InstanceState::Running);
+    }
+}

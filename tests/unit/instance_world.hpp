@@ -56,12 +56,14 @@ struct World {
     model::Uuid project = model::Uuid::random();
 
     /// One small CPU-only host by default; GPU tests pass HGX hosts (hgx_devices.hpp).
+    /// `adjust` changes the service's options (network, bridge, …) before it is built.
     explicit World(std::vector<FakeHost> fakes = {{"local", {8, 16ull << 30, {}}, {}}},
-                   std::chrono::milliseconds shutdownTimeout = std::chrono::milliseconds(500))
+                   std::chrono::milliseconds shutdownTimeout = std::chrono::milliseconds(500),
+                   const std::function<void(agent::InstanceOptions&)>& adjust = {})
         : hosts(makeHosts(fakes)),
           host(hosts.front()),
           bindings(bind(fakes, hosts)),
-          service(store, catalog, pool, pool, bindings, ioc.get_executor(), options(shutdownTimeout)) {
+          service(store, catalog, pool, pool, bindings, ioc.get_executor(), options(shutdownTimeout, adjust)) {
         agent::log::setLevel(std::getenv("GPUHOST_TEST_LOG") ? std::getenv("GPUHOST_TEST_LOG") : "error");
         std::filesystem::create_directories(dir.path / "scratch");
         REQUIRE(service.loadBlocking().ok());
@@ -91,13 +93,17 @@ struct World {
         }
         return bindings;
     }
-    agent::InstanceOptions options(std::chrono::milliseconds shutdownTimeout) {
+    agent::InstanceOptions options(std::chrono::milliseconds shutdownTimeout,
+                                   const std::function<void(agent::InstanceOptions&)>& adjust) {
         agent::InstanceOptions o;
         o.scratchDir = dir.path / "scratch";
         o.consoleLogDir = dir.path;
         o.shutdownTimeout = shutdownTimeout;
         o.resyncInterval = std::chrono::milliseconds(200);
         o.userDataLimit = 1024;
+        if (adjust) {
+            adjust(o);
+        }
         return o;
     }
 
