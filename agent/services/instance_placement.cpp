@@ -26,12 +26,14 @@ bool holdsResources(InstanceState state) {
            state == Deleting;
 }
 
-// A healthy libvirtd answers these in milliseconds (tens over ssh). Seconds mean every
-// define and start will crawl too: say so, with the usual cause on hosts without udev.
+// A healthy libvirtd answers these in milliseconds (tens over ssh), except the first call
+// after it starts, which probes QEMU (seconds). Slow calls after that mean every define and
+// start will crawl too: say so, with the usual cause on hosts without udev.
 constexpr auto kSlowLibvirt = std::chrono::seconds(2);
+constexpr auto kSlowFirstContact = std::chrono::seconds(20);
 
-void warnIfSlow(const std::string& host, std::chrono::steady_clock::duration took) {
-    if (took < kSlowLibvirt) {
+void warnIfSlow(const std::string& host, std::chrono::steady_clock::duration took, bool firstContact) {
+    if (took < (firstContact ? kSlowFirstContact : kSlowLibvirt)) {
         return;
     }
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(took).count();
@@ -80,11 +82,16 @@ bool InstanceService::anyHostKnown() const {
 
 Result<void> InstanceService::refreshHostBlocking(std::size_t h) {
     auto& binding = hosts_[h].binding;
+    bool firstContact = false;
+    {
+        std::shared_lock lock(mutex_);
+        firstContact = !hosts_[h].resources.has_value();
+    }
     auto asked = std::chrono::steady_clock::now();
     auto resources = binding.hypervisor->hostResources();
     auto devices = resources ? binding.hypervisor->pciDevices()
                              : Result<std::vector<model::PciDevice>>(resources.error());
-    warnIfSlow(binding.name, std::chrono::steady_clock::now() - asked);
+    warnIfSlow(binding.name, std::chrono::steady_clock::now() - asked, firstContact);
     // A fresh libvirt leaves its `default` network inactive, and it stays so after a reboot
     // unless autostarted. A network that cannot start does not make the host unreachable:
     // creates then fail with libvirt's own error, which names the network.
