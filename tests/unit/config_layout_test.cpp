@@ -8,21 +8,16 @@
 #include <string>
 
 #include "config.hpp"
+#include "unit/config_helpers.hpp"
 
 using namespace gpuhost::agent;
 
 namespace {
 
-const std::string kAuth =
-    "auth:\n  tokens:\n    - {name: t, sha256: " + std::string(64, 'a') + ", projects: [\"*\"]}\n";
+using gpuhost::test::kAuth;
 
 std::string errorOf(const std::string& yaml) {
-    try {
-        parseConfig(yaml, "/etc/gpuhost");
-    } catch (const ConfigError& e) {
-        return e.what();
-    }
-    return "";
+    return gpuhost::test::configErrorOf(yaml);
 }
 
 std::string shippedTemplate() {

@@ -4,22 +4,18 @@
 #include <vector>
 
 #include "config.hpp"
+#include "unit/config_helpers.hpp"
 
 using namespace gpuhost::agent;
 
 namespace {
 
-const std::string kHash = std::string(64, 'a');
-const std::string kAuth = "auth:\n  tokens:\n    - {name: t, sha256: " + kHash + ", projects: [\"*\"]}\n";
+using gpuhost::test::kAuth;
+using gpuhost::test::kHash;
 const std::string kMinimal = "state_dir: /var/lib/gpuhost\n" + kAuth;
 
 std::string errorOf(const std::string& yaml) {
-    try {
-        parseConfig(yaml, "/etc/gpuhost");
-    } catch (const ConfigError& e) {
-        return e.what();
-    }
-    return "";
+    return gpuhost::test::configErrorOf(yaml);
 }
 
 }  // namespace
