@@ -25,6 +25,10 @@ bool isValidName(std::string_view name);
 /// parent, i.e. something is mounted on it.
 bool isMountPoint(const std::filesystem::path& path);
 
+/// Opens `root` (O_PATH) walking from "/" without following symlinks, each component and the
+/// root itself owned by root and not writable by others unless sticky; -1 and `why` if not.
+int openTrustedRoot(const std::filesystem::path& root, std::string& why);
+
 /// Serves one request line (without its newline) for mounts directly under `root`: checks
 /// the name and that root/name is a mount point, then umount2()s it (not lazily: a busy
 /// mount is refused and stays). Returns the answer line.

@@ -117,6 +117,26 @@ TEST_CASE("unmount helper: answers without touching what is not a mount point") 
     CHECK(std::filesystem::is_directory(root.path / "plain"));
 }
 
+TEST_CASE("unmount helper: a root that someone else could swap is refused") {
+    // The helper runs as root: if a non-root user could replace a component of its root with a
+    // link to "/", "filesystems/<name>" would name /boot or /home. Such roots are refused.
+    test::TempDir top("gpuhost-unmount");
+    std::filesystem::create_directory(top.path / "real");
+    std::filesystem::create_directory_symlink(top.path / "real", top.path / "linked");
+    CHECK(drivers::unmount::serve(top.path / "linked", "x").rfind("error: cannot open the root", 0) == 0);
+    std::filesystem::create_directories(top.path / "open" / "root");
+    std::filesystem::permissions(top.path / "open", std::filesystem::perms::group_write,
+                                 std::filesystem::perm_options::add);
+    CHECK(drivers::unmount::serve(top.path / "open" / "root", "x").rfind("error: an ancestor", 0) == 0);
+    std::filesystem::create_directory(top.path / "owned");
+    REQUIRE(::chown((top.path / "owned").c_str(), 65534, 65534) == 0);  // nobody
+    CHECK(drivers::unmount::serve(top.path / "owned", "x") ==
+          "error: the root is not root-owned or is writable by others\n");
+    CHECK(drivers::unmount::serve("relative/root", "x") == "error: root is not an absolute path\n");
+    // /tmp itself (root, 1777, sticky) is a fine ancestor: the plain case still answers.
+    CHECK(drivers::unmount::serve(top.path / "real", "x") == "error: not a mount point\n");
+}
+
 TEST_CASE("unmount helper: the client reads ok, errors and garbage") {
     CHECK(drivers::unmount::parseAnswer("ok\n"));
     auto busy = drivers::unmount::parseAnswer("error: busy (still in use)\n");
