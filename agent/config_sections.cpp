@@ -50,9 +50,7 @@ std::filesystem::path absolutePath(const YAML::Node& node, const std::string& ke
     if (!path.is_absolute()) {
         fail(key, "must be an absolute path");
     }
-    path = path.lexically_normal();
-    // "/a/b/" would compare unequal to the "/a/b" libvirt reports as a volume's folder.
-    return path.has_filename() || path == path.root_path() ? path : path.parent_path();
+    return normalPath(path);
 }
 
 }  // namespace

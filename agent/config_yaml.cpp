@@ -66,7 +66,13 @@ std::filesystem::path resolvePath(const YAML::Node& node, const std::string& key
     if (path.empty()) {
         fail(key, "must not be empty");
     }
-    return (path.is_absolute() ? path : base / path).lexically_normal();
+    return normalPath(path.is_absolute() ? path : base / path);
+}
+
+std::filesystem::path normalPath(const std::filesystem::path& path) {
+    auto normal = path.lexically_normal();
+    // "/a/b/" would compare unequal to the "/a/b" libvirt reports, or to a mount's parent.
+    return normal.has_filename() || normal == normal.root_path() ? normal : normal.parent_path();
 }
 
 std::chrono::seconds seconds(const YAML::Node& node, const std::string& key) {

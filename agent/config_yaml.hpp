@@ -20,6 +20,8 @@ void rejectUnknownKeys(const YAML::Node& node, const std::string& prefix,
 std::string scalar(const YAML::Node& node, const std::string& key);
 std::uint64_t positiveInteger(const YAML::Node& node, const std::string& key, std::uint64_t max);
 bool boolean(const YAML::Node& node, const std::string& key);
+/// Lexically normal, without a trailing separator (except "/" itself).
+std::filesystem::path normalPath(const std::filesystem::path& path);
 std::filesystem::path resolvePath(const YAML::Node& node, const std::string& key,
                                   const std::filesystem::path& base);
 std::chrono::seconds seconds(const YAML::Node& node, const std::string& key);

@@ -43,12 +43,13 @@ libvirt:
   pool_path: /var/lib/gpuhost/pool/
   console_log_dir: /var/lib/gpuhost/console
 filesystems:
-  root: /var/lib/gpuhost/filesystems
+  root: /var/lib/gpuhost/filesystems/
   unmount_helper: /run/gpuhost/unmount.sock
 )",
                               "/etc/gpuhost");
     CHECK(config.poolPath == "/var/lib/gpuhost/pool");  // no trailing separator
     CHECK(config.consoleLogDir == "/var/lib/gpuhost/console");
+    // No trailing separator either: the helper client compares a mount's parent with it.
     CHECK(config.filesystemsRoot == "/var/lib/gpuhost/filesystems");
     CHECK(config.unmountHelper == "/run/gpuhost/unmount.sock");
 }
@@ -78,6 +79,7 @@ TEST_CASE("the packaged config template: refused until a token is set, then the 
     CHECK(config.stateDir == "/var/lib/gpuhost/agent");
     CHECK(config.poolPath == "/var/lib/gpuhost/pool");
     CHECK(config.consoleLogDir == "/var/lib/gpuhost/console");
+    // No trailing separator either: the helper client compares a mount's parent with it.
     CHECK(config.filesystemsRoot == "/var/lib/gpuhost/filesystems");
     CHECK(config.unmountHelper == "/run/gpuhost/unmount.sock");
     CHECK(config.listenHost == "127.0.0.1");
