@@ -2,19 +2,24 @@
 
 // Shared by the e2e tests: the dev image, virsh and the guest agent.
 #include <doctest/doctest.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "json_mapping.hpp"
+#include "support/daemon.hpp"
 #include "process/process.hpp"
 
 namespace gpuhost::test::e2e {
@@ -105,6 +110,30 @@ inline constexpr std::string_view kDaemonDirPrefix = "/tmp/gpuhost-test-";
 /// prefix is in use by another test meanwhile. Returns what it removed, for the log.
 inline std::vector<std::string> sweepLeftovers(const std::string& root) {
     std::vector<std::string> removed;
+    // Where `text` names a path under `root`, the daemon folder it lies in is still in use when
+    // a live Daemon holds its lock (an integration test on qemu:///system, say): leave it.
+    auto ours = [&](const std::string& text, std::size_t at) {
+        auto folder = text.substr(at, text.find('/', at + root.size()) - at);
+        if (!folder.starts_with(kDaemonDirPrefix)) {
+            return true;  // a folder the caller named itself (its own, after its daemon is gone)
+        }
+        int fd = ::open((folder + "/" + Daemon::kLockFile).c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            return true;  // no lock file: a crashed run's folder, or already removed
+        }
+        bool free = ::flock(fd, LOCK_EX | LOCK_NB) == 0;
+        ::close(fd);
+        return free;
+    };
+    // Paths in libvirt's XML start right after a quote or a tag, never mid-path.
+    auto findPath = [&](const std::string& xml) {
+        for (auto at = xml.find(root); at != std::string::npos; at = xml.find(root, at + 1)) {
+            if (at > 0 && (xml[at - 1] == '\'' || xml[at - 1] == '"' || xml[at - 1] == '>') && ours(xml, at)) {
+                return at;
+            }
+        }
+        return std::string::npos;
+    };
     auto names = [](const std::string& listing) {
         std::vector<std::string> out;
         std::istringstream lines(listing);
@@ -116,7 +145,7 @@ inline std::vector<std::string> sweepLeftovers(const std::string& root) {
         return out;
     };
     for (const auto& domain : names(virsh({"list", "--all", "--name"}))) {
-        if (domain.starts_with("gpuhost-") && virsh({"dumpxml", domain}).find(root) != std::string::npos) {
+        if (domain.starts_with("gpuhost-") && findPath(virsh({"dumpxml", domain})) != std::string::npos) {
             virsh({"destroy", domain});
             virsh({"undefine", domain});
             removed.push_back("domain " + domain);
@@ -126,7 +155,7 @@ inline std::vector<std::string> sweepLeftovers(const std::string& root) {
         std::vector<std::string> points;
         std::ifstream mounts("/proc/mounts");
         for (std::string device, point, rest; mounts >> device >> point && std::getline(mounts, rest);) {
-            if (point.starts_with(under)) {
+            if (point.starts_with(under) && ours(point, 0)) {
                 points.push_back(point);
             }
         }
@@ -138,13 +167,14 @@ inline std::vector<std::string> sweepLeftovers(const std::string& root) {
     };
     for (const auto& pool : names(virsh({"pool-list", "--all", "--name"}))) {
         auto xml = virsh({"pool-dumpxml", pool});
+        // The pool's target, not an fs pool's source image (which may lie elsewhere).
         auto target = xml.find("<path>" + root);
-        if (target == std::string::npos) {
+        if (target == std::string::npos || !ours(xml, target += 6)) {
             continue;
         }
         virsh({"pool-destroy", pool});
         auto end = xml.find("</path>", target);
-        unmountUnder(xml.substr(target + 6, end - target - 6));
+        unmountUnder(xml.substr(target, end - target));
         virsh({"pool-undefine", pool});
         removed.push_back("pool " + pool);
     }
@@ -175,7 +205,8 @@ struct HostCleanup {
 
 /// libvirt's NAT network must be up for a VM to boot: start it, or fail saying why.
 inline void requireDefaultNetwork() {
-    if (virsh({"net-info", "default"}).find("Active:         yes") != std::string::npos) {
+    static const std::regex kActive(R"(\nActive:\s+yes\b)");
+    if (std::regex_search("\n" + virsh({"net-info", "default"}), kActive)) {
         return;
     }
     auto started = drivers::runProcess({"virsh", "-c", "qemu:///system", "net-start", "default"},

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -44,6 +45,10 @@ Daemon::Daemon(std::string extraYaml, std::string listen, std::string libvirtUri
         throw std::runtime_error("mkdtemp failed");
     }
     dir_ = pattern;
+    dirLock_ = ::open((dir_ / kLockFile).c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (dirLock_ < 0 || ::flock(dirLock_, LOCK_EX) != 0) {
+        throw std::runtime_error("cannot lock " + dir_.string());
+    }
     // Unique per daemon: tests share one libvirtd when they use test+unix:///default.
     poolName_ = "gpuhost-test-" + dir_.filename().string().substr(std::string("gpuhost-test-").size());
     for (auto& c : poolName_) {
@@ -86,6 +91,7 @@ Daemon::~Daemon() {
     }
     std::error_code ignored;
     fs::remove_all(dir_, ignored);
+    ::close(dirLock_);
 }
 
 std::string Daemon::log() const {

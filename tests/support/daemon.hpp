@@ -38,6 +38,8 @@ class Daemon {
     std::uint16_t port() const { return port_; }
     bool running() const { return pid_ > 0; }
     const std::filesystem::path& dir() const { return dir_; }
+    /// The lock file a live Daemon holds in its folder (see the e2e sweep).
+    static constexpr const char* kLockFile = ".in-use";
     std::string log() const;
     /// What the run before the current one logged (start() rotates the log).
     std::string previousLogs() const;
@@ -54,6 +56,8 @@ class Daemon {
     std::string extraYaml_;
     std::string poolName_;
     pid_t pid_ = -1;
+    // flock(2)ed for the daemon's whole life: the e2e sweep leaves a folder alone while it is held.
+    int dirLock_ = -1;
     std::uint16_t port_ = 0;
 };
 
