@@ -426,13 +426,11 @@ in_ct setpriv --reuid=gpuhost --regid=gpuhost --init-groups \
   fail "gpuhostd --check-config refuses the config"
 
 # ---------------------------------------------------------------------------------------
-phase "libvirt inside: the instances' network"
+phase "libvirt inside: the instances' network (gpuhostd starts it itself)"
 in_ct virsh -c qemu:///system net-list --all | grep -v '^ *$' | sed 's/^/    /'
-if ! in_ct virsh -c qemu:///system net-info default | grep -qE '^Active: +yes'; then
-  note "network 'default' is not active: starting it as the README says"
-  in_ct virsh -c qemu:///system net-start default | grep -v '^ *$' | sed 's/^/    /'
-  in_ct virsh -c qemu:///system net-autostart default | grep -v '^ *$' | sed 's/^/    /'
-fi
+network_was_active=no
+in_ct virsh -c qemu:///system net-info default | grep -qE '^Active: +yes' && network_was_active=yes
+note "network 'default' active before gpuhostd: $network_was_active"
 
 # ---------------------------------------------------------------------------------------
 phase "systemctl start gpuhostd (Type=notify: returns at READY=1)"
@@ -487,6 +485,21 @@ token=$token_saved
 expect 201 POST /projects '{"name": "deploy-test", "tags": {"env": "test"}}'
 project=$(jq -r .id <<<"$body")
 note "project $project"
+# The agent ensures its libvirt network on its first host refresh, under the hardened unit.
+for _ in $(seq 1 150); do
+  in_ct virsh -c qemu:///system net-info default | grep -qE '^Active: +yes' && break
+  sleep 0.2
+done
+in_ct virsh -c qemu:///system net-info default | grep -qE '^Active: +yes' ||
+  fail "gpuhostd did not start libvirt's default network"
+in_ct virsh -c qemu:///system net-info default | grep -qE '^Autostart: +yes' ||
+  fail "libvirt's default network is not autostarted (a reboot would leave VMs without a network)"
+if [ "$network_was_active" = no ]; then
+  in_ct journalctl -u gpuhostd --no-pager -o cat | grep -q 'msg="started libvirt network"' ||
+    fail "the network came up, but gpuhostd's journal does not say it started it"
+  note "gpuhostd started libvirt's default network and set autostart"
+fi
+
 expect 200 GET /capabilities
 note "capabilities: $(jq -c . <<<"$body")"
 expect 201 POST /filesystems '{"name": "shared", "size": "64Mi"}'
@@ -500,11 +513,11 @@ note "filesystem $fs available, mounted at $fs_mount ($(in_ct findmnt -rn -o SOU
 phase "API: two VMs on the filesystem, boot until running with an address"
 declare -A vm_id
 for vm in vm-a vm-b; do
-  # The user's runcmd runs before the agent's own (its mount of /mnt/shared comes after, in
-  # the same script), so the write to the filesystem waits for the mount in the background.
+  # The agent mounts /mnt/shared from bootcmd, before the user's runcmd: the user's write goes
+  # straight to the filesystem (a guest-local /mnt/shared would fail the cross-read below).
   userdata=$(printf '%s\n' '#cloud-config' 'runcmd:' \
     "  - [sh, -c, \"echo root-$vm > /root/marker\"]" \
-    "  - [systemd-run, --unit=shared-marker, sh, -c, \"until mountpoint -q /mnt/shared; do sleep 1; done; echo shared-$vm > /mnt/shared/from-$vm\"]" |
+    "  - [sh, -c, \"mountpoint -q /mnt/shared && echo shared-$vm > /mnt/shared/from-$vm\"]" |
     base64 -w0)
   expect 201 POST /instances "{\"name\": \"$vm\", \"type\": \"cpu.small\", \"filesystems\": [\"$fs\"], \"userData\": \"$userdata\"}"
   vm_id[$vm]=$(jq -r .id <<<"$body")
@@ -560,7 +573,7 @@ t=$(now_ms)
 for vm in vm-a vm-b; do
   until in_ct test -f "$fs_mount/from-$vm"; do
     if [ "$((($(now_ms) - t) / 1000))" -ge 120 ]; then
-      guest_sh "gpuhost-${vm_id[$vm]}" "findmnt /mnt/shared; ls -la /mnt/shared; systemctl status shared-marker; tail -n 20 /var/log/cloud-init-output.log" |
+      guest_sh "gpuhost-${vm_id[$vm]}" "findmnt /mnt/shared; ls -la /mnt/shared; cloud-init status --long; tail -n 20 /var/log/cloud-init-output.log" |
         sed "s/^/    $vm: /"
       fail "no $fs_mount/from-$vm in the container"
     fi
