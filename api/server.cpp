@@ -20,6 +20,7 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 
 #include <algorithm>
+#include <array>
 #include <tuple>
 #include <vector>
 
@@ -69,7 +70,7 @@ asio::awaitable<void> lingerClose(beast::tcp_stream& stream, const std::atomic<b
     boost::system::error_code ec;
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
     auto deadline = std::chrono::steady_clock::now() + kLingerTotal;
-    std::vector<char> sink(64 << 10);
+    std::array<char, 4096> sink{};  // as nginx: small, since up to max_connections may linger
     std::size_t dropped = 0;
     while (!ec && !draining && dropped < kLingerBytes) {
         auto left = deadline - std::chrono::steady_clock::now();

@@ -56,8 +56,8 @@ deb=$out/gpuhost_${version}_${arch}.deb
 
 status=0
 if [ "$lint" -eq 1 ]; then
-  # Errors fail the script; remaining warnings are explained in debian/source/lintian-overrides
-  # or in debian/README.source.
+  # Errors fail the script; the remaining tags are overridden, with reasons, in
+  # debian/gpuhost.lintian-overrides.
   lintian --fail-on error --info "$out"/gpuhost_"$version"_"$arch".changes || status=$?
 fi
 echo "$deb"

@@ -56,7 +56,11 @@ if ! answers; then
 fi
 
 if [ -n "$network" ]; then
-  state=$(virsh -c qemu:///system net-info "$network" 2>/dev/null | awk '/^Active:/ {print $2}')
+  if ! virsh -c qemu:///system net-info "$network" >/dev/null 2>&1; then
+    echo "ensure-libvirtd: libvirt has no network '$network' (virsh net-define it)" >&2
+    exit 1
+  fi
+  state=$(virsh -c qemu:///system net-info "$network" 2>/dev/null | awk '/^Active:/ {print $2}' || true)
   if [ "$state" != "yes" ]; then
     if ! out=$(virsh -c qemu:///system net-start "$network" 2>&1); then
       echo "ensure-libvirtd: libvirt network '$network' cannot start: $out" >&2

@@ -32,10 +32,11 @@ bool holdsResources(InstanceState state) {
 constexpr auto kSlowLibvirt = std::chrono::seconds(2);
 constexpr auto kSlowFirstContact = std::chrono::seconds(20);
 
-void warnIfSlow(const std::string& host, std::chrono::steady_clock::duration took, bool firstContact) {
-    if (took < (firstContact ? kSlowFirstContact : kSlowLibvirt)) {
-        return;
-    }
+bool answeredSlowly(std::chrono::steady_clock::duration took, bool firstContact) {
+    return took >= (firstContact ? kSlowFirstContact : kSlowLibvirt);
+}
+
+void warnSlow(const std::string& host, std::chrono::steady_clock::duration took) {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(took).count();
     log::warn("libvirt answered slowly",
               {{"host", host},
@@ -82,16 +83,21 @@ bool InstanceService::anyHostKnown() const {
 
 Result<void> InstanceService::refreshHostBlocking(std::size_t h) {
     auto& binding = hosts_[h].binding;
-    bool firstContact = false;
+    bool firstContact = false, wasSlow = false;
     {
         std::shared_lock lock(mutex_);
         firstContact = !hosts_[h].resources.has_value();
+        wasSlow = hosts_[h].answersSlowly;
     }
     auto asked = std::chrono::steady_clock::now();
     auto resources = binding.hypervisor->hostResources();
     auto devices = resources ? binding.hypervisor->pciDevices()
                              : Result<std::vector<model::PciDevice>>(resources.error());
-    warnIfSlow(binding.name, std::chrono::steady_clock::now() - asked, firstContact);
+    auto took = std::chrono::steady_clock::now() - asked;
+    bool slow = answeredSlowly(took, firstContact);
+    if (slow && !wasSlow) {
+        warnSlow(binding.name, took);  // once when it starts, not on every resync
+    }
     // A fresh libvirt leaves its `default` network inactive, and it stays so after a reboot
     // unless autostarted. A network that cannot start does not make the host unreachable:
     // creates then fail with libvirt's own error, which names the network.
@@ -101,6 +107,7 @@ Result<void> InstanceService::refreshHostBlocking(std::size_t h) {
     }
     std::unique_lock lock(mutex_);
     auto& host = hosts_[h];
+    host.answersSlowly = slow;
     if (!resources || !devices) {
         const auto& error = resources ? devices.error() : resources.error();
         host.reachable = false;

@@ -141,6 +141,7 @@ class InstanceService final {
         bool reachable = false;
         std::string problem;  // why it is unreachable
         std::string networkProblem;  // last warning about options_.network: said once, not each refresh
+        bool answersSlowly = false;  // the last refresh took seconds: warned once, until it recovers
     };
     static constexpr std::size_t kNoHost = static_cast<std::size_t>(-1);
 
