@@ -486,8 +486,10 @@ expect 201 POST /projects '{"name": "deploy-test", "tags": {"env": "test"}}'
 project=$(jq -r .id <<<"$body")
 note "project $project"
 # The agent ensures its libvirt network on its first host refresh, under the hardened unit.
+# Both: gpuhostd sets autostart just after the start, so "active" alone may be seen between.
 for _ in $(seq 1 150); do
-  in_ct virsh -c qemu:///system net-info default | grep -qE '^Active: +yes' && break
+  info=$(in_ct virsh -c qemu:///system net-info default)
+  grep -qE '^Active: +yes' <<<"$info" && grep -qE '^Autostart: +yes' <<<"$info" && break
   sleep 0.2
 done
 in_ct virsh -c qemu:///system net-info default | grep -qE '^Active: +yes' ||
