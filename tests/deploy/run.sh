@@ -429,7 +429,8 @@ in_ct setpriv --reuid=gpuhost --regid=gpuhost --init-groups \
 phase "libvirt inside: the instances' network (gpuhostd starts it itself)"
 in_ct virsh -c qemu:///system net-list --all | grep -v '^ *$' | sed 's/^/    /'
 network_was_active=no
-in_ct virsh -c qemu:///system net-info default | grep -qE '^Active: +yes' && network_was_active=yes
+info=$(in_ct virsh -c qemu:///system net-info default)
+grep -qE '^Active: +yes' <<<"$info" && network_was_active=yes
 note "network 'default' active before gpuhostd: $network_was_active"
 
 # ---------------------------------------------------------------------------------------
@@ -492,12 +493,13 @@ for _ in $(seq 1 150); do
   grep -qE '^Active: +yes' <<<"$info" && grep -qE '^Autostart: +yes' <<<"$info" && break
   sleep 0.2
 done
-in_ct virsh -c qemu:///system net-info default | grep -qE '^Active: +yes' ||
-  fail "gpuhostd did not start libvirt's default network"
-in_ct virsh -c qemu:///system net-info default | grep -qE '^Autostart: +yes' ||
+# Checked on the captured text: under pipefail, `virsh | grep -q` fails when grep's early
+# exit gives virsh a SIGPIPE.
+grep -qE '^Active: +yes' <<<"$info" || fail "gpuhostd did not start libvirt's default network"
+grep -qE '^Autostart: +yes' <<<"$info" ||
   fail "libvirt's default network is not autostarted (a reboot would leave VMs without a network)"
 if [ "$network_was_active" = no ]; then
-  in_ct journalctl -u gpuhostd --no-pager -o cat | grep -q 'msg="started libvirt network"' ||
+  grep -q 'msg="started libvirt network"' <<<"$(in_ct journalctl -u gpuhostd --no-pager -o cat)" ||
     fail "the network came up, but gpuhostd's journal does not say it started it"
   note "gpuhostd started libvirt's default network and set autostart"
 fi
@@ -624,7 +626,7 @@ phase "systemctl reload gpuhostd (SIGHUP)"
 since=$(in_ct date '+%Y-%m-%d %H:%M:%S')
 in_ct systemctl reload gpuhostd || fail "systemctl reload"
 for i in $(seq 1 20); do
-  in_ct journalctl --no-pager -o cat -u gpuhostd --since "$since" | grep -q 'reloaded auth.tokens' && break
+  grep -q 'reloaded auth.tokens' <<<"$(in_ct journalctl --no-pager -o cat -u gpuhostd --since "$since")" && break
   sleep 0.5
 done
 line=$(in_ct journalctl --no-pager -o cat -u gpuhostd --since "$since" | grep 'reloaded auth.tokens' | tail -n1)
