@@ -14,24 +14,11 @@ namespace gpuhost::drivers {
 
 namespace {
 
-class Descriptor {
-  public:
-    explicit Descriptor(int fd) : fd_(fd) {}
-    Descriptor(const Descriptor&) = delete;
-    Descriptor& operator=(const Descriptor&) = delete;
-    ~Descriptor() {
-        if (fd_ >= 0) {
-            ::close(fd_);
-        }
-    }
-    int get() const { return fd_; }
-
-  private:
-    int fd_;
-};
+using unmount::Descriptor;
 
 int millisecondsLeft(std::chrono::steady_clock::time_point deadline) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     return left.count() > 0 ? static_cast<int>(left.count()) : 0;
 }
 
@@ -49,7 +36,8 @@ bool waitFor(int fd, short events, std::chrono::steady_clock::time_point deadlin
 
 }  // namespace
 
-model::Result<void> SocketMountReleaser::release(const std::string& name, const std::filesystem::path& mountPoint) {
+model::Result<void> SocketMountReleaser::release(const std::string& name,
+                                                 const std::filesystem::path& mountPoint) {
     auto fail = [&](const std::string& what) {
         return model::Error::internal("unmount " + mountPoint.string() + " through " + socketPath_.string() +
                                       ": " + what);
@@ -71,8 +59,9 @@ model::Result<void> SocketMountReleaser::release(const std::string& name, const 
     auto deadline = std::chrono::steady_clock::now() + timeout_;
     if (::connect(socket.get(), reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
         // A full backlog answers EAGAIN on a non-blocking Unix socket: the helper is busy.
-        return fail(std::string("connect: ") + std::strerror(errno) +
-                    (errno == ENOENT || errno == ECONNREFUSED ? " (is gpuhost-unmount.socket running?)" : ""));
+        return fail(
+            std::string("connect: ") + std::strerror(errno) +
+            (errno == ENOENT || errno == ECONNREFUSED ? " (is gpuhost-unmount.socket running?)" : ""));
     }
     std::string request = name + "\n";
     std::size_t sent = 0;

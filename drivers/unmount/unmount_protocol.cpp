@@ -10,13 +10,19 @@
 
 namespace gpuhost::drivers::unmount {
 
+Descriptor::~Descriptor() {
+    if (fd_ >= 0) {
+        ::close(fd_);
+    }
+}
+
 bool isValidName(std::string_view name) {
     if (name.empty() || name.size() > kMaxNameBytes || name.front() == '.') {
         return false;
     }
     for (char c : name) {
-        bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-                       c == '_' || c == '-';
+        bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                       c == '.' || c == '_' || c == '-';
         if (!allowed) {
             return false;
         }
@@ -32,19 +38,6 @@ bool isMountPoint(const std::filesystem::path& path) {
 }
 
 namespace {
-
-// Closes a descriptor when it goes out of scope.
-struct Fd {
-    int fd = -1;
-    explicit Fd(int value) : fd(value) {}
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    ~Fd() {
-        if (fd >= 0) {
-            ::close(fd);
-        }
-    }
-};
 
 // Only root may be able to replace what a step resolves to: owned by root, and not writable by
 // group or others unless sticky (like /tmp, where others cannot rename root's entries).
@@ -97,23 +90,26 @@ std::string serve(const std::filesystem::path& root, std::string_view line) {
         return "error: invalid name (1-128 of A-Z a-z 0-9 . _ -, not starting with '.')\n";
     }
     std::string why;
-    Fd rootFd(openTrustedRoot(root, why));
-    if (rootFd.fd < 0) {
+    Descriptor rootFd(openTrustedRoot(root, why));
+    if (rootFd.get() < 0) {
         return "error: " + why + "\n";
     }
     std::string name(line);
-    struct stat parent {}, self{};
-    if (::fstat(rootFd.fd, &parent) != 0 || ::fstatat(rootFd.fd, name.c_str(), &self, AT_SYMLINK_NOFOLLOW) != 0 ||
-        !S_ISDIR(self.st_mode) || self.st_dev == parent.st_dev) {
+    struct stat parent {
+    }, self{};
+    if (::fstat(rootFd.get(), &parent) != 0 ||
+        ::fstatat(rootFd.get(), name.c_str(), &self, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(self.st_mode) ||
+        self.st_dev == parent.st_dev) {
         return "error: not a mount point\n";
     }
     // Through the opened root (a magic link that cannot be swapped), never by path from "/".
     // UMOUNT_NOFOLLOW: the last component is never followed, even if it became a symlink after
     // the check. No MNT_DETACH: a mount a guest still uses must stay and say so.
-    auto target = "/proc/self/fd/" + std::to_string(rootFd.fd) + "/" + name;
+    auto target = "/proc/self/fd/" + std::to_string(rootFd.get()) + "/" + name;
     if (::umount2(target.c_str(), UMOUNT_NOFOLLOW) != 0) {
         int error = errno;
-        return std::string("error: ") + (error == EBUSY ? "busy (still in use)" : std::strerror(error)) + "\n";
+        return std::string("error: ") + (error == EBUSY ? "busy (still in use)" : std::strerror(error)) +
+               "\n";
     }
     return "ok\n";
 }

@@ -12,6 +12,19 @@
 // "error: <reason>\n". The helper acts only on <root>/<name>, where root is its argv.
 namespace gpuhost::drivers::unmount {
 
+/// Owns a file descriptor: closed when it goes out of scope.
+class Descriptor {
+  public:
+    explicit Descriptor(int fd) : fd_(fd) {}
+    Descriptor(const Descriptor&) = delete;
+    Descriptor& operator=(const Descriptor&) = delete;
+    ~Descriptor();
+    int get() const { return fd_; }
+
+  private:
+    int fd_;
+};
+
 /// The longest request the helper reads, newline included.
 inline constexpr std::size_t kMaxRequestBytes = 256;
 /// The longest name it accepts (filesystem directories are "gpuhost-fs-<uuid>", 47 bytes).
