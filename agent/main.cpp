@@ -188,8 +188,8 @@ int run(const std::filesystem::path& configFile, const agent::Config& config) {
     }
     drivers::MountReleaser& releaser = helperReleaser ? *helperReleaser : drivers::directMountReleaser();
     struct HostDrivers {
-        HostDrivers(const agent::Config& config, const agent::HostConfig& host, const std::filesystem::path& pool,
-                    drivers::MountReleaser& releaser)
+        HostDrivers(const agent::Config& config, const agent::HostConfig& host,
+                    const std::filesystem::path& pool, drivers::MountReleaser& releaser)
             : connection(host.uri),
               hypervisor(connection),
               storage(connection, config.storagePool, pool,

@@ -149,10 +149,9 @@ std::optional<Part> mountPart(const std::vector<Mount>& mounts) {
         commands += "  - [sh, -c, '" + std::string(kMountScript) + "', gpuhost-mount, /mnt/" + mount.name +
                     ", " + mount.tag + "]\n";
     }
-    return Part{
-        "text/cloud-config", "gpuhost-filesystems.cfg",
-        "#cloud-config\n# gpuhost: shared filesystems (virtiofs)\nbootcmd:\n" + commands +
-            "write_files:\n  - path: /etc/fstab\n    append: true\n    content: |\n" + fstab};
+    return Part{"text/cloud-config", "gpuhost-filesystems.cfg",
+                "#cloud-config\n# gpuhost: shared filesystems (virtiofs)\nbootcmd:\n" + commands +
+                    "write_files:\n  - path: /etc/fstab\n    append: true\n    content: |\n" + fstab};
 }
 
 }  // namespace gpuhost::cloudinit

@@ -41,8 +41,9 @@ void warnSlow(const std::string& host, std::chrono::steady_clock::duration took)
     log::warn("libvirt answered slowly",
               {{"host", host},
                {"ms", std::to_string(ms)},
-               {"hint", "a frozen or overloaded libvirtd, or /dev/kvm not group kvm 0660 (no udev): then "
-                        "libvirt re-probes QEMU on every call; scripts/ensure-libvirtd.sh fixes it"}});
+               {"hint",
+                "a frozen or overloaded libvirtd, or /dev/kvm not group kvm 0660 (no udev): then "
+                "libvirt re-probes QEMU on every call; scripts/ensure-libvirtd.sh fixes it"}});
 }
 
 model::PlacementRequest requestFor(const model::InstanceType& type) {
@@ -115,9 +116,9 @@ Result<void> InstanceService::refreshHostBlocking(std::size_t h) {
         return error;
     }
     // Unavailable: the connection dropped meanwhile, which the next refresh reports itself.
-    std::string networkProblem =
-        network && !*network && network->error().code != ErrorCode::Unavailable ? network->error().message
-                                                                                 : std::string();
+    std::string networkProblem = network && !*network && network->error().code != ErrorCode::Unavailable
+                                     ? network->error().message
+                                     : std::string();
     bool warnNetwork = !networkProblem.empty() && networkProblem != host.networkProblem;
     host.networkProblem = networkProblem;
     auto inventory = model::gpuInventory(*devices);

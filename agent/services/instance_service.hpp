@@ -139,7 +139,7 @@ class InstanceService final {
         model::GpuInventory inventory;
         std::vector<model::ModelMask> models;  // modelMasks(inventory.gpus)
         bool reachable = false;
-        std::string problem;  // why it is unreachable
+        std::string problem;         // why it is unreachable
         std::string networkProblem;  // last warning about options_.network: said once, not each refresh
         bool answersSlowly = false;  // the last refresh took seconds: warned once, until it recovers
     };

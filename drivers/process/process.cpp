@@ -2,9 +2,9 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/resource.h>
-#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 

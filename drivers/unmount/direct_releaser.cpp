@@ -7,7 +7,8 @@
 
 namespace gpuhost::drivers {
 
-model::Result<void> DirectMountReleaser::release(const std::string&, const std::filesystem::path& mountPoint) {
+model::Result<void> DirectMountReleaser::release(const std::string&,
+                                                 const std::filesystem::path& mountPoint) {
     if (::umount2(mountPoint.c_str(), UMOUNT_NOFOLLOW) != 0) {
         return model::Error::internal(
             "unmount " + mountPoint.string() + ": " + std::strerror(errno) +

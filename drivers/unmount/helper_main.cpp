@@ -22,8 +22,8 @@ bool readRequest(std::string& line, std::chrono::milliseconds timeout) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     char c = 0;
     while (line.size() < kMaxRequestBytes) {
-        auto left =
-            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
+                                                                          std::chrono::steady_clock::now());
         pollfd waitFor{STDIN_FILENO, POLLIN, 0};
         int ready = left.count() > 0 ? ::poll(&waitFor, 1, static_cast<int>(left.count())) : 0;
         if (ready < 0 && errno == EINTR) {

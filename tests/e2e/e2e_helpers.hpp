@@ -19,8 +19,8 @@
 #include <vector>
 
 #include "json_mapping.hpp"
-#include "support/daemon.hpp"
 #include "process/process.hpp"
+#include "support/daemon.hpp"
 
 namespace gpuhost::test::e2e {
 
@@ -128,7 +128,8 @@ inline std::vector<std::string> sweepLeftovers(const std::string& root) {
     // Paths in libvirt's XML start right after a quote or a tag, never mid-path.
     auto findPath = [&](const std::string& xml) {
         for (auto at = xml.find(root); at != std::string::npos; at = xml.find(root, at + 1)) {
-            if (at > 0 && (xml[at - 1] == '\'' || xml[at - 1] == '"' || xml[at - 1] == '>') && ours(xml, at)) {
+            if (at > 0 && (xml[at - 1] == '\'' || xml[at - 1] == '"' || xml[at - 1] == '>') &&
+                ours(xml, at)) {
                 return at;
             }
         }

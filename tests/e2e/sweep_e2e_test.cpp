@@ -42,7 +42,9 @@ TEST_CASE("e2e: the sweep removes a crashed run's domain, pools and mount, and n
     auto disk = leftover.path / "pool" / "root.qcow2";
     fs::create_directories(disk.parent_path());
     fs::create_directories(leftover.path / "fs");
-    REQUIRE(drivers::runProcess({"qemu-img", "create", "-q", "-f", "qcow2", disk.string(), "16M"})->exitCode == 0);
+    REQUIRE(
+        drivers::runProcess({"qemu-img", "create", "-q", "-f", "qcow2", disk.string(), "16M"})->exitCode ==
+        0);
     auto image = leftover.path / "fs.img";
     REQUIRE(drivers::runProcess({"truncate", "-s", "16M", image.string()})->exitCode == 0);
     REQUIRE(drivers::runProcess({"mkfs.ext4", "-q", image.string()})->exitCode == 0);
@@ -60,7 +62,8 @@ TEST_CASE("e2e: the sweep removes a crashed run's domain, pools and mount, and n
                                "</name><memory unit='MiB'>64</memory><os><type arch='x86_64' "
                                "machine='q35'>hvm</type></os><devices><disk type='file' device='disk'>"
                                "<driver name='qemu' type='qcow2'/><source file='" +
-                               disk.string() + "'/><target dev='vda' bus='virtio'/></disk></devices></domain>");
+                               disk.string() +
+                               "'/><target dev='vda' bus='virtio'/></disk></devices></domain>");
     defineFrom({"pool-create"}, "<pool type='dir'><name>" + pool + "</name><target><path>" +
                                     (leftover.path / "pool").string() + "</path></target></pool>");
     defineFrom({"pool-define"}, "<pool type='fs'><name>" + fsPool + "</name><source><device path='" +

@@ -145,7 +145,8 @@ TEST_CASE("libvirtd frozen: reads never wait for it, acknowledged writes complet
     libvirtd.start();
     // Small instances: every create during the freeze is admitted and gets a job (the test
     // host has 3 GiB), so more jobs hang in libvirt than the blocking pool has threads.
-    Daemon daemon("instance_types:\n  - {name: cpu.small, cpu: 1, memory: 128Mi}\n", "127.0.0.1:0", libvirtd.uri());
+    Daemon daemon("instance_types:\n  - {name: cpu.small, cpu: 1, memory: 128Mi}\n", "127.0.0.1:0",
+                  libvirtd.uri());
     daemon.start();
     auto project = createProject(daemon.port(), "frozen");
     auto doomed = createInstance(daemon, project, "doomed");
@@ -205,16 +206,14 @@ TEST_CASE("libvirtd answering slowly: the daemon says so, with the likely cause"
     libvirtd.start();
     Daemon daemon("", "127.0.0.1:0", libvirtd.uri());
     daemon.start();
-    REQUIRE(within(std::chrono::seconds(15), "start-up reconcile done", [&] {
-        return daemon.log().find("start-up reconcile done") != std::string::npos;
-    }));
+    REQUIRE(within(std::chrono::seconds(15), "start-up reconcile done",
+                   [&] { return daemon.log().find("start-up reconcile done") != std::string::npos; }));
     CHECK(daemon.log().find("libvirt answered slowly") == std::string::npos);  // a quick libvirtd: quiet
     libvirtd.freeze();
     std::this_thread::sleep_for(std::chrono::seconds(5));
     libvirtd.thaw();
-    CHECK(within(std::chrono::seconds(15), "slow-libvirt warning logged", [&] {
-        return daemon.log().find("msg=\"libvirt answered slowly\"") != std::string::npos;
-    }));
+    CHECK(within(std::chrono::seconds(15), "slow-libvirt warning logged",
+                 [&] { return daemon.log().find("msg=\"libvirt answered slowly\"") != std::string::npos; }));
     CHECK(daemon.log().find("/dev/kvm") != std::string::npos);
     CHECK(daemon.stop() == 0);
 }

@@ -168,7 +168,8 @@ std::string slurp(const std::filesystem::path& path) {
 
 }  // namespace
 
-TEST_CASE("cloud-init: filesystems are mounted in bootcmd, before the user's runcmd, and again only if needed") {
+TEST_CASE(
+    "cloud-init: filesystems are mounted in bootcmd, before the user's runcmd, and again only if needed") {
     const std::string tag = "0b7c2f4e-1d2a-4e5b-9c8d-7e6f5a4b3c2d";
     auto part = cloudinit::mountPart({{tag, "datasets"}});
     REQUIRE(part.has_value());

@@ -8,7 +8,8 @@
 namespace gpuhost::test {
 
 inline const std::string kHash = std::string(64, 'a');
-inline const std::string kAuth = "auth:\n  tokens:\n    - {name: t, sha256: " + kHash + ", projects: [\"*\"]}\n";
+inline const std::string kAuth =
+    "auth:\n  tokens:\n    - {name: t, sha256: " + kHash + ", projects: [\"*\"]}\n";
 
 /// The ConfigError message parseConfig gives for `yaml`, or "" when it is accepted.
 inline std::string configErrorOf(const std::string& yaml) {

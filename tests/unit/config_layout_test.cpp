@@ -65,7 +65,8 @@ filesystems:
 hosts:
   - {name: a, uri: "qemu:///system"}
   - {name: b, uri: "qemu+ssh://root@b/system"}
-)").rfind("filesystems.unmount_helper:", 0) == 0);
+)")
+              .rfind("filesystems.unmount_helper:", 0) == 0);
 }
 
 TEST_CASE("the packaged config template: refused until a token is set, then the packaged layout") {
@@ -73,8 +74,9 @@ TEST_CASE("the packaged config template: refused until a token is set, then the 
     REQUIRE(text.find("  tokens: []\n") != std::string::npos);
     CHECK(errorOf(text) == "auth.tokens: must be a non-empty list");
     std::string withToken = text;
-    withToken.replace(withToken.find("  tokens: []\n"), 13,
-                      "  tokens:\n    - {name: op, sha256: " + std::string(64, 'b') + ", projects: [\"*\"]}\n");
+    withToken.replace(
+        withToken.find("  tokens: []\n"), 13,
+        "  tokens:\n    - {name: op, sha256: " + std::string(64, 'b') + ", projects: [\"*\"]}\n");
     auto config = parseConfig(withToken, "/etc/gpuhost");
     CHECK(config.stateDir == "/var/lib/gpuhost/agent");
     CHECK(config.poolPath == "/var/lib/gpuhost/pool");

@@ -63,7 +63,8 @@ struct World {
         : hosts(makeHosts(fakes)),
           host(hosts.front()),
           bindings(bind(fakes, hosts)),
-          service(store, catalog, pool, pool, bindings, ioc.get_executor(), options(shutdownTimeout, adjust)) {
+          service(store, catalog, pool, pool, bindings, ioc.get_executor(),
+                  options(shutdownTimeout, adjust)) {
         agent::log::setLevel(std::getenv("GPUHOST_TEST_LOG") ? std::getenv("GPUHOST_TEST_LOG") : "error");
         std::filesystem::create_directories(dir.path / "scratch");
         REQUIRE(service.loadBlocking().ok());
