@@ -16,6 +16,19 @@ namespace gpuhost::model {
 /// The default image of POST /instances, as in Atlas.
 inline constexpr std::string_view kDefaultImage = "image://ubuntu22.04";
 
+/// The cluster an instance belongs to (cluster members are created and deleted by their
+/// cluster, never by the user). Shown read-only in the API.
+struct InstanceOwner {
+    Uuid clusterId;
+    std::string clusterKind;  // "slurm" or "kubernetes"
+    std::string clusterName;
+    std::string nodePool;     // empty for roles outside a pool (controller, control plane)
+    std::string role;         // "controller", "login", "worker", "control-plane"
+    unsigned index = 0;       // the member's number within its pool or role
+
+    bool operator==(const InstanceOwner&) const = default;
+};
+
 /// A VM as the API and the store know it. `state` is the last state the agent
 /// observed or is driving towards; the domain itself lives in libvirt.
 struct Instance {
@@ -35,6 +48,7 @@ struct Instance {
     Timestamp createdAt{};
     std::string host;              // the hypervisor host it lives on ("" until placed)
     std::vector<PciAddress> gpus;  // GPUs it holds now (function 0 of each), sorted
+    std::optional<InstanceOwner> owner;  // set for cluster members: names are unique per owner
 };
 
 /// A validated request to create an instance (type and image still to be resolved

@@ -46,12 +46,18 @@ class InstanceStore {
     /// All instances, in creation order.
     virtual model::Result<std::vector<model::Instance>> loadInstances() = 0;
 
-    /// Inserts the instance with its GPUs and its filesystem references, after applying
-    /// `first` (instances that give up GPUs for it: preemption), all in one transaction.
-    /// NotFound when the project is gone or a filesystem is not available in it; Conflict
-    /// when the project already has an instance of that name.
-    virtual model::Result<void> insertInstance(const model::Instance& instance,
-                                               const std::vector<InstanceUpdate>& first = {}) = 0;
+    /// Inserts the instances with their GPUs and filesystem references, after applying
+    /// `first` (instances that give up GPUs for them: preemption), all in one transaction:
+    /// all or none (a cluster's members are admitted as a group). NotFound when the project
+    /// is gone or a filesystem is not available in it; Conflict when a name is taken. Names
+    /// are unique per project among user instances, and per cluster among its members.
+    virtual model::Result<void> insertInstances(const std::vector<model::Instance>& instances,
+                                                const std::vector<InstanceUpdate>& first = {}) = 0;
+
+    model::Result<void> insertInstance(const model::Instance& instance,
+                                       const std::vector<InstanceUpdate>& first = {}) {
+        return insertInstances({instance}, first);
+    }
 
     /// Records observed or driven-to states (with the guest address, the reason for an
     /// unrequested state, and GPUs taken or released), all or none. NotFound when an
@@ -65,16 +71,26 @@ class InstanceStore {
 
     /// Deleting an instance that is already gone is not an error.
     virtual model::Result<void> deleteInstance(const model::Uuid& id) = 0;
+};
 
-    /// Whether the import of base-image volume `volume` finished (see markImageImported).
-    virtual model::Result<bool> imageImported(const std::string& volume) = 0;
-    /// Records that the upload of `volume` completed, so a volume left half-written by a
-    /// crash is recognised and imported again.
-    virtual model::Result<void> markImageImported(const std::string& volume) = 0;
+/// The agent's own facts, not any resource's. Same rules: committed, blocking.
+class AgentMetadataStore {
+  public:
+    virtual ~AgentMetadataStore() = default;
 
     /// This installation's id, created on first use: domains carry it, so two agents
     /// sharing one libvirt never take each other's domains for orphans.
     virtual model::Result<model::Uuid> agentId() = 0;
+
+    /// Whether the import of a base-image volume finished on a host; `mark` is
+    /// "<host>/<volume>" (see ImageCache), so a half-imported volume on one host never
+    /// passes for complete on another.
+    virtual model::Result<bool> imageImported(const std::string& mark) = 0;
+    /// Records that the upload of the volume completed, so a volume left half-written by a
+    /// crash is recognised and imported again.
+    virtual model::Result<void> markImageImported(const std::string& mark) = 0;
+    /// Forgets a mark (its volume was swept).
+    virtual model::Result<void> forgetImageImported(const std::string& mark) = 0;
 };
 
 /// Durable filesystems. Same rules: committed before returning, blocking. Instances
