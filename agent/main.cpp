@@ -27,7 +27,8 @@
 #include "request_handler.hpp"
 #include "server.hpp"
 #include "services/catalog.hpp"
-#include "services/instance_service.hpp"
+#include "seed/iso_seed_writer.hpp"
+#include "services/instance_module.hpp"
 #include "services/project_service.hpp"
 #include "store/sqlite_store.hpp"
 #include "unmount/socket_releaser.hpp"
@@ -70,7 +71,7 @@ struct Runtime {
     const agent::Config& config;
     api::Server& server;
     api::TokenAuthenticator& auth;
-    agent::InstanceService& instances;
+    agent::InstanceModule& instances;
     agent::FilesystemService& filesystems;
     agent::BlockingPool& blocking;
     asio::signal_set& signals;
@@ -187,33 +188,42 @@ int run(const std::filesystem::path& configFile, const agent::Config& config) {
             std::make_unique<drivers::SocketMountReleaser>(config.unmountHelper, config.filesystemsRoot);
     }
     drivers::MountReleaser& releaser = helperReleaser ? *helperReleaser : drivers::directMountReleaser();
+    auto options = instanceOptions(config);
+    // Each host has its own blocking pool, its share of blocking_threads (at least two): a
+    // hung libvirtd holds its own host's threads for as long as it hangs (libvirt calls have
+    // no timeout), and the other hosts' work goes on meanwhile.
+    unsigned perHost = std::max(2u, config.blockingThreads / static_cast<unsigned>(config.hosts.size()));
     struct HostDrivers {
-        HostDrivers(const agent::Config& config, const agent::HostConfig& host,
-                    const std::filesystem::path& pool, drivers::MountReleaser& releaser)
+        HostDrivers(const agent::Config& config, const agent::HostConfig& host, const std::filesystem::path& pool,
+                    drivers::MountReleaser& releaser, const std::filesystem::path& scratch, unsigned threads)
             : connection(host.uri),
               hypervisor(connection),
               storage(connection, config.storagePool, pool,
                       config.hosts.size() == 1 ? config.filesystemsRoot : config.filesystemsRoot / host.name,
-                      releaser) {}
+                      releaser),
+              seeds(storage, scratch),
+              blocking(threads) {}
         drivers::libvirt::Connection connection;
         drivers::libvirt::LibvirtHypervisor hypervisor;
         drivers::libvirt::LibvirtStorage storage;
+        drivers::IsoSeedWriter seeds;
+        agent::BlockingPool blocking;
     };
     std::vector<std::unique_ptr<HostDrivers>> hostDrivers;
     std::vector<agent::HostBinding> hosts;
     for (const auto& host : config.hosts) {
-        hostDrivers.push_back(
-            std::make_unique<HostDrivers>(config, host, oneHost ? poolRoot : poolRoot / host.name, releaser));
-        hosts.push_back({host.name, &hostDrivers.back()->hypervisor, &hostDrivers.back()->storage});
+        hostDrivers.push_back(std::make_unique<HostDrivers>(config, host, oneHost ? poolRoot : poolRoot / host.name,
+                                                            releaser, options.scratchDir, perHost));
+        auto& made = *hostDrivers.back();
+        hosts.push_back({host.name, &made.hypervisor, &made.storage, &made.seeds, nullptr, &made.blocking});
     }
 
     agent::Metrics metrics;
     agent::SqliteStore store(config.stateDir / "gpuhost.db", &metrics);
-    // Store calls and host calls (libvirt, processes) have pools of their own: a hung
-    // libvirtd can hold every host thread for as long as it hangs (libvirt calls have no
-    // timeout), and admissions, deletes and reloads must still reach the store meanwhile.
+    // Store calls have a pool of their own, apart from the hosts': admissions, deletes and
+    // reloads must reach the store while a libvirtd hangs.
     agent::BlockingPool storePool(2);
-    agent::BlockingPool blocking(config.blockingThreads);
+    agent::BlockingPool blocking(2);  // reloads
     agent::ProjectService projects(store, storePool);
     if (auto loaded = projects.loadBlocking(); !loaded) {
         throw std::runtime_error(loaded.error().message);
@@ -222,15 +232,15 @@ int run(const std::filesystem::path& configFile, const agent::Config& config) {
     agent::Catalog catalog(config);
 
     asio::io_context ioc;
-    agent::InstanceService instances(store, catalog, storePool, blocking, std::move(hosts),
-                                     ioc.get_executor(), instanceOptions(config));
+    agent::InstanceModule instances(store, store, catalog, storePool, blocking, std::move(hosts), ioc.get_executor(),
+                                    std::move(options));
     if (auto loaded = instances.loadBlocking(); !loaded) {
         throw std::runtime_error(loaded.error().message);
     }
-    metrics.addResourceCounter([&instances] { return instances.countByState(); });
+    metrics.addResourceCounter([&instances] { return instances.service().countByState(); });
     std::vector<agent::FilesystemHost> filesystemHosts;
     for (std::size_t h = 0; h < hostDrivers.size(); ++h) {
-        filesystemHosts.push_back({config.hosts[h].name, &hostDrivers[h]->storage});
+        filesystemHosts.push_back({config.hosts[h].name, &hostDrivers[h]->storage, &hostDrivers[h]->blocking});
     }
     agent::FilesystemService filesystems(store, storePool, blocking, std::move(filesystemHosts),
                                          ioc.get_executor(), config.filesystemMaxBytes,
@@ -241,7 +251,7 @@ int run(const std::filesystem::path& configFile, const agent::Config& config) {
     instances.setFilesystems(&filesystems);
     metrics.addResourceCounter([&filesystems] { return filesystems.countByState(); });
 
-    api::ApiContext context{projects, instances, filesystems, catalog, metrics};
+    api::ApiContext context{projects, instances.service(), filesystems, catalog, metrics};
     api::TokenAuthenticator auth(config.tokens);
     api::RequestHandler handler(context, auth);
 
@@ -273,6 +283,9 @@ int run(const std::filesystem::path& configFile, const agent::Config& config) {
     ioc.run();
     for (auto& worker : workers) {
         worker.join();
+    }
+    for (auto& host : hostDrivers) {
+        host->blocking.join();  // blocking work in flight still uses the services
     }
     blocking.join();
     storePool.join();

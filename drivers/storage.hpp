@@ -14,6 +14,7 @@ struct Volume {
     std::string name;
     std::string path;
     std::uint64_t capacityBytes = 0;
+    std::string backingPath;  // an overlay's base image (listVolumes only; empty: none)
 };
 
 /// Disk images on one host, through libvirt's storage API so nothing assumes a disk
@@ -26,6 +27,8 @@ class Storage {
     /// Makes sure the pool exists, is built, started and autostarted.
     virtual model::Result<void> ensurePool() = 0;
     virtual model::Result<Volume> volume(const std::string& name) = 0;
+    /// Every volume of the pool, with each overlay's backing path (so the image cache can
+    /// tell which base images are still in use).
     virtual model::Result<std::vector<Volume>> listVolumes() = 0;
 
     /// A qcow2 overlay on `backingPath` (format given explicitly, never probed): O(1)

@@ -21,6 +21,7 @@ class Catalog {
     const std::string& region() const { return region_; }
     VirtType virtType() const { return virtType_; }
     const std::vector<model::InstanceType>& instanceTypes() const { return instanceTypes_; }
+    const std::vector<ImageConfig>& images() const { return images_; }
 
     const model::InstanceType* findInstanceType(std::string_view name) const {
         for (const auto& type : instanceTypes_) {

@@ -1,4 +1,4 @@
-// FilesystemService: admission, queries and the worker that makes filesystems real.
+// FilesystemService: admission, queries and the jobs that make filesystems real.
 #include "services/filesystem_service.hpp"
 
 #include <algorithm>
@@ -41,15 +41,22 @@ std::string sharedDirectoryName(const model::Uuid& id) {
 
 FilesystemService::FilesystemService(FilesystemStore& store, BlockingPool& storePool, BlockingPool& hostPool,
                                      std::vector<FilesystemHost> hosts, asio::any_io_executor executor,
-                                     std::uint64_t maxBytes, std::chrono::milliseconds resyncInterval)
+                                     std::uint64_t maxBytes, std::chrono::milliseconds resyncInterval,
+                                     RetryPolicy retry)
     : store_(store),
       storePool_(storePool),
-      hostPool_(hostPool),
       hosts_(std::move(hosts)),
       maxBytes_(maxBytes),
       resyncInterval_(resyncInterval),
       strand_(asio::make_strand(executor)),
-      timer_(strand_) {}
+      timer_(strand_),
+      queue_(executor, [this](model::Uuid id, unsigned) { return converge(id); }, retry) {
+    for (auto& host : hosts_) {
+        if (host.pool == nullptr) {
+            host.pool = &hostPool;
+        }
+    }
+}
 
 Result<void> FilesystemService::loadBlocking() {
     auto loaded = store_.loadFilesystems();
@@ -57,25 +64,45 @@ Result<void> FilesystemService::loadBlocking() {
         return loaded.error();
     }
     std::unique_lock lock(mutex_);
-    for (auto& filesystem : *loaded) {
-        auto id = filesystem.id;
-        byId_[id] = Entry{std::move(filesystem), {}, nextOrder_++, false};
+    for (auto& filesystem : *loaded) {  // in creation order
+        index_.add(Entry{std::move(filesystem), {}}, false);
     }
     return {};
 }
 
 void FilesystemService::start() {
-    asio::co_spawn(strand_, worker(), asio::detached);
+    asio::co_spawn(strand_, resyncLoop(), asio::detached);
 }
 
 void FilesystemService::stop() {
     stopping_.store(true);
+    queue_.stop();
     asio::post(strand_, [this] { timer_.cancel(); });
 }
 
-void FilesystemService::kick() {
-    kicked_.store(true);
-    asio::post(strand_, [this] { timer_.cancel(); });
+// Every filesystem is checked at start (mounts come back after a host restart) and then
+// periodically; changes in between are scheduled as they are admitted.
+asio::awaitable<void> FilesystemService::resyncLoop() {
+    while (!stopping_.load()) {
+        std::vector<model::Uuid> ids;
+        {
+            std::shared_lock lock(mutex_);
+            for (const auto& [id, slot] : index_.all()) {
+                if (!slot.pending) {
+                    ids.push_back(id);
+                }
+            }
+        }
+        for (const auto& id : ids) {
+            queue_.schedule(id, 1);
+        }
+        if (stopping_.load()) {
+            co_return;  // stop() may have cancelled before this wait was armed
+        }
+        timer_.expires_after(resyncInterval_);
+        boost::system::error_code ec;
+        co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
 }
 
 // An instance can only attach filesystems of one host, so a project's filesystems stay
@@ -87,10 +114,11 @@ std::string FilesystemService::chooseHostLocked(const model::Uuid& project) cons
         bytes[host.name] = 0;
         ofProject[host.name] = 0;
     }
-    for (const auto& [id, entry] : byId_) {
-        bytes[entry.filesystem.host] += entry.filesystem.sizeBytes;
-        if (entry.filesystem.projectId == project && entry.filesystem.state != FilesystemState::Deleting) {
-            ++ofProject[entry.filesystem.host];
+    for (const auto& [id, slot] : index_.all()) {
+        const auto& filesystem = slot.entry.filesystem;
+        bytes[filesystem.host] += filesystem.sizeBytes;
+        if (filesystem.projectId == project && filesystem.state != FilesystemState::Deleting) {
+            ++ofProject[filesystem.host];
         }
     }
     auto best = hosts_.front().name;
@@ -104,10 +132,9 @@ std::string FilesystemService::chooseHostLocked(const model::Uuid& project) cons
     return best;
 }
 
-drivers::Storage* FilesystemService::storageFor(const std::string& host) const {
-    auto it =
-        std::find_if(hosts_.begin(), hosts_.end(), [&](const FilesystemHost& h) { return h.name == host; });
-    return it == hosts_.end() ? nullptr : it->storage;
+const FilesystemHost* FilesystemService::hostNamed(const std::string& host) const {
+    auto it = std::find_if(hosts_.begin(), hosts_.end(), [&](const FilesystemHost& h) { return h.name == host; });
+    return it == hosts_.end() ? nullptr : &*it;
 }
 
 asio::awaitable<Result<Filesystem>> FilesystemService::create(const model::Uuid& project,
@@ -118,52 +145,41 @@ asio::awaitable<Result<Filesystem>> FilesystemService::create(const model::Uuid&
     Filesystem filesystem = newFilesystem(project, std::move(request));
     {
         std::unique_lock lock(mutex_);
-        for (const auto& [id, entry] : byId_) {
-            if (entry.filesystem.projectId == project && entry.filesystem.name == filesystem.name) {
-                co_return Error{ErrorCode::Conflict, "this project already has a filesystem with this name",
-                                "name"};
-            }
+        if (index_.nameTaken(project, {}, filesystem.name)) {
+            co_return Error{ErrorCode::Conflict, "this project already has a filesystem with this name", "name"};
         }
         filesystem.host = chooseHostLocked(project);
-        byId_[filesystem.id] = Entry{filesystem, {}, nextOrder_++, true};  // counted, invisible
+        index_.add(Entry{filesystem, {}}, true);  // counted, invisible
     }
     auto insert = [this, filesystem] { return store_.insertFilesystem(filesystem); };
     auto stored = co_await storePool_.run(std::move(insert));
     {
         std::unique_lock lock(mutex_);
         if (!stored) {
-            byId_.erase(filesystem.id);
+            index_.erase(filesystem.id);
             co_return stored.error();
         }
-        byId_[filesystem.id].inserting = false;
+        index_.commit(filesystem.id);
     }
     log::info("filesystem admitted", {{"filesystem", filesystem.id.str()}, {"host", filesystem.host}});
-    kick();
+    queue_.schedule(filesystem.id, 1);
     co_return filesystem;
 }
 
 Result<Filesystem> FilesystemService::get(const model::Uuid& project, const model::Uuid& id) const {
     std::shared_lock lock(mutex_);
-    auto it = byId_.find(id);
-    if (it == byId_.end() || it->second.inserting || it->second.filesystem.projectId != project) {
+    const auto* entry = index_.visible(project, id);
+    if (entry == nullptr) {
         return Error::notFound("filesystem");
     }
-    return it->second.filesystem;
+    return entry->filesystem;
 }
 
 std::vector<Filesystem> FilesystemService::list(const model::Uuid& project) const {
-    std::vector<std::pair<std::uint64_t, Filesystem>> ordered;
-    std::shared_lock lock(mutex_);
-    for (const auto& [id, entry] : byId_) {
-        if (entry.filesystem.projectId == project && !entry.inserting) {
-            ordered.emplace_back(entry.order, entry.filesystem);
-        }
-    }
-    lock.unlock();
-    std::sort(ordered.begin(), ordered.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
     std::vector<Filesystem> shown;
-    for (auto& [order, filesystem] : ordered) {
-        shown.push_back(std::move(filesystem));
+    std::shared_lock lock(mutex_);
+    for (const auto* entry : index_.ofOwner(project)) {  // creation order
+        shown.push_back(entry->filesystem);
     }
     return shown;
 }
@@ -171,23 +187,22 @@ std::vector<Filesystem> FilesystemService::list(const model::Uuid& project) cons
 std::optional<SharedDirectory> FilesystemService::find(const model::Uuid& project,
                                                        const model::Uuid& id) const {
     std::shared_lock lock(mutex_);
-    auto it = byId_.find(id);
-    if (it == byId_.end() || it->second.inserting || it->second.filesystem.projectId != project) {
+    const auto* entry = index_.visible(project, id);
+    if (entry == nullptr) {
         return std::nullopt;
     }
-    const auto& entry = it->second;
-    return SharedDirectory{id, entry.filesystem.name, entry.filesystem.host, entry.mountPoint,
-                           entry.filesystem.state == FilesystemState::Available};
+    return SharedDirectory{id, entry->filesystem.name, entry->filesystem.host, entry->mountPoint,
+                           entry->filesystem.state == FilesystemState::Available};
 }
 
 asio::awaitable<Result<void>> FilesystemService::remove(const model::Uuid& project, const model::Uuid& id) {
     {
         std::shared_lock lock(mutex_);
-        auto it = byId_.find(id);
-        if (it == byId_.end() || it->second.inserting || it->second.filesystem.projectId != project) {
+        const auto* entry = index_.visible(project, id);
+        if (entry == nullptr) {
             co_return Error::notFound("filesystem");
         }
-        if (it->second.filesystem.state == FilesystemState::Deleting) {
+        if (entry->filesystem.state == FilesystemState::Deleting) {
             co_return Result<void>{};  // already going
         }
     }
@@ -200,12 +215,12 @@ asio::awaitable<Result<void>> FilesystemService::remove(const model::Uuid& proje
     }
     {
         std::unique_lock lock(mutex_);
-        if (auto it = byId_.find(id); it != byId_.end()) {
-            it->second.filesystem.state = FilesystemState::Deleting;
-            it->second.filesystem.reason.clear();
+        if (auto* entry = index_.find(id)) {
+            entry->filesystem.state = FilesystemState::Deleting;
+            entry->filesystem.reason.clear();
         }
     }
-    kick();
+    queue_.schedule(id, 1);
     co_return Result<void>{};
 }
 
@@ -216,8 +231,8 @@ std::vector<ResourceCount> FilesystemService::countByState() const {
         counts[std::string(nameOf(state))] = 0;
     }
     std::shared_lock lock(mutex_);
-    for (const auto& [id, entry] : byId_) {
-        ++counts[std::string(nameOf(entry.filesystem.state))];
+    for (const auto& [id, slot] : index_.all()) {
+        ++counts[std::string(nameOf(slot.entry.filesystem.state))];
     }
     std::vector<ResourceCount> samples;
     for (const auto& [state, count] : counts) {
@@ -226,80 +241,37 @@ std::vector<ResourceCount> FilesystemService::countByState() const {
     return samples;
 }
 
-asio::awaitable<void> FilesystemService::worker() {
-    while (!stopping_.load()) {
-        kicked_.store(false);
-        std::vector<model::Uuid> ids;
-        {
-            std::shared_lock lock(mutex_);
-            for (const auto& [id, entry] : byId_) {
-                if (!entry.inserting) {
-                    ids.push_back(id);
-                }
-            }
-        }
-        for (const auto& id : ids) {
-            if (stopping_.load()) {
-                co_return;
-            }
-            co_await converge(id);
-        }
-        if (kicked_.load()) {
-            continue;
-        }
-        if (stopping_.load()) {
-            co_return;  // stop() may have cancelled before this wait was armed
-        }
-        timer_.expires_after(resyncInterval_);
-        boost::system::error_code ec;
-        co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    }
-}
-
 // Idempotent: creating/available → make sure it is formatted and mounted (libvirt's
 // autostart mounts it at boot; this covers everything else); deleting → unmount and
 // remove, then forget it.
-asio::awaitable<void> FilesystemService::converge(model::Uuid id) {
+asio::awaitable<WorkOutcome> FilesystemService::converge(model::Uuid id) {
     std::optional<Entry> entry;
     {
         std::shared_lock lock(mutex_);
-        if (auto it = byId_.find(id); it != byId_.end()) {
-            entry = it->second;
+        if (auto* found = index_.find(id); found != nullptr && !index_.isPending(id)) {
+            entry = *found;
         }
     }
-    if (!entry || entry->filesystem.state == FilesystemState::Failed) {
-        co_return;
+    if (!entry || entry->filesystem.state == FilesystemState::Failed || stopping_.load()) {
+        co_return WorkOutcome::Done;
     }
-    auto* storage = storageFor(entry->filesystem.host);
-    if (storage == nullptr) {
+    const auto* host = hostNamed(entry->filesystem.host);
+    if (host == nullptr) {
         // Its host left the configuration: nothing can reach it; a delete just forgets it.
         if (entry->filesystem.state != FilesystemState::Deleting) {
-            co_return;
+            co_return WorkOutcome::Done;
         }
-        auto forget = [this, id] { return store_.deleteFilesystem(id); };
-        if (co_await storePool_.run(std::move(forget))) {
-            std::unique_lock lock(mutex_);
-            byId_.erase(id);
-        }
-        co_return;
+        co_return co_await forget(id) ? WorkOutcome::Done : WorkOutcome::Retry;
     }
     auto name = sharedDirectoryName(id);
+    auto* storage = host->storage;
     if (entry->filesystem.state == FilesystemState::Deleting) {
-        auto work = [this, storage, name, id]() -> Result<void> {
-            if (auto removed = storage->removeSharedDirectory(name); !removed) {
-                return removed;
-            }
-            return store_.deleteFilesystem(id);
-        };
-        if (auto done = co_await hostPool_.run(std::move(work)); !done) {
-            log::warn("filesystem delete deferred",
-                      {{"filesystem", id.str()}, {"error", done.error().message}});
-            co_return;
+        auto work = [storage, name] { return storage->removeSharedDirectory(name); };
+        if (auto done = co_await host->pool->run(std::move(work)); !done) {
+            log::warn("filesystem delete deferred", {{"filesystem", id.str()}, {"error", done.error().message}});
+            co_return WorkOutcome::Retry;
         }
-        std::unique_lock lock(mutex_);
-        byId_.erase(id);
-        log::info("filesystem deleted", {{"filesystem", id.str()}});
-        co_return;
+        co_return co_await forget(id) ? WorkOutcome::Done : WorkOutcome::Retry;
     }
     auto work = [storage, name, size = entry->filesystem.sizeBytes]() -> Result<std::string> {
         if (auto pool = storage->ensurePool(); !pool) {  // the image lives in the agent's pool
@@ -307,24 +279,41 @@ asio::awaitable<void> FilesystemService::converge(model::Uuid id) {
         }
         return storage->ensureSharedDirectory(name, size);
     };
-    auto mounted = co_await hostPool_.run(std::move(work));
+    auto mounted = co_await host->pool->run(std::move(work));
     if (!mounted) {
-        if (mounted.error().code != ErrorCode::Unavailable &&
-            entry->filesystem.state == FilesystemState::Creating) {
+        log::warn("filesystem not mounted", {{"filesystem", id.str()}, {"error", mounted.error().message}});
+        if (mounted.error().code == ErrorCode::Unavailable) {
+            co_return WorkOutcome::Retry;
+        }
+        if (entry->filesystem.state == FilesystemState::Creating) {
             co_await record(id, FilesystemState::Failed, mounted.error().message);
         }
-        log::warn("filesystem not mounted", {{"filesystem", id.str()}, {"error", mounted.error().message}});
-        co_return;
+        co_return WorkOutcome::Done;
     }
     {
         std::unique_lock lock(mutex_);
-        if (auto it = byId_.find(id); it != byId_.end()) {
-            it->second.mountPoint = *mounted;
+        if (auto* found = index_.find(id)) {
+            found->mountPoint = *mounted;
         }
     }
     if (entry->filesystem.state == FilesystemState::Creating) {
         co_await record(id, FilesystemState::Available, "");
     }
+    co_return WorkOutcome::Done;
+}
+
+// The store first (on the store pool), then memory.
+asio::awaitable<bool> FilesystemService::forget(const model::Uuid& id) {
+    auto remove = [this, id] { return store_.deleteFilesystem(id); };
+    if (auto removed = co_await storePool_.run(std::move(remove)); !removed) {
+        log::warn("cannot remove a deleted filesystem from the store",
+                  {{"filesystem", id.str()}, {"error", removed.error().message}});
+        co_return false;
+    }
+    std::unique_lock lock(mutex_);
+    index_.erase(id);
+    log::info("filesystem deleted", {{"filesystem", id.str()}});
+    co_return true;
 }
 
 asio::awaitable<void> FilesystemService::record(const model::Uuid& id, FilesystemState state,
@@ -334,11 +323,11 @@ asio::awaitable<void> FilesystemService::record(const model::Uuid& id, Filesyste
         co_return;
     }
     std::unique_lock lock(mutex_);
-    auto it = byId_.find(id);
+    auto* entry = index_.find(id);
     // Only from creating: a DELETE admitted meanwhile has already moved it on.
-    if (it != byId_.end() && it->second.filesystem.state == FilesystemState::Creating) {
-        it->second.filesystem.state = state;
-        it->second.filesystem.reason = reason;
+    if (entry != nullptr && entry->filesystem.state == FilesystemState::Creating) {
+        entry->filesystem.state = state;
+        entry->filesystem.reason = reason;
         log::info("filesystem state", {{"filesystem", id.str()}, {"state", std::string(nameOf(state))}});
     }
 }

@@ -11,8 +11,10 @@
 #include <vector>
 
 #include "blocking_pool.hpp"
+#include "keyed_work_queue.hpp"
 #include "metrics.hpp"
 #include "model/filesystem.hpp"
+#include "services/resource_index.hpp"
 #include "storage.hpp"
 #include "store/store.hpp"
 
@@ -35,22 +37,24 @@ class FilesystemDirectory {
     virtual std::optional<SharedDirectory> find(const model::Uuid& project, const model::Uuid& id) const = 0;
 };
 
-/// Where filesystems can live: one entry per hypervisor host.
+/// Where filesystems can live: one entry per hypervisor host, with its blocking pool.
 struct FilesystemHost {
     std::string name;
     drivers::Storage* storage = nullptr;
+    BlockingPool* pool = nullptr;  // null: the service's host pool
 };
 
 /// Filesystems: size-limited directories (a libvirt "fs" pool over a sparse ext4 image
 /// on one host) that instances of the project mount through virtiofs. Admission is
-/// durable before the reply; one worker then drives every filesystem to its state, one
-/// at a time, and re-checks them all periodically (mounts come back after a restart).
+/// durable before the reply; a keyed work queue then drives each filesystem to its state
+/// (one job at a time per filesystem, transient failures retried with backoff), and a
+/// periodic pass re-checks them all (mounts come back after a restart).
 class FilesystemService final : public FilesystemDirectory {
   public:
-    /// `storePool` runs store calls, `hostPool` libvirt calls (see InstanceService).
+    /// `storePool` runs store calls, each host's pool (else `hostPool`) its libvirt calls.
     FilesystemService(FilesystemStore& store, BlockingPool& storePool, BlockingPool& hostPool,
                       std::vector<FilesystemHost> hosts, boost::asio::any_io_executor executor,
-                      std::uint64_t maxBytes, std::chrono::milliseconds resyncInterval);
+                      std::uint64_t maxBytes, std::chrono::milliseconds resyncInterval, RetryPolicy retry = {});
 
     model::Result<void> loadBlocking();
     void start();
@@ -70,30 +74,31 @@ class FilesystemService final : public FilesystemDirectory {
     struct Entry {
         model::Filesystem filesystem;
         std::string mountPoint;
-        std::uint64_t order = 0;
-        bool inserting = false;
     };
-    boost::asio::awaitable<void> worker();
-    boost::asio::awaitable<void> converge(model::Uuid id);
-    boost::asio::awaitable<void> record(const model::Uuid& id, model::FilesystemState state,
-                                        std::string reason);
-    void kick();
+    struct Traits {
+        static model::Uuid id(const Entry& entry) { return entry.filesystem.id; }
+        static model::Uuid owner(const Entry& entry) { return entry.filesystem.projectId; }
+        static std::string scope(const Entry&) { return {}; }
+        static const std::string& name(const Entry& entry) { return entry.filesystem.name; }
+    };
+    boost::asio::awaitable<void> resyncLoop();
+    boost::asio::awaitable<WorkOutcome> converge(model::Uuid id);
+    boost::asio::awaitable<void> record(const model::Uuid& id, model::FilesystemState state, std::string reason);
+    boost::asio::awaitable<bool> forget(const model::Uuid& id);
     std::string chooseHostLocked(const model::Uuid& project) const;
-    drivers::Storage* storageFor(const std::string& host) const;
+    const FilesystemHost* hostNamed(const std::string& host) const;
 
     FilesystemStore& store_;
     BlockingPool& storePool_;
-    BlockingPool& hostPool_;  // libvirt calls
     std::vector<FilesystemHost> hosts_;
     std::uint64_t maxBytes_;
     std::chrono::milliseconds resyncInterval_;
     mutable std::shared_mutex mutex_;
-    std::map<model::Uuid, Entry> byId_;
-    std::uint64_t nextOrder_ = 0;
+    ResourceIndex<Entry, Traits> index_;
     std::atomic<bool> stopping_{false};
-    std::atomic<bool> kicked_{false};
-    boost::asio::any_io_executor strand_;
+    boost::asio::any_io_executor strand_;  // the resync loop and its timer
     boost::asio::steady_timer timer_;
+    KeyedWorkQueue<model::Uuid> queue_;
 };
 
 /// The libvirt pool (and image volume stem) of a filesystem: derived from its id only.

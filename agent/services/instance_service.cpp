@@ -1,14 +1,10 @@
-// InstanceService: admission, queries, capacity and the per-instance job queue.
+// InstanceService: admission of user instances, queries and actions.
+#include "services/instance_service.hpp"
+
 #include <algorithm>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/this_coro.hpp>
 
 #include "log.hpp"
-#include "services/instance_service.hpp"
 
 namespace gpuhost::agent {
 
@@ -34,60 +30,34 @@ Instance newInstance(const model::Uuid& project, model::CreateInstance request) 
     instance.preemptible = request.preemptible;
     instance.filesystems = std::move(request.filesystems);
     instance.tags = std::move(request.tags);
-    instance.createdAt =
-        std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+    instance.createdAt = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
     return instance;
+}
+
+// userData that cannot take the agent's parts (gzip, MIME) is refused up front.
+Result<void> checkUserDataTakesParts(const model::CreateInstance& request) {
+    if (request.filesystems.empty()) {
+        return {};
+    }
+    auto merged = cloudinit::userData(request.userData, {cloudinit::Part{"text/cloud-config", "probe", "#cloud-config\n"}});
+    if (!merged) {
+        return Error::invalid("userData", "cannot be combined with filesystem mounts: " + merged.error().message);
+    }
+    return {};
 }
 
 }  // namespace
 
-InstanceService::InstanceService(InstanceStore& store, const Catalog& catalog, BlockingPool& storePool,
-                                 BlockingPool& hostPool, std::vector<HostBinding> hosts,
-                                 asio::any_io_executor executor, InstanceOptions options)
-    : store_(store),
+InstanceService::InstanceService(InstanceTable& table, HostRegistry& hosts, const Catalog& catalog,
+                                 InstanceStore& store, BlockingPool& storePool, InstanceController& controller,
+                                 const InstanceOptions& options)
+    : table_(table),
+      hosts_(hosts),
       catalog_(catalog),
+      store_(store),
       storePool_(storePool),
-      hostPool_(hostPool),
-      executor_(executor),
-      options_(std::move(options)),
-      resyncStrand_(asio::make_strand(executor)),
-      resyncTimer_(resyncStrand_) {
-    for (auto& binding : hosts) {
-        hostByName_[binding.name] = hosts_.size();
-        hosts_.push_back(HostState{std::move(binding), {}, {}, {}, false, "not contacted yet", {}});
-    }
-}
-
-Result<void> InstanceService::loadBlocking() {
-    auto agent = store_.agentId();
-    if (!agent) {
-        return agent.error();
-    }
-    agentId_ = *agent;
-    auto instances = store_.loadInstances();
-    if (!instances) {
-        return instances.error();
-    }
-    // Known before the first request when libvirt answers; else the first reconcile or
-    // create asks again (the API serves meanwhile).
-    for (std::size_t h = 0; h < hosts_.size(); ++h) {
-        if (auto known = refreshHostBlocking(h); !known) {
-            log::warn("host not reachable at start",
-                      {{"host", hosts_[h].binding.name}, {"error", known.error().message}});
-        }
-    }
-    std::unique_lock lock(mutex_);
-    for (auto& instance : *instances) {
-        if (!instance.host.empty() && hostIndex(instance.host) == kNoHost) {
-            log::warn("instance on a host that is not configured (shown as error; delete forgets it)",
-                      {{"instance", instance.id.str()}, {"host", instance.host}});
-        }
-        auto id = instance.id;
-        byId_[id].instance = std::move(instance);
-        byId_[id].order = nextOrder_++;  // the store loads in creation order
-    }
-    return {};
-}
+      controller_(controller),
+      options_(options) {}
 
 Result<void> InstanceService::checkAgainstCatalog(const model::CreateInstance& request) const {
     if (catalog_.findInstanceType(request.type) == nullptr) {
@@ -105,26 +75,12 @@ Result<void> InstanceService::checkAgainstCatalog(const model::CreateInstance& r
                                               " bytes once decoded; the limit is " +
                                               std::to_string(options_.userDataLimit));
     }
-    return {};
-}
-
-// userData that cannot take the agent's mount part (gzip, MIME) is refused up front.
-Result<void> checkUserDataTakesParts(const model::CreateInstance& request) {
-    if (request.filesystems.empty()) {
-        return {};
-    }
-    auto merged = cloudinit::userData(request.userData,
-                                      {cloudinit::Part{"text/cloud-config", "probe", "#cloud-config\n"}});
-    if (!merged) {
-        return Error::invalid("userData",
-                              "cannot be combined with filesystem mounts: " + merged.error().message);
-    }
-    return {};
+    return checkUserDataTakesParts(request);
 }
 
 Result<std::size_t> InstanceService::filesystemHost(const model::Uuid& project,
                                                     const std::vector<model::Uuid>& ids) const {
-    std::size_t host = kNoHost;
+    std::size_t host = HostRegistry::kNoHost;
     for (const auto& id : ids) {
         auto found = filesystems_ != nullptr ? filesystems_->find(project, id) : std::nullopt;
         if (!found) {
@@ -133,8 +89,8 @@ Result<std::size_t> InstanceService::filesystemHost(const model::Uuid& project,
         if (!found->available) {
             return Error{ErrorCode::Conflict, "filesystem " + id.str() + " is not available", "filesystems"};
         }
-        auto at = hostIndex(found->host);
-        if (at == kNoHost || (host != kNoHost && at != host)) {
+        auto at = hosts_.indexOf(found->host);
+        if (at == HostRegistry::kNoHost || (host != HostRegistry::kNoHost && at != host)) {
             return Error::invalid("filesystems",
                                   "the filesystems live on different hosts; an instance can "
                                   "only attach filesystems of one host");
@@ -144,13 +100,33 @@ Result<std::size_t> InstanceService::filesystemHost(const model::Uuid& project,
     return host;
 }
 
-asio::awaitable<Result<Instance>> InstanceService::create(const model::Uuid& project,
-                                                          model::CreateInstance request) {
+// Before the first reconcile has read any host: ask each (on its own pool) now.
+asio::awaitable<void> InstanceService::learnHosts() {
+    if (hosts_.anyKnown()) {
+        co_return;
+    }
+    for (std::size_t h = 0; h < hosts_.size(); ++h) {
+        auto ask = [this, h]() -> Result<void> {
+            (void)hosts_.refreshBlocking(h);  // an unreachable host is left out of placement
+            return {};
+        };
+        co_await hosts_.binding(h).pool->run(std::move(ask));
+    }
+}
+
+model::Uuid InstanceService::freshIdLocked() const {
+    // The NIC's MAC is derived from the id (24 bits of it): two instances on one network
+    // must never share one, so draw again on the rare clash.
+    auto id = model::Uuid::random();
+    while (table_.macInUseLocked(drivers::macAddressFor(id))) {
+        id = model::Uuid::random();
+    }
+    return id;
+}
+
+asio::awaitable<Result<Instance>> InstanceService::create(const model::Uuid& project, model::CreateInstance request) {
     if (auto valid = checkAgainstCatalog(request); !valid) {
         co_return valid.error();
-    }
-    if (auto parts = checkUserDataTakesParts(request); !parts) {
-        co_return parts.error();
     }
     auto onlyHost = filesystemHost(project, request.filesystems);  // a filesystem lives on one host
     if (!onlyHost) {
@@ -158,101 +134,79 @@ asio::awaitable<Result<Instance>> InstanceService::create(const model::Uuid& pro
     }
     Instance instance = newInstance(project, std::move(request));
     const auto* type = catalog_.findInstanceType(instance.type);
-    if (!anyHostKnown()) {
-        auto ask = [this]() -> Result<void> {
-            for (std::size_t h = 0; h < hosts_.size(); ++h) {
-                (void)refreshHostBlocking(h);  // an unreachable host is left out of placement
-            }
-            return {};
-        };
-        co_await hostPool_.run(std::move(ask));
-    }
+    co_await learnHosts();
     std::vector<InstanceUpdate> evictions;
     std::vector<model::Uuid> victims;
     {
-        std::unique_lock lock(mutex_);
+        auto locked = table_.lock();
         // Out-of-stock is final for the client, so a host that is only briefly unreachable
         // must not cause it: with no host reachable at all, ask the client to retry.
-        if (std::none_of(hosts_.begin(), hosts_.end(),
-                         [](const HostState& host) { return host.resources && host.reachable; })) {
-            co_return Error{
-                ErrorCode::Unavailable, "no hypervisor host is reachable (libvirt down); retry", {}};
+        if (!hosts_.anyUsable()) {
+            co_return Error{ErrorCode::Unavailable, "no hypervisor host is reachable (libvirt down); retry", {}};
         }
-        for (const auto& [id, entry] : byId_) {
-            if (entry.instance.projectId == project && entry.instance.name == instance.name) {
-                co_return Error{ErrorCode::Conflict, "this project already has an instance with this name",
-                                "name"};
-            }
+        if (table_.index().nameTaken(project, "", instance.name)) {
+            co_return Error{ErrorCode::Conflict, "this project already has an instance with this name", "name"};
         }
-        // The NIC's MAC is derived from the id (24 bits of it): two instances on one network
-        // must never share one, so draw again on the rare clash.
-        while (macInUseLocked(drivers::macAddressFor(instance.id))) {
-            instance.id = model::Uuid::random();
-        }
+        instance.id = freshIdLocked();
         // Too little room is not an error: the instance is recorded out-of-stock with no
         // domain, as Atlas clients expect (they poll for it and delete); it never starts by itself.
-        auto admission = admitLocked(*type, instance.preemptible, *onlyHost, nullptr);
-        if (admission) {
+        auto holdings = table_.holdingsLocked(catalog_, hosts_);
+        std::vector<model::Uuid> candidateIds;
+        auto candidates = table_.candidatesLocked(catalog_, hosts_, candidateIds);
+        if (auto admission = hosts_.admit(*type, instance.preemptible, *onlyHost, holdings, candidates)) {
             instance.state = InstanceState::Creating;
-            instance.host = hosts_[admission->host].binding.name;
+            instance.host = hosts_.binding(admission->host).name;
             instance.gpus = admission->gpus;
-            evictions = evictLocked(*admission, instance.id);
-            victims = admission->victims;
+            for (auto index : admission->victims) {
+                victims.push_back(candidateIds[index]);
+            }
+            evictions = evictLocked(victims, instance.id);
         } else {
             instance.state = InstanceState::OutOfStock;
-            instance.reason = shortageLocked(*type, *onlyHost);
+            instance.reason = hosts_.shortage(*type, *onlyHost, holdings);
         }
-        // Counted against capacity while the insert is in flight, invisible to readers.
-        auto& entry = byId_[instance.id];
-        entry.instance = instance;
+        // Counted against capacity and names while the insert is in flight, invisible to readers.
+        auto& entry = table_.addLocked(instance, true);
         entry.admitting = true;
-        entry.inserting = true;
-        entry.pending = instance.state;
-        entry.order = nextOrder_++;
     }
     auto insert = [this, instance, evictions] { return store_.insertInstance(instance, evictions); };
     auto stored = co_await storePool_.run(std::move(insert));
     settleEvictions(victims, instance.id, stored.ok());
-    std::unique_lock lock(mutex_);
-    if (!stored) {
-        byId_.erase(instance.id);
-        co_return stored.error();
+    {
+        auto locked = table_.lock();
+        if (!stored) {
+            table_.eraseLocked(instance.id);
+            co_return stored.error();
+        }
+        table_.index().commit(instance.id);
+        table_.endChangeLocked(instance.id);
     }
-    byId_[instance.id].admitting = false;
-    byId_[instance.id].inserting = false;
-    lock.unlock();
     log::info("instance admitted", {{"instance", instance.id.str()},
                                     {"state", std::string(nameOf(instance.state))},
                                     {"host", instance.host},
                                     {"gpus", std::to_string(instance.gpus.size())}});
     if (instance.state == InstanceState::Creating) {
-        schedule(instance.id, Job::Converge);
+        controller_.schedule(instance.id, Converge);
     }
     co_return instance;
 }
 
 Result<Instance> InstanceService::get(const model::Uuid& project, const model::Uuid& id) const {
-    std::shared_lock lock(mutex_);
-    auto it = byId_.find(id);
-    if (it == byId_.end() || it->second.inserting || it->second.instance.projectId != project) {
+    auto shared = table_.share();
+    const auto* entry = table_.index().visible(project, id);
+    if (entry == nullptr) {
         return Error::notFound("instance");
     }
-    return visible(it->second.instance);
+    return visible(entry->instance);
 }
 
 std::vector<Instance> InstanceService::list(const model::Uuid& project) const {
-    std::vector<std::pair<std::uint64_t, const Instance*>> ordered;
     std::vector<Instance> shown;
-    std::shared_lock lock(mutex_);
-    for (const auto& [id, entry] : byId_) {
-        if (entry.instance.projectId == project && !entry.inserting) {
-            ordered.emplace_back(entry.order, &entry.instance);
-        }
-    }
-    std::sort(ordered.begin(), ordered.end());  // creation order
-    shown.reserve(ordered.size());
-    for (const auto& [order, instance] : ordered) {
-        shown.push_back(visible(*instance));
+    auto shared = table_.share();
+    auto entries = table_.index().ofOwner(project);  // creation order
+    shown.reserve(entries.size());
+    for (const auto* entry : entries) {
+        shown.push_back(visible(entry->instance));
     }
     return shown;
 }
@@ -263,59 +217,64 @@ asio::awaitable<Result<Instance>> InstanceService::act(const model::Uuid& projec
     std::vector<InstanceUpdate> evictions;
     std::vector<model::Uuid> victims;
     std::optional<std::vector<model::PciAddress>> gpus;
-    // Changes to one instance are made durable one at a time: wait for one in flight
-    // (a job recording a state, another request) rather than answer 409 for it.
-    asio::steady_timer wait(co_await asio::this_coro::executor);
-    for (int attempt = 0;; ++attempt) {
-        std::unique_lock lock(mutex_);
-        auto it = byId_.find(id);
-        if (it == byId_.end() || it->second.instance.projectId != project) {
-            co_return Error::notFound("instance");
+    std::optional<Result<Instance>> answer;  // set when there is nothing to write
+    // Changes to one instance are made durable one at a time: wait for one in flight (a
+    // job recording a state, another request) rather than answer 409 for it.
+    auto admit = [&]() -> bool {
+        auto* entry = table_.index().find(id);
+        if (entry == nullptr || table_.index().isPending(id) || entry->instance.projectId != project) {
+            answer = Error::notFound("instance");
+            return false;
         }
-        auto& entry = it->second;
-        if (entry.admitting && attempt < 400) {
-            lock.unlock();
-            wait.expires_after(std::chrono::milliseconds(5));
-            co_await wait.async_wait(asio::use_awaitable);
-            continue;
+        if (const auto& owner = entry->instance.owner) {
+            answer = Error::conflict("instance " + entry->instance.name + " is a member of " + owner->clusterKind +
+                                     " cluster " + owner->clusterName + " (" + owner->clusterId.str() +
+                                     "): change it through its cluster");
+            return false;
         }
-        if (entry.admitting) {
-            co_return Error{ErrorCode::Unavailable, "the instance is busy; retry", {}};
+        if (model::isRepeatedDelete(entry->instance.state, action)) {
+            answer = entry->instance;
+            return false;
         }
-        if (model::isRepeatedDelete(entry.instance.state, action)) {
-            co_return entry.instance;
-        }
-        auto next = model::applyAction(entry.instance.state, action);
+        auto next = model::applyAction(entry->instance.state, action);
         if (!next) {
-            co_return next.error();
+            answer = next.error();
+            return false;
         }
         if (action == model::InstanceAction::Start) {
             // Back on its own host (its disk is there), with GPUs taken again.
-            const auto* type = catalog_.findInstanceType(entry.instance.type);
-            auto host = hostIndex(entry.instance.host);
-            if (type == nullptr || host == kNoHost) {
-                co_return Error::conflict("the instance's type or host is no longer configured");
+            const auto* type = catalog_.findInstanceType(entry->instance.type);
+            auto host = hosts_.indexOf(entry->instance.host);
+            if (type == nullptr || host == HostRegistry::kNoHost) {
+                answer = Error::conflict("the instance's type or host is no longer configured");
+                return false;
             }
             // An instance in error may still hold its GPUs (its domain may run with them):
             // it keeps those, and only CPU and memory are checked.
-            bool holdsItsGpus = type->gpuCount > 0 && entry.instance.gpus.size() == type->gpuCount;
+            bool holdsItsGpus = type->gpuCount > 0 && entry->instance.gpus.size() == type->gpuCount;
             auto needed = *type;
             if (holdsItsGpus) {
                 needed.gpuCount = 0;
                 needed.gpuModel.clear();
             }
-            auto admission = admitLocked(needed, entry.instance.preemptible, host, &id);
+            auto holdings = table_.holdingsLocked(catalog_, hosts_, &id);
+            std::vector<model::Uuid> candidateIds;
+            auto candidates = table_.candidatesLocked(catalog_, hosts_, candidateIds);
+            auto admission = hosts_.admit(needed, entry->instance.preemptible, host, holdings, candidates);
             if (!admission) {
-                co_return Error::conflict("cannot start: " + shortageLocked(*type, host));
+                answer = Error::conflict("cannot start: " + hosts_.shortage(*type, host, holdings));
+                return false;
             }
-            gpus = holdsItsGpus ? entry.instance.gpus : admission->gpus;
-            evictions = evictLocked(*admission, id);
-            victims = admission->victims;
-            entry.pendingGpus = gpus;
+            gpus = holdsItsGpus ? entry->instance.gpus : admission->gpus;
+            for (auto index : admission->victims) {
+                victims.push_back(candidateIds[index]);
+            }
+            evictions = evictLocked(victims, id);
+            entry->pendingGpus = gpus;
         }
-        entry.admitting = true;
-        entry.pending = *next;
-        changed = entry.instance;
+        entry->admitting = true;
+        entry->pending = *next;
+        changed = entry->instance;
         if (gpus) {
             changed.gpus = *gpus;
         }
@@ -324,29 +283,71 @@ asio::awaitable<Result<Instance>> InstanceService::act(const model::Uuid& projec
         if (*next != InstanceState::Stopping && *next != InstanceState::Deleting) {
             changed.ip.reset();
         }
-        break;
+        return true;
+    };
+    if (!co_await table_.whenSettled(id, admit)) {
+        co_return std::move(*answer);
     }
     evictions.push_back({changed.id, changed.state, changed.ip, changed.reason, gpus});
     auto write = [this, evictions] { return store_.updateInstances(evictions); };
     auto stored = co_await storePool_.run(std::move(write));
     settleEvictions(victims, id, stored.ok());
     {
-        std::unique_lock lock(mutex_);
-        auto& entry = byId_[id];
-        entry.admitting = false;
-        entry.pendingGpus.reset();
+        auto locked = table_.lock();
+        auto* entry = table_.index().find(id);
+        if (entry != nullptr && stored) {
+            entry->instance = changed;
+        }
+        table_.endChangeLocked(id);
         if (!stored) {
             co_return stored.error();
         }
-        entry.instance = changed;
     }
-    schedule(id, Job::Converge);
+    controller_.schedule(id, Converge);
     co_return changed;
 }
 
-bool InstanceService::macInUseLocked(const std::string& mac) const {
-    return std::any_of(byId_.begin(), byId_.end(),
-                       [&](const auto& item) { return drivers::macAddressFor(item.first) == mac; });
+std::vector<InstanceUpdate> InstanceService::evictLocked(const std::vector<model::Uuid>& victims,
+                                                         const model::Uuid& by) {
+    std::vector<InstanceUpdate> updates;
+    for (const auto& victim : victims) {
+        auto* entry = table_.index().find(victim);
+        entry->admitting = true;
+        entry->pending = InstanceState::Stopping;
+        entry->pendingGpus = std::vector<model::PciAddress>{};  // they pass to `by` now
+        updates.push_back({victim, InstanceState::Stopping, entry->instance.ip,
+                           "preempted by non-preemptible instance " + by.str(), std::vector<model::PciAddress>{}});
+    }
+    return updates;
+}
+
+void InstanceService::settleEvictions(const std::vector<model::Uuid>& victims, const model::Uuid& by, bool stored) {
+    {
+        auto locked = table_.lock();
+        for (const auto& victim : victims) {
+            auto* entry = table_.index().find(victim);
+            if (entry == nullptr) {
+                continue;
+            }
+            if (stored) {
+                entry->instance.state = InstanceState::Stopping;
+                entry->instance.gpus.clear();
+                entry->instance.reason = "preempted by non-preemptible instance " + by.str();
+            }
+            table_.endChangeLocked(victim);
+        }
+    }
+    for (const auto& victim : victims) {
+        if (stored) {
+            log::info("instance preempted", {{"instance", victim.str()}, {"by", by.str()}});
+            controller_.schedule(victim, Converge);
+        }
+    }
+}
+
+Result<std::vector<TypeCapacity>> InstanceService::capacity() const {
+    auto shared = table_.share();
+    return hosts_.capacity(catalog_.instanceTypes(), table_.holdingsLocked(catalog_, hosts_));
 }
 
 std::vector<ResourceCount> InstanceService::countByState() const {
@@ -356,84 +357,44 @@ std::vector<ResourceCount> InstanceService::countByState() const {
                        InstanceState::OutOfStock, InstanceState::Failed}) {
         counts[std::string(nameOf(state))] = 0;
     }
-    // Hosts too: an operator alerts on gpuhost_resources{kind="host",state="unreachable"}.
-    std::uint64_t reachable = 0;
     {
-        std::shared_lock lock(mutex_);
-        for (const auto& [id, entry] : byId_) {
-            ++counts[std::string(nameOf(entry.instance.state))];
+        auto shared = table_.share();
+        for (const auto& [id, slot] : table_.index().all()) {
+            ++counts[std::string(nameOf(slot.entry.instance.state))];
         }
-        reachable = static_cast<std::uint64_t>(std::count_if(
-            hosts_.begin(), hosts_.end(), [](const HostState& host) { return host.reachable; }));
     }
     std::vector<ResourceCount> samples;
     for (const auto& [state, count] : counts) {
         samples.push_back({"instance", state, count});
     }
+    // Hosts too: an operator alerts on gpuhost_resources{kind="host",state="unreachable"}.
+    auto reachable = hosts_.reachableCount();
     samples.push_back({"host", "reachable", reachable});
     samples.push_back({"host", "unreachable", hosts_.size() - reachable});
     return samples;
 }
 
-void InstanceService::schedule(const model::Uuid& id, Job job) {
-    {
-        std::unique_lock lock(mutex_);
-        auto it = byId_.find(id);
-        if (it == byId_.end() || stopping_.load()) {
-            return;
-        }
-        auto& entry = it->second;
-        (job == Job::Converge ? entry.converge : job == Job::Observe ? entry.observe : entry.address) = true;
-        if (entry.running) {
-            return;  // the runner picks it up
-        }
-        entry.running = true;
+// What the API shows: an instance on a host that cannot be reached is in error until
+// the host is back (the stored state is kept; reconcile then adopts what libvirt says).
+Instance InstanceService::visible(const Instance& instance) const {
+    if (instance.host.empty() || instance.state == InstanceState::OutOfStock) {
+        return instance;
     }
-    // Outside the lock: co_spawn may start the runner inline, and the runner takes it.
-    asio::co_spawn(asio::make_strand(executor_), runJobs(id), asio::detached);
-}
-
-asio::awaitable<void> InstanceService::runJobs(model::Uuid id) {
-    for (;;) {
-        Job job{};
-        {
-            std::unique_lock lock(mutex_);
-            auto it = byId_.find(id);
-            if (it == byId_.end()) {
-                co_return;
-            }
-            auto& entry = it->second;
-            if (stopping_.load() || (!entry.converge && !entry.observe && !entry.address)) {
-                entry.running = false;
-                co_return;
-            }
-            job = entry.converge ? Job::Converge : entry.observe ? Job::Observe : Job::Address;
-            (job == Job::Converge  ? entry.converge
-             : job == Job::Observe ? entry.observe
-                                   : entry.address) = false;
-        }
-        log::debug("instance job", {{"instance", id.str()}, {"job", std::to_string(static_cast<int>(job))}});
-        try {
-            if (job == Job::Converge) {
-                co_await converge(id);
-            } else if (job == Job::Observe) {
-                co_await observe(id);
-            } else {
-                co_await refreshAddress(id);
-            }
-        } catch (const std::exception& e) {
-            log::error("instance job failed", {{"instance", id.str()}, {"error", e.what()}});
-        }
+    auto h = hosts_.indexOf(instance.host);
+    if (h == HostRegistry::kNoHost) {
+        Instance shown = instance;
+        shown.state = InstanceState::Failed;
+        shown.reason = "host " + instance.host + " is not in the agent's configuration";
+        return shown;
     }
-}
-
-std::optional<Instance> InstanceService::snapshot(const model::Uuid& id) const {
-    std::shared_lock lock(mutex_);
-    auto it = byId_.find(id);
-    if (it == byId_.end()) {
-        return std::nullopt;
+    auto trouble = hosts_.trouble(h);
+    if (!trouble) {
+        return instance;
     }
-    return it->second.instance;
+    Instance shown = instance;
+    shown.state = InstanceState::Failed;
+    shown.reason = "host " + instance.host + " is unreachable" + (trouble->empty() ? "" : ": " + *trouble);
+    return shown;
 }
 
 }  // namespace gpuhost::agent

@@ -1,4 +1,5 @@
 #include "libvirt/libvirt_storage.hpp"
+#include "libvirt/node_xml.hpp"
 
 #include <libvirt/libvirt.h>
 #include <sys/stat.h>
@@ -37,7 +38,7 @@ Result<Volume> describe(virStorageVolPtr volume) {
         std::free(path);
         return lastLibvirtError("describe volume");
     }
-    Volume described{virStorageVolGetName(volume), path, info.capacity};
+    Volume described{virStorageVolGetName(volume), path, info.capacity, {}};
     std::free(path);
     return described;
 }
@@ -192,6 +193,10 @@ Result<std::vector<Volume>> LibvirtStorage::listVolumes() {
     for (int i = 0; i < count; ++i) {
         VolumeHandle volume(volumes[i], virStorageVolFree);
         if (auto described = describe(volume.get())) {
+            if (char* xml = virStorageVolGetXMLDesc(volume.get(), 0)) {
+                described->backingPath = parseVolumeBackingPath(xml);
+                std::free(xml);
+            }
             listed.push_back(std::move(*described));
         }
     }

@@ -150,4 +150,15 @@ std::vector<model::PciAddress> parseHostDevices(std::string_view domainXml) {
     return devices;
 }
 
+std::string parseVolumeBackingPath(std::string_view volumeXml) {
+    try {
+        boost::property_tree::ptree tree;
+        std::istringstream in{std::string(volumeXml)};
+        boost::property_tree::read_xml(in, tree);
+        return tree.get<std::string>("volume.backingStore.path", "");
+    } catch (const boost::property_tree::ptree_error&) {
+        return {};
+    }
+}
+
 }  // namespace gpuhost::drivers::libvirt

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -18,5 +19,8 @@ std::vector<NumaCell> parseNumaCells(std::string_view capabilitiesXml);
 
 /// The PCI host devices a domain's XML passes through.
 std::vector<model::PciAddress> parseHostDevices(std::string_view domainXml);
+
+/// The backing file of a storage volume from `virStorageVolGetXMLDesc` (empty: none).
+std::string parseVolumeBackingPath(std::string_view volumeXml);
 
 }  // namespace gpuhost::drivers::libvirt

@@ -5,14 +5,15 @@
 #include <set>
 
 #include "hypervisor.hpp"
+#include "seed_writer.hpp"
 #include "storage.hpp"
 
 namespace gpuhost::test {
 
 /// An in-memory host for service and handler tests: domains that start and stop at
-/// once, a fixed amount of CPU and memory, volumes as names. `unavailable` makes every
-/// call fail as an unreachable libvirt would.
-class FakeHypervisor final : public drivers::Hypervisor, public drivers::Storage {
+/// once, a fixed amount of CPU and memory, volumes as names, seeds kept as their files
+/// (no xorriso). `unavailable` makes every call fail as an unreachable libvirt would.
+class FakeHypervisor final : public drivers::Hypervisor, public drivers::Storage, public drivers::SeedWriter {
   public:
     explicit FakeHypervisor(drivers::HostResources host = {8, 32ull << 30, {}},
                             std::vector<model::PciDevice> devices = {})
@@ -133,36 +134,82 @@ class FakeHypervisor final : public drivers::Hypervisor, public drivers::Storage
     model::Result<void> ensurePool() override { return {}; }
     model::Result<drivers::Volume> volume(const std::string& name) override {
         std::lock_guard lock(mutex_);
-        if (!volumes_.contains(name)) {
+        if (auto down = failure()) {
+            return *down;
+        }
+        auto it = volumes_.find(name);
+        if (it == volumes_.end()) {
             return model::Error::notFound("volume");
         }
-        return drivers::Volume{name, "/fake/" + name, 0};
+        return drivers::Volume{name, "/fake/" + name, 0, it->second};
     }
     model::Result<std::vector<drivers::Volume>> listVolumes() override {
         std::lock_guard lock(mutex_);
+        if (auto down = failure()) {
+            return *down;
+        }
         std::vector<drivers::Volume> all;
-        for (const auto& name : volumes_) {
-            all.push_back({name, "/fake/" + name, 0});
+        for (const auto& [name, backing] : volumes_) {
+            all.push_back({name, "/fake/" + name, 0, backing});
         }
         return all;
     }
-    model::Result<drivers::Volume> createOverlay(const std::string& name, const std::string&,
+    model::Result<drivers::Volume> createOverlay(const std::string& name, const std::string& backing,
                                                  std::string_view, std::uint64_t) override {
         std::lock_guard lock(mutex_);
-        volumes_.insert(name);
+        if (auto down = failure()) {
+            return *down;
+        }
+        volumes_[name] = backing;
         ++overlaysCreated_;
-        return drivers::Volume{name, "/fake/" + name, 0};
+        return drivers::Volume{name, "/fake/" + name, 0, backing};
     }
     model::Result<drivers::Volume> importFile(const std::string& name,
                                               const std::filesystem::path&) override {
         std::lock_guard lock(mutex_);
-        volumes_.insert(name);
-        return drivers::Volume{name, "/fake/" + name, 0};
+        if (auto down = failure()) {
+            return *down;
+        }
+        volumes_[name] = "";
+        ++imports_;
+        return drivers::Volume{name, "/fake/" + name, 0, ""};
     }
     model::Result<void> deleteVolume(const std::string& name) override {
         std::lock_guard lock(mutex_);
+        if (auto down = failure()) {
+            return *down;
+        }
         volumes_.erase(name);
         return {};
+    }
+
+    // SeedWriter
+    model::Result<std::string> writeSeed(const drivers::SeedFiles& files, const std::string& name) override {
+        std::lock_guard lock(mutex_);
+        if (auto down = failure()) {
+            return *down;
+        }
+        volumes_[name] = "";
+        seeds_[name] = files;
+        return "/fake/" + name;
+    }
+    std::optional<drivers::SeedFiles> seed(const std::string& volumeName) {
+        std::lock_guard lock(mutex_);
+        auto it = seeds_.find(volumeName);
+        return it == seeds_.end() ? std::nullopt : std::optional(it->second);
+    }
+    /// A volume as an earlier agent left it (a base image, an overlay on `backing`).
+    void addVolume(const std::string& name, const std::string& backing = "") {
+        std::lock_guard lock(mutex_);
+        volumes_[name] = backing;
+    }
+    bool hasVolume(const std::string& name) {
+        std::lock_guard lock(mutex_);
+        return volumes_.contains(name);
+    }
+    unsigned imports() {
+        std::lock_guard lock(mutex_);
+        return imports_;
     }
 
     model::Result<std::string> ensureSharedDirectory(const std::string& name, std::uint64_t) override {
@@ -270,7 +317,9 @@ class FakeHypervisor final : public drivers::Hypervisor, public drivers::Storage
     std::mutex mutex_;
     drivers::HostResources host_;
     std::map<std::string, Domain> domains_;
-    std::set<std::string> volumes_;
+    std::map<std::string, std::string> volumes_;  // name → backing path
+    std::map<std::string, drivers::SeedFiles> seeds_;
+    unsigned imports_ = 0;
     std::set<std::string> shared_;
     std::map<std::string, Network> networks_{{"default", {true, true, {}}}};  // as on a set-up host
     std::vector<std::string> ensuredNetworks_;

@@ -167,7 +167,7 @@ TEST_CASE("instances: work waits while libvirt is down and converges once it is 
     // A domain and volume of this agent that the store does not know: left by a crash.
     drivers::DomainSpec orphan;
     orphan.instanceId = model::Uuid::random();
-    orphan.agentId = *w.store.agentId();
+    orphan.agentId = *w.agentStore.agentId();
     drivers::DomainSpec foreign = orphan;  // another agent's domain on the same libvirt
     foreign.instanceId = model::Uuid::random();
     foreign.agentId = model::Uuid::random();

@@ -11,9 +11,10 @@
 #include <thread>
 
 #include "fakes/fake_hypervisor.hpp"
+#include "fakes/fake_agent_store.hpp"
 #include "fakes/fake_instance_store.hpp"
 #include "log.hpp"
-#include "services/instance_service.hpp"
+#include "services/instance_module.hpp"
 #include "support/run_coroutine.hpp"
 #include "support/temp_dir.hpp"
 
@@ -45,6 +46,7 @@ struct World {
     agent::Config config = testConfig(dir.path);
     agent::Catalog catalog{config};
     test::FakeInstanceStore store;
+    test::FakeAgentStore agentStore;
     std::deque<test::FakeHypervisor> hosts;  // stable addresses
     test::FakeHypervisor& host;              // the first
     std::vector<agent::HostBinding> bindings;
@@ -52,7 +54,8 @@ struct World {
     boost::asio::io_context ioc;
     boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{ioc.get_executor()};
     std::thread runner;
-    agent::InstanceService service;
+    agent::InstanceModule module;
+    agent::InstanceService& service = module.service();
     model::Uuid project = model::Uuid::random();
 
     /// One small CPU-only host by default; GPU tests pass HGX hosts (hgx_devices.hpp).
@@ -63,17 +66,18 @@ struct World {
         : hosts(makeHosts(fakes)),
           host(hosts.front()),
           bindings(bind(fakes, hosts)),
-          service(store, catalog, pool, pool, bindings, ioc.get_executor(),
-                  options(shutdownTimeout, adjust)) {
+          module(store, agentStore, catalog, pool, pool, bindings, ioc.get_executor(),
+                 options(shutdownTimeout, adjust), agent::RetryPolicy{std::chrono::milliseconds(50),
+                                                                     std::chrono::milliseconds(500), 0.2}) {
         agent::log::setLevel(std::getenv("GPUHOST_TEST_LOG") ? std::getenv("GPUHOST_TEST_LOG") : "error");
         std::filesystem::create_directories(dir.path / "scratch");
-        REQUIRE(service.loadBlocking().ok());
+        REQUIRE(module.loadBlocking().ok());
         runner = std::thread([this] { ioc.run(); });
-        service.start();
+        module.start();
         waitFor([&] { return service.capacity().ok(); });
     }
     ~World() {
-        service.stop();
+        module.stop();
         work.reset();
         ioc.stop();
         runner.join();
@@ -90,7 +94,7 @@ struct World {
                                                 std::deque<test::FakeHypervisor>& made) {
         std::vector<agent::HostBinding> bindings;
         for (std::size_t i = 0; i < fakes.size(); ++i) {
-            bindings.push_back({fakes[i].name, &made[i], &made[i]});
+            bindings.push_back({fakes[i].name, &made[i], &made[i], &made[i], nullptr, nullptr});
         }
         return bindings;
     }

@@ -7,6 +7,7 @@
 #include "auth.hpp"
 #include "fakes/fake_filesystem_store.hpp"
 #include "fakes/fake_hypervisor.hpp"
+#include "fakes/fake_agent_store.hpp"
 #include "fakes/fake_instance_store.hpp"
 #include "fakes/fake_project_store.hpp"
 #include "request_handler.hpp"
@@ -40,8 +41,11 @@ struct Fixture {
     test::FakeInstanceStore instanceStore;
     test::FakeHypervisor host;
     boost::asio::io_context jobs;
-    agent::InstanceService instances{instanceStore,       catalog, pool, pool, {{"local", &host, &host}},
-                                     jobs.get_executor(), {}};
+    test::FakeAgentStore agentStore;
+    agent::InstanceModule instanceModule{instanceStore, agentStore, catalog, pool, pool,
+                                         {{"local", &host, &host, &host, nullptr, nullptr}},
+                                         jobs.get_executor(), {}};
+    agent::InstanceService& instances = instanceModule.service();
     test::FakeFilesystemStore filesystemStore;
     agent::FilesystemService filesystems{
         filesystemStore,         pool, pool, {{"local", &host}}, jobs.get_executor(), 1ull << 40,

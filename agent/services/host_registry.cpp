@@ -1,30 +1,20 @@
-// InstanceService: hosts (resources, GPU inventory, reachability), placement, GPU
-// allocation, preemption and capacity. Placement itself is the pure policy in
-// model/placement.hpp; this file builds its view of the hosts under the service's lock.
+// HostRegistry: hosts (resources, GPU inventory, reachability) and placement over them.
+// Placement itself is the pure policy in model/placement.hpp; this file builds its view.
+#include "services/host_registry.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <set>
 
 #include "log.hpp"
-#include "services/instance_service.hpp"
 
 namespace gpuhost::agent {
 
 using model::Error;
 using model::ErrorCode;
-using model::Instance;
-using model::InstanceState;
 using model::Result;
 
 namespace {
-
-// States in which an instance holds (or is about to hold) host CPU and memory. Deleting
-// counts until the domain is gone: it may still be running.
-bool holdsResources(InstanceState state) {
-    using enum InstanceState;
-    return state == Creating || state == Starting || state == Running || state == Stopping ||
-           state == Deleting;
-}
 
 // A healthy libvirtd answers these in milliseconds (tens over ssh), except the first call
 // after it starts, which probes QEMU (seconds). Slow calls after that mean every define and
@@ -46,11 +36,6 @@ void warnSlow(const std::string& host, std::chrono::steady_clock::duration took)
                 "libvirt re-probes QEMU on every call; scripts/ensure-libvirtd.sh fixes it"}});
 }
 
-model::PlacementRequest requestFor(const model::InstanceType& type) {
-    return {static_cast<double>(type.cpu), static_cast<double>(type.memoryBytes), type.gpuCount,
-            type.gpuModel};
-}
-
 // The hint for libvirt's usual reason a NAT network does not start on a fresh host.
 std::string networkHint(const std::string& network, const std::string& error) {
     if (error.find("dnsmasq") != std::string::npos) {
@@ -62,27 +47,55 @@ std::string networkHint(const std::string& network, const std::string& error) {
 
 }  // namespace
 
-InstanceService::~InstanceService() = default;
+model::PlacementRequest placementRequest(const model::InstanceType& type) {
+    return {static_cast<double>(type.cpu), static_cast<double>(type.memoryBytes), type.gpuCount,
+            type.gpuModel};
+}
 
-void InstanceService::watchHosts() {
-    for (std::size_t h = 0; h < hosts_.size(); ++h) {
-        hostEvents_.push_back(std::make_unique<HostEvents>(*this, h));
-        hosts_[h].binding.hypervisor->watch(*hostEvents_.back());
+HostRegistry::HostRegistry(std::vector<HostBinding> hosts, HostOptions options) : options_(std::move(options)) {
+    for (auto& binding : hosts) {
+        hostByName_[binding.name] = hosts_.size();
+        hosts_.push_back(HostState{std::move(binding), {}, {}, {}, false, "not contacted yet", {}, false});
     }
 }
 
-std::size_t InstanceService::hostIndex(std::string_view name) const {
+std::size_t HostRegistry::indexOf(std::string_view name) const {
     auto it = hostByName_.find(name);
     return it == hostByName_.end() ? kNoHost : it->second;
 }
 
-bool InstanceService::anyHostKnown() const {
+bool HostRegistry::anyKnown() const {
     std::shared_lock lock(mutex_);
-    return std::any_of(hosts_.begin(), hosts_.end(),
-                       [](const HostState& host) { return host.resources.has_value(); });
+    return std::any_of(hosts_.begin(), hosts_.end(), [](const HostState& host) { return host.resources.has_value(); });
 }
 
-Result<void> InstanceService::refreshHostBlocking(std::size_t h) {
+bool HostRegistry::anyUsable() const {
+    std::shared_lock lock(mutex_);
+    return std::any_of(hosts_.begin(), hosts_.end(),
+                       [](const HostState& host) { return host.resources && host.reachable; });
+}
+
+std::size_t HostRegistry::reachableCount() const {
+    std::shared_lock lock(mutex_);
+    return static_cast<std::size_t>(
+        std::count_if(hosts_.begin(), hosts_.end(), [](const HostState& host) { return host.reachable; }));
+}
+
+std::optional<std::string> HostRegistry::trouble(std::size_t h) const {
+    std::shared_lock lock(mutex_);
+    if (hosts_[h].reachable) {
+        return std::nullopt;
+    }
+    return hosts_[h].problem;
+}
+
+void HostRegistry::markUnreachable(std::size_t h, std::string problem) {
+    std::unique_lock lock(mutex_);
+    hosts_[h].reachable = false;
+    hosts_[h].problem = std::move(problem);
+}
+
+Result<void> HostRegistry::refreshBlocking(std::size_t h) {
     auto& binding = hosts_[h].binding;
     bool firstContact = false, wasSlow = false;
     {
@@ -155,7 +168,7 @@ Result<void> InstanceService::refreshHostBlocking(std::size_t h) {
     return {};
 }
 
-std::vector<model::HostView> InstanceService::viewsLocked(const model::Uuid* except) const {
+std::vector<model::HostView> HostRegistry::viewsLocked(const std::vector<model::Holding>& holdings) const {
     std::vector<model::HostSupply> supply(hosts_.size());
     for (std::size_t h = 0; h < hosts_.size(); ++h) {
         const auto& host = hosts_[h];
@@ -170,134 +183,77 @@ std::vector<model::HostView> InstanceService::viewsLocked(const model::Uuid* exc
                                     static_cast<double>(capacity.reservedMemoryBytes);
         }
     }
-    std::vector<model::Holding> holdings;
-    holdings.reserve(byId_.size());
-    for (const auto& [id, entry] : byId_) {
-        auto h = hostIndex(entry.instance.host);
-        if (h == kNoHost || (except != nullptr && id == *except)) {
-            continue;
-        }
-        auto state = entry.admitting ? entry.pending : entry.instance.state;
-        model::Holding holding{h, 0, 0, &entry.instance.gpus};
-        // An instance in error keeps what it holds while it holds GPUs: its domain may run.
-        bool holds =
-            holdsResources(state) || (state == InstanceState::Failed && !entry.instance.gpus.empty());
-        const auto* type = catalog_.findInstanceType(entry.instance.type);
-        if (type != nullptr && holds) {
-            holding.cpus = type->cpu;
-            holding.memoryBytes = static_cast<double>(type->memoryBytes);
-        }
-        holdings.push_back(holding);
-        // A change being written holds both the old and the new GPUs until it commits:
-        // GPUs it releases are not handed out before the store agrees.
-        if (entry.admitting && entry.pendingGpus) {
-            holdings.push_back({h, 0, 0, &*entry.pendingGpus});
-        }
-    }
     return model::buildViews(supply, holdings);
 }
 
-std::vector<model::PreemptionCandidate> InstanceService::candidatesLocked(
-    const std::vector<model::HostView>& views, std::vector<model::Uuid>& keys) const {
-    std::vector<model::PreemptionCandidate> candidates;
-    for (const auto& [id, entry] : byId_) {
-        auto h = hostIndex(entry.instance.host);
-        const auto* type = catalog_.findInstanceType(entry.instance.type);
-        if (!entry.instance.preemptible || entry.admitting ||
-            entry.instance.state != InstanceState::Running || h == kNoHost || type == nullptr) {
-            continue;
-        }
-        model::PreemptionCandidate candidate{
-            h, keys.size(), static_cast<double>(type->cpu), static_cast<double>(type->memoryBytes), {}};
-        const auto& inventory = *views[h].gpus;
-        for (const auto& gpu : entry.instance.gpus) {
-            if (auto index = model::findGpu(inventory, gpu)) {
-                candidate.gpus.push_back(*index);
-            }
-        }
-        candidates.push_back(std::move(candidate));
-        keys.push_back(id);
+std::vector<model::PciAddress> HostRegistry::addressesLocked(const model::Placement& placement) const {
+    std::vector<model::PciAddress> gpus;
+    for (auto index : placement.gpus) {
+        gpus.push_back(hosts_[placement.host].inventory.gpus[index].address);
     }
-    return candidates;
+    std::sort(gpus.begin(), gpus.end());
+    return gpus;
 }
 
-std::optional<InstanceService::Admission> InstanceService::admitLocked(const model::InstanceType& type,
-                                                                       bool preemptible, std::size_t onlyHost,
-                                                                       const model::Uuid* self) const {
-    auto views = viewsLocked(self);
+std::optional<Admission> HostRegistry::admit(const model::InstanceType& type, bool preemptible,
+                                             std::size_t onlyHost, const std::vector<model::Holding>& holdings,
+                                             const std::vector<PreemptibleHolding>& candidates) const {
+    std::shared_lock lock(mutex_);
+    auto views = viewsLocked(holdings);
     for (std::size_t h = 0; h < views.size(); ++h) {
         views[h].usable = views[h].usable && (onlyHost == kNoHost || h == onlyHost);
     }
-    auto request = requestFor(type);
-    auto addresses = [&](const model::Placement& placement) {
-        std::vector<model::PciAddress> gpus;
-        for (auto index : placement.gpus) {
-            gpus.push_back(hosts_[placement.host].inventory.gpus[index].address);
-        }
-        std::sort(gpus.begin(), gpus.end());
-        return gpus;
-    };
+    auto request = placementRequest(type);
     if (auto placement = model::place(request, views)) {
-        return Admission{placement->host, addresses(*placement), {}};
+        return Admission{placement->host, addressesLocked(*placement), {}};
     }
     if (type.gpuCount == 0 || preemptible) {
         return std::nullopt;
     }
-    std::vector<model::Uuid> keys;
-    auto candidates = candidatesLocked(views, keys);
-    auto preemption = model::placeByPreempting(request, std::move(views), candidates);
+    std::vector<model::PreemptionCandidate> preemptible_;
+    for (std::size_t key = 0; key < candidates.size(); ++key) {
+        const auto& held = candidates[key];
+        model::PreemptionCandidate candidate{held.host, key, held.cpus, held.memoryBytes, {}};
+        for (const auto& gpu : held.gpus) {
+            if (auto index = model::findGpu(hosts_[held.host].inventory.gpus, gpu)) {
+                candidate.gpus.push_back(*index);
+            }
+        }
+        preemptible_.push_back(std::move(candidate));
+    }
+    auto preemption = model::placeByPreempting(request, std::move(views), preemptible_);
     if (!preemption) {
         return std::nullopt;
     }
-    Admission admission{preemption->placement.host, addresses(preemption->placement), {}};
-    for (auto key : preemption->victims) {
-        admission.victims.push_back(keys[key]);
-    }
-    return admission;
+    return Admission{preemption->placement.host, addressesLocked(preemption->placement), preemption->victims};
 }
 
-std::vector<InstanceUpdate> InstanceService::evictLocked(const Admission& admission, const model::Uuid& by) {
-    std::vector<InstanceUpdate> updates;
-    for (const auto& victim : admission.victims) {
-        auto& entry = byId_.at(victim);
-        entry.admitting = true;
-        entry.pending = InstanceState::Stopping;
-        entry.pendingGpus = std::vector<model::PciAddress>{};  // they pass to `by` now
-        updates.push_back({victim, InstanceState::Stopping, entry.instance.ip,
-                           "preempted by non-preemptible instance " + by.str(),
-                           std::vector<model::PciAddress>{}});
-    }
-    return updates;
-}
-
-void InstanceService::settleEvictions(const std::vector<model::Uuid>& victims, const model::Uuid& by,
-                                      bool stored) {
-    {
-        std::unique_lock lock(mutex_);
-        for (const auto& victim : victims) {
-            auto it = byId_.find(victim);
-            if (it == byId_.end()) {
-                continue;
-            }
-            it->second.admitting = false;
-            it->second.pendingGpus.reset();
-            if (stored) {
-                it->second.instance.state = InstanceState::Stopping;
-                it->second.instance.gpus.clear();
-                it->second.instance.reason = "preempted by non-preemptible instance " + by.str();
-            }
+std::optional<std::vector<Admission>> HostRegistry::admitGroup(
+    const std::vector<const model::InstanceType*>& members, const std::vector<model::Holding>& holdings) const {
+    std::shared_lock lock(mutex_);
+    auto views = viewsLocked(holdings);
+    std::vector<Admission> admitted;
+    for (const auto* type : members) {
+        auto request = placementRequest(*type);
+        auto placement = model::place(request, views);
+        if (!placement) {
+            return std::nullopt;
         }
-    }
-    for (const auto& victim : victims) {
-        if (stored) {
-            log::info("instance preempted", {{"instance", victim.str()}, {"by", by.str()}});
-            schedule(victim, Job::Converge);
+        auto& view = views[placement->host];
+        view.freeCpus -= request.cpus;
+        view.freeMemoryBytes -= request.memoryBytes;
+        for (auto index : placement->gpus) {
+            view.gpuTaken |= model::GpuMask{1} << index;
         }
+        admitted.push_back(Admission{placement->host, addressesLocked(*placement), {}});
     }
+    return admitted;
 }
 
-std::string InstanceService::shortageLocked(const model::InstanceType& type, std::size_t onlyHost) const {
-    auto views = viewsLocked();
+std::string HostRegistry::shortage(const model::InstanceType& type, std::size_t onlyHost,
+                                   const std::vector<model::Holding>& holdings) const {
+    std::shared_lock lock(mutex_);
+    auto views = viewsLocked(holdings);
     std::string free;
     for (std::size_t h = 0; h < hosts_.size(); ++h) {
         if (onlyHost != kNoHost && h != onlyHost) {
@@ -320,37 +276,44 @@ std::string InstanceService::shortageLocked(const model::InstanceType& type, std
                                : "not enough free CPU or memory on host " + hosts_[onlyHost].binding.name;
 }
 
-Result<std::vector<TypeCapacity>> InstanceService::capacity() const {
+Result<std::vector<TypeCapacity>> HostRegistry::capacity(const std::vector<model::InstanceType>& types,
+                                                         const std::vector<model::Holding>& holdings) const {
     std::shared_lock lock(mutex_);
-    auto views = viewsLocked();
+    auto views = viewsLocked(holdings);
     if (std::none_of(views.begin(), views.end(), [](const model::HostView& view) { return view.usable; })) {
         return Error{ErrorCode::Unavailable, "no host's resources are known (libvirt unreachable)", {}};
     }
     std::vector<TypeCapacity> result;
-    for (const auto& type : catalog_.instanceTypes()) {
+    for (const auto& type : types) {
         std::uint64_t fit = 0;
         for (const auto& view : views) {
-            fit += model::fitCount(requestFor(type), view);
+            fit += model::fitCount(placementRequest(type), view);
         }
         result.push_back({type.name, fit});
     }
     return result;
 }
 
-Result<void> InstanceService::placeGpusLocked(const Instance& instance, drivers::DomainSpec& spec) const {
-    if (instance.gpus.empty()) {
+Result<void> HostRegistry::placeGpus(const std::string& hostName, const std::vector<model::PciAddress>& gpus,
+                                     drivers::DomainSpec& spec) const {
+    if (gpus.empty()) {
         return {};
     }
-    const auto& host = hosts_[hostIndex(instance.host)];
+    auto h = indexOf(hostName);
+    if (h == kNoHost) {
+        return Error::internal("host " + hostName + " is not configured");
+    }
+    std::shared_lock lock(mutex_);
+    const auto& host = hosts_[h];
     if (!host.resources) {
-        return Error{ErrorCode::Unavailable, "host " + instance.host + " inventory not known yet", {}};
+        return Error{ErrorCode::Unavailable, "host " + hostName + " inventory not known yet", {}};
     }
     std::vector<std::uint64_t> bars;
     std::set<int> nodes;
-    for (const auto& address : instance.gpus) {
+    for (const auto& address : gpus) {
         auto index = model::findGpu(host.inventory.gpus, address);
         if (!index) {
-            return Error::internal("GPU " + address.str() + " is no longer usable on host " + instance.host);
+            return Error::internal("GPU " + address.str() + " is no longer usable on host " + hostName);
         }
         const auto* gpu = &host.inventory.gpus[*index];
         spec.hostDevices.insert(spec.hostDevices.end(), gpu->functions.begin(), gpu->functions.end());
@@ -360,7 +323,7 @@ Result<void> InstanceService::placeGpusLocked(const Instance& instance, drivers:
         }
     }
     // The whole board: its NVSwitches go too, so NVLink works between the guest's GPUs.
-    if (instance.gpus.size() == host.inventory.gpus.size()) {
+    if (gpus.size() == host.inventory.gpus.size()) {
         for (const auto& nvswitch : host.inventory.nvswitches) {
             spec.hostDevices.insert(spec.hostDevices.end(), nvswitch.functions.begin(),
                                     nvswitch.functions.end());
@@ -387,29 +350,6 @@ Result<void> InstanceService::placeGpusLocked(const Instance& instance, drivers:
         spec.memoryNodes.assign(nodes.begin(), nodes.end());
     }
     return {};
-}
-
-// What the API shows: an instance on a host that cannot be reached is in error until
-// the host is back (the stored state is kept; reconcile then adopts what libvirt says).
-Instance InstanceService::visible(const Instance& instance) const {
-    auto h = hostIndex(instance.host);
-    if (instance.host.empty() || instance.state == InstanceState::OutOfStock) {
-        return instance;
-    }
-    if (h == kNoHost) {
-        Instance shown = instance;
-        shown.state = InstanceState::Failed;
-        shown.reason = "host " + instance.host + " is not in the agent's configuration";
-        return shown;
-    }
-    if (hosts_[h].reachable) {
-        return instance;
-    }
-    Instance shown = instance;
-    shown.state = InstanceState::Failed;
-    shown.reason = "host " + instance.host + " is unreachable" +
-                   (hosts_[h].problem.empty() ? "" : ": " + hosts_[h].problem);
-    return shown;
 }
 
 }  // namespace gpuhost::agent
