@@ -194,23 +194,27 @@ int SqliteStore::userVersion() {
 }
 
 void SqliteStore::migrate() {
-    int version = userVersion();
-    if (version > latestSchemaVersion()) {
-        throw std::runtime_error("store schema version " + std::to_string(version) +
-                                 " is newer than this gpuhostd understands (" +
-                                 std::to_string(latestSchemaVersion()) + ")");
-    }
     // A migration may rebuild a table, and dropping the old one with foreign keys on
     // would delete every row that references it (ON DELETE CASCADE). The pragma is a no-op
     // inside a transaction, so it is off around the migrations; each one checks the
     // references before it commits instead.
     execute("PRAGMA foreign_keys=OFF");
-    for (int next = version; next < latestSchemaVersion(); ++next) {
+    for (bool done = false; !done;) {
         execute("BEGIN IMMEDIATE");
         try {
-            execute(kMigrations[next]);
-            checkForeignKeys();
-            execute(("PRAGMA user_version=" + std::to_string(next + 1)).c_str());
+            // Read under the write lock: another process may have migrated meanwhile.
+            int version = userVersion();
+            if (version > latestSchemaVersion()) {
+                throw std::runtime_error("store schema version " + std::to_string(version) +
+                                         " is newer than this gpuhostd understands (" +
+                                         std::to_string(latestSchemaVersion()) + ")");
+            }
+            done = version == latestSchemaVersion();
+            if (!done) {
+                execute(kMigrations[version]);
+                checkForeignKeys();
+                execute(("PRAGMA user_version=" + std::to_string(version + 1)).c_str());
+            }
             execute("COMMIT");
         } catch (...) {
             sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
