@@ -83,8 +83,14 @@ Result<std::vector<model::Uuid>> readUuids(const json& body, const char* field) 
 }  // namespace
 
 Result<model::CreateInstance> parseCreateInstance(const json& body) {
-    if (auto known = rejectUnknownFields(
-            body, {"name", "type", "image", "userData", "tags", "ephemeral", "preemptible", "filesystems"});
+    // Shown in GET, so a client may send it back: say why it cannot be set, rather than
+    // "unknown field". Only a cluster makes owned instances. null means "none", as for
+    // the other optional fields, and that is what every client-made instance has.
+    if (auto owner = body.find("owner"); owner != body.end() && !owner->is_null()) {
+        return Error::invalid("owner", "is read-only: only a cluster creates the instances it owns");
+    }
+    if (auto known = rejectUnknownFields(body, {"name", "type", "image", "userData", "tags", "ephemeral",
+                                                "preemptible", "filesystems", "owner"});
         !known) {
         return known.error();
     }
@@ -148,6 +154,21 @@ void appendField(std::string& out, std::string_view key, std::string_view text) 
     appendString(out, text);
 }
 
+// Extra: the cluster that owns a member (absent for user instances), read-only.
+void appendOwner(std::string& out, const model::InstanceOwner& owner) {
+    out += ",\"owner\":{\"clusterId\":\"" + owner.clusterId.str() + "\"";
+    appendField(out, "clusterKind", owner.clusterKind);
+    appendField(out, "clusterName", owner.clusterName);
+    out += ",\"index\":" + std::to_string(owner.index);
+    if (owner.nodePool.empty()) {
+        out += ",\"nodePool\":null";
+    } else {
+        appendField(out, "nodePool", owner.nodePool);
+    }
+    appendField(out, "role", owner.role);
+    out += "}";
+}
+
 // Written straight to text rather than through a json DOM: a list of 10,000 instances
 // cost ~110 ms of allocations as a DOM, on an I/O thread. Keys in sorted order, as a
 // DOM would print them.
@@ -177,6 +198,9 @@ void appendInstance(std::string& out, const model::Instance& instance) {
         out += ",\"ip\":null";
     }
     appendField(out, "name", instance.name);
+    if (instance.owner) {
+        appendOwner(out, *instance.owner);
+    }
     out += instance.preemptible ? ",\"preemptible\":true" : ",\"preemptible\":false";
     if (!instance.reason.empty()) {  // extra: why it is in error or stopped
         appendField(out, "reason", instance.reason);

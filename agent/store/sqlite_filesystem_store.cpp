@@ -124,17 +124,20 @@ Result<void> SqliteStore::deleteFilesystem(const model::Uuid& id) {
     return {};
 }
 
-// Inside insertInstance's transaction: only filesystems of the instance's project that
-// are available (not being deleted) can be referenced.
+// Inside insertInstances' transaction: only filesystems of the instance's project that
+// are available (not being deleted) can be referenced. The rows are the only record of an
+// instance's filesystems, so they keep the order the user gave.
 Result<void> SqliteStore::attachFilesystems(const model::Instance& instance) {
-    for (const auto& filesystem : instance.filesystems) {
+    for (std::size_t position = 0; position < instance.filesystems.size(); ++position) {
+        const auto& filesystem = instance.filesystems[position];
         Statement attach(
             db_,
-            "INSERT INTO instance_filesystems (instance_id, filesystem_id) SELECT ?, id FROM filesystems "
-            "WHERE id = ? AND project_id = ? AND state = 'available'");
+            "INSERT INTO instance_filesystems (instance_id, filesystem_id, position) "
+            "SELECT ?, id, ? FROM filesystems WHERE id = ? AND project_id = ? AND state = 'available'");
         attach.bind(1, instance.id.str());
-        attach.bind(2, filesystem.str());
-        attach.bind(3, instance.projectId.str());
+        attach.bindInt(2, static_cast<sqlite3_int64>(position));
+        attach.bind(3, filesystem.str());
+        attach.bind(4, instance.projectId.str());
         int rc = attach.step();
         if (rc != SQLITE_DONE && rc != SQLITE_CONSTRAINT_PRIMARYKEY) {
             return lastError("attach filesystem");

@@ -1,4 +1,5 @@
 // The instance half of SqliteStore.
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -16,42 +17,35 @@ using sqlite::Transaction;
 namespace {
 
 constexpr const char* kInstanceColumns =
-    "id, project_id, name, type, image, user_data, ephemeral, preemptible, filesystems, tags, state, ip, "
-    "reason, created_at, host";
+    "id, project_id, name, type, image, user_data, ephemeral, preemptible, tags, state, ip, reason, "
+    "created_at, host, owner_cluster, owner_kind, owner_cluster_name, owner_pool, owner_role, owner_index";
+constexpr int kInstanceColumnCount = 20;
 
-std::string filesystemsJson(const std::vector<model::Uuid>& ids) {
-    auto list = nlohmann::json::array();
-    for (const auto& id : ids) {
-        list.push_back(id.str());
+// owner_cluster '' is a user instance; the other owner columns only mean something with
+// it. False when the row is malformed.
+bool readOwner(const Statement& row, std::optional<model::InstanceOwner>& owner) {
+    if (row.text(14).empty()) {
+        owner.reset();
+        return true;
     }
-    return list.dump();
-}
-
-std::optional<std::vector<model::Uuid>> parseFilesystems(const std::string& text) {
-    auto list = nlohmann::json::parse(text, nullptr, false);
-    if (!list.is_array()) {
-        return std::nullopt;
+    auto cluster = model::Uuid::parse(row.text(14));
+    auto index = row.integer(19);
+    if (!cluster || index < 0 || index > std::numeric_limits<unsigned>::max()) {
+        return false;
     }
-    std::vector<model::Uuid> ids;
-    for (const auto& item : list) {
-        auto id = item.is_string() ? model::Uuid::parse(item.get<std::string>()) : std::nullopt;
-        if (!id) {
-            return std::nullopt;
-        }
-        ids.push_back(*id);
-    }
-    return ids;
+    owner = model::InstanceOwner{*cluster,     row.text(15), row.text(16),
+                                 row.text(17), row.text(18), static_cast<unsigned>(index)};
+    return true;
 }
 
 std::optional<model::Instance> instanceFromRow(const Statement& row) {
     model::Instance instance;
     auto id = model::Uuid::parse(row.text(0));
     auto project = model::Uuid::parse(row.text(1));
-    auto filesystems = parseFilesystems(row.text(8));
-    auto tags = nlohmann::json::parse(row.text(9), nullptr, false);
-    auto state = model::instanceStateFromString(row.text(10));
-    auto created = model::parseTimestamp(row.text(13));
-    if (!id || !project || !filesystems || !tags.is_object() || !state || !created) {
+    auto tags = nlohmann::json::parse(row.text(8), nullptr, false);
+    auto state = model::instanceStateFromString(row.text(9));
+    auto created = model::parseTimestamp(row.text(12));
+    if (!id || !project || !tags.is_object() || !state || !created || !readOwner(row, instance.owner)) {
         return std::nullopt;
     }
     instance.id = *id;
@@ -62,16 +56,43 @@ std::optional<model::Instance> instanceFromRow(const Statement& row) {
     instance.userData = row.blob(5);
     instance.ephemeral = row.integer(6) != 0;
     instance.preemptible = row.integer(7) != 0;
-    instance.filesystems = std::move(*filesystems);
     instance.tags = tags.get<model::Tags>();
     instance.state = *state;
-    if (!row.isNull(11)) {
-        instance.ip = row.text(11);
+    if (!row.isNull(10)) {
+        instance.ip = row.text(10);
     }
-    instance.reason = row.text(12);
+    instance.reason = row.text(11);
     instance.createdAt = *created;
-    instance.host = row.text(14);
+    instance.host = row.text(13);
     return instance;
+}
+
+void bindInstance(Statement& statement, const model::Instance& instance) {
+    statement.bind(1, instance.id.str());
+    statement.bind(2, instance.projectId.str());
+    statement.bind(3, instance.name);
+    statement.bind(4, instance.type);
+    statement.bind(5, instance.image);
+    statement.bindBlob(6, instance.userData);
+    statement.bindInt(7, instance.ephemeral ? 1 : 0);
+    statement.bindInt(8, instance.preemptible ? 1 : 0);
+    statement.bind(9, nlohmann::json(instance.tags).dump());
+    statement.bind(10, std::string(model::nameOf(instance.state)));
+    if (instance.ip) {
+        statement.bind(11, *instance.ip);
+    } else {
+        statement.bindNull(11);
+    }
+    statement.bind(12, instance.reason);
+    statement.bind(13, model::formatTimestamp(instance.createdAt));
+    statement.bind(14, instance.host);
+    const auto& owner = instance.owner;
+    statement.bind(15, owner ? owner->clusterId.str() : std::string());
+    statement.bind(16, owner ? owner->clusterKind : std::string());
+    statement.bind(17, owner ? owner->clusterName : std::string());
+    statement.bind(18, owner ? owner->nodePool : std::string());
+    statement.bind(19, owner ? owner->role : std::string());
+    statement.bindInt(20, owner ? owner->index : 0);
 }
 
 }  // namespace
@@ -94,64 +115,88 @@ Result<std::vector<model::Instance>> SqliteStore::loadInstances() {
     if (rc != SQLITE_DONE) {
         return lastError("load instances");
     }
-    std::map<std::string, model::Instance*> byId;
-    for (auto& instance : instances) {
-        byId[instance.id.str()] = &instance;
-    }
-    Statement gpus(db_, "SELECT instance_id, address FROM gpu_allocations ORDER BY instance_id, address");
-    while ((rc = gpus.step()) == SQLITE_ROW) {
-        auto owner = byId.find(gpus.text(0));
-        auto address = model::PciAddress::parse(gpus.text(1));
-        if (owner == byId.end() || !address) {
-            return Error::internal("store: malformed GPU allocation " + gpus.text(1));
-        }
-        owner->second->gpus.push_back(*address);
-    }
-    if (rc != SQLITE_DONE) {
-        return lastError("load GPU allocations");
+    if (auto loaded = loadGpusAndFilesystems(instances); !loaded) {
+        return loaded.error();
     }
     return instances;
 }
 
-Result<void> SqliteStore::insertInstance(const model::Instance& instance,
-                                         const std::vector<InstanceUpdate>& first) {
+Result<void> SqliteStore::loadGpusAndFilesystems(std::vector<model::Instance>& instances) {
+    std::map<std::string, model::Instance*> byId;
+    for (auto& instance : instances) {
+        byId[instance.id.str()] = &instance;
+    }
+    int rc = SQLITE_ROW;
+    Statement gpus(db_, "SELECT instance_id, address FROM gpu_allocations ORDER BY instance_id, address");
+    while ((rc = gpus.step()) == SQLITE_ROW) {
+        auto holder = byId.find(gpus.text(0));
+        auto address = model::PciAddress::parse(gpus.text(1));
+        if (holder == byId.end() || !address) {
+            return Error::internal("store: malformed GPU allocation " + gpus.text(1));
+        }
+        holder->second->gpus.push_back(*address);
+    }
+    if (rc != SQLITE_DONE) {
+        return lastError("load GPU allocations");
+    }
+    Statement filesystems(db_,
+                          "SELECT instance_id, filesystem_id FROM instance_filesystems "
+                          "ORDER BY instance_id, position");
+    while ((rc = filesystems.step()) == SQLITE_ROW) {
+        auto user = byId.find(filesystems.text(0));
+        auto id = model::Uuid::parse(filesystems.text(1));
+        if (user == byId.end() || !id) {
+            return Error::internal("store: malformed filesystem reference " + filesystems.text(1));
+        }
+        user->second->filesystems.push_back(*id);
+    }
+    if (rc != SQLITE_DONE) {
+        return lastError("load filesystem references");
+    }
+    return {};
+}
+
+Result<void> SqliteStore::insertInstances(const std::vector<model::Instance>& instances,
+                                          const std::vector<InstanceUpdate>& first) {
     Timer timer(metrics_, "insert_instance");
     std::lock_guard lock(mutex_);
+    // One transaction for the evictions and the whole group: any error returns before
+    // commit and the Transaction rolls everything back, GPU rows included.
     Transaction transaction(db_);
     for (const auto& update : first) {
         if (auto applied = applyUpdate(update); !applied) {
             return applied;
         }
     }
-    std::string sql = std::string("INSERT INTO instances (") + kInstanceColumns +
-                      ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-    Statement statement(db_, sql.c_str());
-    statement.bind(1, instance.id.str());
-    statement.bind(2, instance.projectId.str());
-    statement.bind(3, instance.name);
-    statement.bind(4, instance.type);
-    statement.bind(5, instance.image);
-    statement.bindBlob(6, instance.userData);
-    statement.bindInt(7, instance.ephemeral ? 1 : 0);
-    statement.bindInt(8, instance.preemptible ? 1 : 0);
-    statement.bind(9, filesystemsJson(instance.filesystems));
-    statement.bind(10, nlohmann::json(instance.tags).dump());
-    statement.bind(11, std::string(model::nameOf(instance.state)));
-    if (instance.ip) {
-        statement.bind(12, *instance.ip);
-    } else {
-        statement.bindNull(12);
+    for (const auto& instance : instances) {
+        if (auto inserted = insertOne(instance); !inserted) {
+            return inserted;
+        }
     }
-    statement.bind(13, instance.reason);
-    statement.bind(14, model::formatTimestamp(instance.createdAt));
-    statement.bind(15, instance.host);
+    if (!transaction.commit()) {
+        return lastError("commit instances");
+    }
+    return {};
+}
+
+Result<void> SqliteStore::insertOne(const model::Instance& instance) {
+    std::string placeholders = "?";
+    for (int i = 1; i < kInstanceColumnCount; ++i) {
+        placeholders += ", ?";
+    }
+    std::string sql =
+        std::string("INSERT INTO instances (") + kInstanceColumns + ") VALUES (" + placeholders + ")";
+    Statement statement(db_, sql.c_str());
+    bindInstance(statement, instance);
     int rc = statement.step();
     if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
         return Error::notFound("project");
     }
     if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
-        return Error{model::ErrorCode::Conflict, "this project already has an instance with this name",
-                     "name"};
+        std::string scope = instance.owner
+                                ? "cluster " + instance.owner->clusterName + " already has a member"
+                                : "this project already has an instance";
+        return Error{model::ErrorCode::Conflict, scope + " named " + instance.name, "name"};
     }
     if (rc != SQLITE_DONE) {
         return lastError("insert instance");
@@ -159,13 +204,7 @@ Result<void> SqliteStore::insertInstance(const model::Instance& instance,
     if (auto gpus = insertGpus(instance.id, instance.host, instance.gpus); !gpus) {
         return gpus;
     }
-    if (auto attached = attachFilesystems(instance); !attached) {
-        return attached;
-    }
-    if (!transaction.commit()) {
-        return lastError("commit instance");
-    }
-    return {};
+    return attachFilesystems(instance);
 }
 
 Result<void> SqliteStore::insertGpus(const model::Uuid& id, const std::string& host,
@@ -242,50 +281,6 @@ Result<void> SqliteStore::deleteInstance(const model::Uuid& id) {
     statement.bind(1, id.str());
     if (statement.step() != SQLITE_DONE) {
         return lastError("delete instance");
-    }
-    return {};
-}
-
-Result<model::Uuid> SqliteStore::agentId() {
-    Timer timer(metrics_, "agent_id");
-    std::lock_guard lock(mutex_);
-    Transaction transaction(db_);
-    Statement read(db_, "SELECT value FROM agent_meta WHERE key = 'agent_id'");
-    if (read.step() == SQLITE_ROW) {
-        auto id = model::Uuid::parse(read.text(0));
-        if (!id) {
-            return Error::internal("store: malformed agent_id");
-        }
-        return *id;
-    }
-    auto id = model::Uuid::random();
-    Statement write(db_, "INSERT INTO agent_meta (key, value) VALUES ('agent_id', ?)");
-    write.bind(1, id.str());
-    if (write.step() != SQLITE_DONE || !transaction.commit()) {
-        return lastError("store agent id");
-    }
-    return id;
-}
-
-Result<bool> SqliteStore::imageImported(const std::string& volume) {
-    Timer timer(metrics_, "image_imported");
-    std::lock_guard lock(mutex_);
-    Statement read(db_, "SELECT 1 FROM agent_meta WHERE key = ?");
-    read.bind(1, "imported:" + volume);
-    int rc = read.step();
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        return lastError("read image import");
-    }
-    return rc == SQLITE_ROW;
-}
-
-Result<void> SqliteStore::markImageImported(const std::string& volume) {
-    Timer timer(metrics_, "mark_image_imported");
-    std::lock_guard lock(mutex_);
-    Statement write(db_, "INSERT OR REPLACE INTO agent_meta (key, value) VALUES (?, 'complete')");
-    write.bind(1, "imported:" + volume);
-    if (write.step() != SQLITE_DONE) {
-        return lastError("mark image import");
     }
     return {};
 }

@@ -90,6 +90,53 @@ const std::vector<const char*> kMigrations = {
     ) STRICT, WITHOUT ROWID;
     CREATE INDEX instance_filesystems_by_filesystem ON instance_filesystems(filesystem_id);
     )sql",
+    // v5: instances owned by a cluster; names unique per project among user instances
+    // (owner_cluster '') and per cluster among its members; an instance's filesystems kept
+    // once, as rows in the order given (the JSON column goes); image marks with a host.
+    // Dropping UNIQUE (project_id, name) means rebuilding the table (SQLite's 12-step
+    // ALTER): migrate() runs this with foreign keys off, so dropping the old table does not
+    // cascade into gpu_allocations and instance_filesystems, whose REFERENCES instances(id)
+    // then name the new table; the rowid is copied so equal created_at keep their order.
+    // Marks without a host ("<volume>") may belong to any host: forgotten, so the volume is
+    // imported again rather than trusted.
+    R"sql(
+    ALTER TABLE instance_filesystems ADD COLUMN position INTEGER NOT NULL DEFAULT 0;
+    UPDATE instance_filesystems SET position = coalesce(
+        (SELECT min(CAST(j.key AS INTEGER)) FROM instances AS i, json_each(i.filesystems) AS j
+         WHERE i.id = instance_filesystems.instance_id AND j.value = instance_filesystems.filesystem_id),
+        0);
+    CREATE TABLE instances_v5 (
+        id                 TEXT PRIMARY KEY NOT NULL,
+        project_id         TEXT NOT NULL REFERENCES projects(id),
+        name               TEXT NOT NULL,
+        type               TEXT NOT NULL,
+        image              TEXT NOT NULL,
+        user_data          BLOB NOT NULL,
+        ephemeral          INTEGER NOT NULL,
+        preemptible        INTEGER NOT NULL,
+        tags               TEXT NOT NULL,
+        state              TEXT NOT NULL,
+        ip                 TEXT,
+        reason             TEXT NOT NULL,
+        created_at         TEXT NOT NULL,
+        host               TEXT NOT NULL DEFAULT '',
+        owner_cluster      TEXT NOT NULL DEFAULT '',
+        owner_kind         TEXT NOT NULL DEFAULT '',
+        owner_cluster_name TEXT NOT NULL DEFAULT '',
+        owner_pool         TEXT NOT NULL DEFAULT '',
+        owner_role         TEXT NOT NULL DEFAULT '',
+        owner_index        INTEGER NOT NULL DEFAULT 0
+    ) STRICT;
+    INSERT INTO instances_v5 (rowid, id, project_id, name, type, image, user_data, ephemeral, preemptible,
+                              tags, state, ip, reason, created_at, host)
+        SELECT rowid, id, project_id, name, type, image, user_data, ephemeral, preemptible, tags, state, ip,
+               reason, created_at, host
+        FROM instances;
+    DROP TABLE instances;
+    ALTER TABLE instances_v5 RENAME TO instances;
+    CREATE UNIQUE INDEX instances_name_per_owner ON instances(project_id, owner_cluster, name);
+    DELETE FROM agent_meta WHERE key LIKE 'imported:%' AND instr(key, '/') = 0;
+    )sql",
 };
 
 // Tables whose rows belong to a project (column project_id). A project is deleted
@@ -111,8 +158,7 @@ SqliteStore::SqliteStore(const std::filesystem::path& file, Metrics* metrics) : 
         execute("PRAGMA journal_mode=WAL");
         // FULL: a commit is on disk (WAL fsynced) before we acknowledge the request.
         execute("PRAGMA synchronous=FULL");
-        execute("PRAGMA foreign_keys=ON");
-        migrate();
+        migrate();  // ends with foreign_keys=ON
     } catch (...) {
         sqlite3_close(db_);  // the destructor does not run for a throwing constructor
         throw;
@@ -138,33 +184,59 @@ int SqliteStore::latestSchemaVersion() {
 
 int SqliteStore::schemaVersion() {
     std::lock_guard lock(mutex_);
+    return userVersion();
+}
+
+int SqliteStore::userVersion() {
     Statement statement(db_, "PRAGMA user_version");
     statement.step();
     return static_cast<int>(statement.integer(0));
 }
 
 void SqliteStore::migrate() {
-    int version = 0;
-    {
-        Statement statement(db_, "PRAGMA user_version");
-        statement.step();
-        version = static_cast<int>(statement.integer(0));
-    }
-    if (version > latestSchemaVersion()) {
-        throw std::runtime_error("store schema version " + std::to_string(version) +
-                                 " is newer than this gpuhostd understands (" +
-                                 std::to_string(latestSchemaVersion()) + ")");
-    }
-    for (int next = version; next < latestSchemaVersion(); ++next) {
+    // A migration may rebuild a table, and dropping the old one with foreign keys on
+    // would delete every row that references it (ON DELETE CASCADE). The pragma is a no-op
+    // inside a transaction, so it is off around the migrations; each one checks the
+    // references before it commits instead.
+    execute("PRAGMA foreign_keys=OFF");
+    for (bool done = false; !done;) {
         execute("BEGIN IMMEDIATE");
         try {
-            execute(kMigrations[next]);
-            execute(("PRAGMA user_version=" + std::to_string(next + 1)).c_str());
+            // Read under the write lock: another process may have migrated meanwhile.
+            int version = userVersion();
+            if (version > latestSchemaVersion()) {
+                throw std::runtime_error("store schema version " + std::to_string(version) +
+                                         " is newer than this gpuhostd understands (" +
+                                         std::to_string(latestSchemaVersion()) + ")");
+            }
+            done = version == latestSchemaVersion();
+            if (!done) {
+                execute(kMigrations[version]);
+                checkForeignKeys();
+                execute(("PRAGMA user_version=" + std::to_string(version + 1)).c_str());
+            }
             execute("COMMIT");
         } catch (...) {
             sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
             throw;
         }
+    }
+    execute("PRAGMA foreign_keys=ON");
+    Statement enabled(db_, "PRAGMA foreign_keys");
+    if (enabled.step() != SQLITE_ROW || enabled.integer(0) != 1) {
+        throw std::runtime_error("sqlite: foreign keys cannot be enabled (SQLite built without them?)");
+    }
+}
+
+void SqliteStore::checkForeignKeys() {
+    Statement check(db_, "PRAGMA foreign_key_check");
+    int rc = check.step();
+    if (rc == SQLITE_ROW) {
+        throw std::runtime_error("store migration left a dangling reference in table " + check.text(0) +
+                                 " (to " + check.text(2) + ")");
+    }
+    if (rc != SQLITE_DONE) {
+        throw std::runtime_error(std::string("sqlite foreign_key_check: ") + sqlite3_errmsg(db_));
     }
 }
 

@@ -14,7 +14,10 @@ namespace gpuhost::agent {
 
 /// The SQLite store: WAL journal, synchronous=FULL, schema migrations applied in
 /// order at open (PRAGMA user_version is the schema version).
-class SqliteStore final : public ProjectStore, public InstanceStore, public FilesystemStore {
+class SqliteStore final : public ProjectStore,
+                          public InstanceStore,
+                          public FilesystemStore,
+                          public AgentMetadataStore {
   public:
     /// Opens (creating if needed) `file` and migrates it. Throws std::runtime_error
     /// when the database cannot be opened or is newer than this binary.
@@ -30,13 +33,16 @@ class SqliteStore final : public ProjectStore, public InstanceStore, public File
 
     // InstanceStore (sqlite_instance_store.cpp)
     model::Result<std::vector<model::Instance>> loadInstances() override;
-    model::Result<void> insertInstance(const model::Instance& instance,
-                                       const std::vector<InstanceUpdate>& first) override;
+    model::Result<void> insertInstances(const std::vector<model::Instance>& instances,
+                                        const std::vector<InstanceUpdate>& first = {}) override;
     model::Result<void> updateInstances(const std::vector<InstanceUpdate>& updates) override;
     model::Result<void> deleteInstance(const model::Uuid& id) override;
+
+    // AgentMetadataStore (sqlite_agent_store.cpp)
     model::Result<model::Uuid> agentId() override;
-    model::Result<bool> imageImported(const std::string& volume) override;
-    model::Result<void> markImageImported(const std::string& volume) override;
+    model::Result<bool> imageImported(const std::string& mark) override;
+    model::Result<void> markImageImported(const std::string& mark) override;
+    model::Result<void> forgetImageImported(const std::string& mark) override;
 
     int schemaVersion();
     static int latestSchemaVersion();
@@ -50,12 +56,16 @@ class SqliteStore final : public ProjectStore, public InstanceStore, public File
     model::Result<void> deleteFilesystem(const model::Uuid& id) override;
 
   private:
+    model::Result<void> insertOne(const model::Instance& instance);
     model::Result<void> attachFilesystems(const model::Instance& instance);
+    model::Result<void> loadGpusAndFilesystems(std::vector<model::Instance>& instances);
     model::Result<void> applyUpdate(const InstanceUpdate& update);
     model::Result<void> insertGpus(const model::Uuid& id, const std::string& host,
                                    const std::vector<model::PciAddress>& gpus);
     void execute(const char* sql);
+    int userVersion();
     void migrate();
+    void checkForeignKeys();
     model::Error lastError(std::string_view what) const;
 
     sqlite3* db_ = nullptr;

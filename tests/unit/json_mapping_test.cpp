@@ -129,6 +129,14 @@ TEST_CASE("instances: the direct JSON writer prints what a DOM of the same field
         if (!i.reason.empty()) {
             out["reason"] = i.reason;
         }
+        if (i.owner) {
+            out["owner"] = {{"clusterId", i.owner->clusterId.str()},
+                            {"clusterKind", i.owner->clusterKind},
+                            {"clusterName", i.owner->clusterName},
+                            {"nodePool", i.owner->nodePool.empty() ? json(nullptr) : json(i.owner->nodePool)},
+                            {"role", i.owner->role},
+                            {"index", i.owner->index}};
+        }
         return out;
     };
     model::Instance plain;
@@ -149,11 +157,51 @@ TEST_CASE("instances: the direct JSON writer prints what a DOM of the same field
     busy.filesystems = {model::Uuid::random(), model::Uuid::random()};
     busy.gpus = {*model::PciAddress::parse("0000:18:00.0"), *model::PciAddress::parse("0000:2a:00.0")};
     busy.createdAt = model::Timestamp(std::chrono::milliseconds(1795000000123));
-    for (const auto& instance : {plain, busy}) {
+    model::Instance worker = plain;
+    worker.id = model::Uuid::random();
+    worker.name = "hpc-gpu-pool-3";
+    worker.owner =
+        model::InstanceOwner{model::Uuid::random(), "slurm", "hpc \"quoted\"", "gpu-pool", "worker", 3};
+    model::Instance controller = worker;
+    controller.owner =
+        model::InstanceOwner{model::Uuid::random(), "kubernetes", "prod", "", "control-plane", 0};
+    for (const auto& instance : {plain, busy, worker, controller}) {
         CAPTURE(instance.id.str());
         auto expected = dump(domOf(instance));
         CHECK(renderInstance(instance) == expected);
         CHECK(renderInstances({instance, instance}) == "[" + expected + "," + expected + "]");
     }
     CHECK(renderInstances({}) == "[]");
+}
+
+TEST_CASE("instances: owner is shown for cluster members only and cannot be set by a client") {
+    model::Instance user;
+    user.id = model::Uuid::random();
+    user.name = "mine";
+    CHECK_FALSE(json::parse(renderInstance(user)).contains("owner"));
+    auto member = user;
+    auto cluster = model::Uuid::random();
+    member.owner = model::InstanceOwner{cluster, "slurm", "hpc", "gpu-pool", "worker", 2};
+    auto shown = json::parse(renderInstance(member)).at("owner");
+    CHECK(shown == json{{"clusterId", cluster.str()},
+                        {"clusterKind", "slurm"},
+                        {"clusterName", "hpc"},
+                        {"nodePool", "gpu-pool"},
+                        {"role", "worker"},
+                        {"index", 2}});
+    // A client echoing a GET body back, or trying to pass as a cluster member: 400 naming owner.
+    for (const auto* body : {R"({"name": "vm", "type": "cpu.small", "owner": {"clusterId": "x"}})",
+                             R"({"name": "vm", "type": "cpu.small", "owner": "hpc"})",
+                             R"({"owner": {}, "name": "vm", "type": "cpu.small"})"}) {
+        CAPTURE(body);
+        auto request = parseCreateInstance(*parseJsonObject(body));
+        REQUIRE_FALSE(request.ok());
+        CHECK(request.error().code == model::ErrorCode::InvalidArgument);
+        CHECK(request.error().field == "owner");
+        CHECK(request.error().message.find("read-only") != std::string::npos);
+    }
+    CHECK(parseCreateInstance(*parseJsonObject(R"({"name": "vm", "type": "cpu.small"})")).ok());
+    // null is "no owner", what a user instance has (as null is "absent" for every optional field).
+    CHECK(
+        parseCreateInstance(*parseJsonObject(R"({"name": "vm", "type": "cpu.small", "owner": null})")).ok());
 }

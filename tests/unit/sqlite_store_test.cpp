@@ -2,6 +2,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 
 #include <thread>
@@ -167,4 +168,30 @@ TEST_CASE("sqlite store: a GPU has one owner, allocations move with preemption i
     // Deleting an instance frees its GPUs.
     REQUIRE(reopened.deleteInstance((*loaded)[2].id).ok());
     REQUIRE(reopened.insertInstance(instance("after", holder.gpus), {}).ok());
+}
+
+TEST_CASE("sqlite store: two openers of one old database both end at the latest schema") {
+    // The version is read under the migration's write lock, so the second opener sees
+    // what the first did instead of applying the same migration again. (The file is in WAL
+    // mode already, as any database a gpuhostd opened before: switching a brand-new file
+    // to WAL from two connections at once can fail with SQLITE_BUSY, a separate matter.)
+    for (int round = 0; round < 10; ++round) {
+        test::TempDir dir("gpuhost-store");
+        CHECK(pragma(dir.path / "gpuhost.db", "journal_mode=WAL") == "wal");
+        std::atomic<int> opened{0};
+        auto open = [&] {
+            try {
+                agent::SqliteStore store(dir.path / "gpuhost.db", nullptr);
+                if (store.schemaVersion() == agent::SqliteStore::latestSchemaVersion()) {
+                    ++opened;
+                }
+            } catch (const std::exception&) {
+                // counted as not opened (before the fix: "table projects already exists")
+            }
+        };
+        std::thread other(open);
+        open();
+        other.join();
+        CHECK(opened == 2);
+    }
 }
