@@ -11,7 +11,9 @@
 
 namespace gpuhost::test {
 
-/// An in-memory InstanceStore for service and handler tests.
+/// An in-memory InstanceStore for service and handler tests. It refuses what the SQLite
+/// store refuses (names per scope, GPUs, all or none; sqlite_group_test runs both), except
+/// what needs other tables: it knows no projects or filesystems, so never answers NotFound.
 class FakeInstanceStore final : public agent::InstanceStore {
   public:
     model::Result<std::vector<model::Instance>> loadInstances() override {
