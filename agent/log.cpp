@@ -79,6 +79,14 @@ std::string quote(std::string_view value) {
     return out;
 }
 
+namespace {
+std::atomic<void (*)(std::string_view)> lineObserver{nullptr};
+}  // namespace
+
+void setObserver(void (*observer)(std::string_view line)) {
+    lineObserver.store(observer);
+}
+
 void write(Level level, std::string_view message, std::initializer_list<Field> fields) {
     if (!enabled(level)) {
         return;
@@ -99,6 +107,9 @@ void write(Level level, std::string_view message, std::initializer_list<Field> f
     line += '\n';
     // One write(2) per line keeps lines from different threads whole.
     [[maybe_unused]] auto written = ::write(STDERR_FILENO, line.data(), line.size());
+    if (auto* observer = lineObserver.load()) {
+        observer(line);
+    }
 }
 
 }  // namespace gpuhost::agent::log

@@ -32,6 +32,10 @@ inline void error(std::string_view m, std::initializer_list<Field> f = {}) {
     write(Level::Error, m, f);
 }
 
+/// Also hands every written line to `observer` (null: none); for tests that check what
+/// an operator would read. Set it before the threads that log start, clear it after.
+void setObserver(void (*observer)(std::string_view line));
+
 /// Escapes a value for logfmt (exposed for tests).
 std::string quote(std::string_view value);
 

@@ -56,12 +56,11 @@ std::string ImageCache::markFor(std::size_t host, const std::string& volume) con
     return hosts_.binding(host).name + "/" + volume;
 }
 
-std::shared_ptr<ImageCache::Gate> ImageCache::gateFor(const std::string& mark,
-                                                      const asio::any_io_executor& executor) {
+std::shared_ptr<ImageCache::Gate> ImageCache::gateFor(const std::string& mark) {
     std::lock_guard lock(mutex_);
     auto& gate = gates_[mark];
     if (!gate) {
-        gate = std::make_shared<Gate>(executor, 1);
+        gate = std::make_shared<Gate>(executor_, 1);
     }
     return gate;
 }
@@ -72,7 +71,7 @@ asio::awaitable<Result<drivers::Volume>> ImageCache::baseVolume(std::size_t host
     auto mark = markFor(host, name);
     // One import per host and image at a time: a second create waits for the first's
     // import rather than finding a half-written volume (or importing it twice).
-    auto gate = gateFor(mark, co_await asio::this_coro::executor);
+    auto gate = gateFor(mark);
     boost::system::error_code ec;
     co_await gate->async_send(boost::system::error_code{}, asio::redirect_error(asio::use_awaitable, ec));
     struct Release {

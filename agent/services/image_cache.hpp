@@ -30,8 +30,10 @@ bool isBaseVolumeName(std::string_view name);
 /// left half-written is imported again.
 class ImageCache {
   public:
-    ImageCache(AgentMetadataStore& metadata, BlockingPool& storePool, const HostRegistry& hosts)
-        : metadata_(metadata), storePool_(storePool), hosts_(hosts) {}
+    /// `executor` owns the gates that serialize imports (they outlive any one caller).
+    ImageCache(AgentMetadataStore& metadata, BlockingPool& storePool, const HostRegistry& hosts,
+               boost::asio::any_io_executor executor)
+        : metadata_(metadata), storePool_(storePool), hosts_(hosts), executor_(std::move(executor)) {}
 
     /// The host's base volume for `image`, importing it first if needed.
     boost::asio::awaitable<model::Result<drivers::Volume>> baseVolume(std::size_t host, ImageConfig image);
@@ -46,12 +48,13 @@ class ImageCache {
 
   private:
     using Gate = boost::asio::experimental::concurrent_channel<void(boost::system::error_code)>;
-    std::shared_ptr<Gate> gateFor(const std::string& mark, const boost::asio::any_io_executor& executor);
+    std::shared_ptr<Gate> gateFor(const std::string& mark);
     std::string markFor(std::size_t host, const std::string& volume) const;
 
     AgentMetadataStore& metadata_;
     BlockingPool& storePool_;
     const HostRegistry& hosts_;
+    boost::asio::any_io_executor executor_;
     std::mutex mutex_;
     std::map<std::string, std::shared_ptr<Gate>> gates_;  // one per host and image: an import at a time
 };

@@ -12,7 +12,7 @@ InstanceModule::InstanceModule(InstanceStore& store, AgentMetadataStore& metadat
       options_(std::move(options)),
       hosts_(withPools(std::move(hosts), hostPool), options_.hostOptions()),
       table_(store, storePool),
-      images_(metadata, storePool, hosts_),
+      images_(metadata, storePool, hosts_, executor),
       provisioner_(table_, hosts_, catalog, images_, {&mounts_}, options_),
       controller_(executor, table_, hosts_, catalog, provisioner_, retry),
       reconciler_(executor, table_, hosts_, catalog, controller_, images_, options_.resyncInterval),

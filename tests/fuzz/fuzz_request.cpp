@@ -15,6 +15,7 @@
 #include "fakes/fake_project_store.hpp"
 #include "log.hpp"
 #include "request_handler.hpp"
+#include "services/instance_module.hpp"
 #include "support/run_coroutine.hpp"
 
 using namespace gpuhost;

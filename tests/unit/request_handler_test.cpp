@@ -11,6 +11,7 @@
 #include "fakes/fake_instance_store.hpp"
 #include "fakes/fake_project_store.hpp"
 #include "request_handler.hpp"
+#include "services/instance_module.hpp"
 #include "support/run_coroutine.hpp"
 
 using namespace gpuhost;
