@@ -308,7 +308,8 @@ asio::awaitable<Result<void>> InstanceService::powerOff(const Instance& instance
     if (*initial == PowerState::ShutOff) {
         co_return Result<void>{};
     }
-    // ACPI first, so the guest can flush its disks; destroy after the timeout.
+    // A graceful shutdown first (the guest agent, else ACPI: see shutdownDomain), so the
+    // guest can flush its disks; destroy after the timeout.
     auto deadline = std::chrono::steady_clock::now() + options_.shutdownTimeout;
     asio::steady_timer timer(co_await asio::this_coro::executor);
     while (std::chrono::steady_clock::now() < deadline && !stopping_.load()) {
@@ -327,7 +328,8 @@ asio::awaitable<Result<void>> InstanceService::powerOff(const Instance& instance
     if (stopping_.load()) {
         co_return Error{ErrorCode::Unavailable, "agent stopping", {}};
     }
-    log::warn("guest ignored ACPI shutdown; destroying", {{"instance", instance.id.str()}});
+    log::warn("guest ignored the shutdown request (guest agent, ACPI); destroying",
+              {{"instance", instance.id.str()}});
     auto destroy = [name, &hypervisor] { return ignoreNotFound(hypervisor.destroyDomain(name)); };
     co_return co_await hostPool_.run(std::move(destroy));
 }
