@@ -58,7 +58,7 @@ TEST_CASE("guest exec: a non-zero exit is a result with its stderr, not an error
     CHECK_FALSE(result->succeeded());
 }
 
-TEST_CASE("guest exec: output beyond the cap is cut and reported, per stream; the agent's own cut too") {
+TEST_CASE("guest exec: output beyond the cap is cut and reported, per stream, and the agent's own cut too") {
     Fixture f;
     f.limits.outputCap = 8;
     f.agent.script({"big"}, {.stdOut = std::string(20, 'o'), .stdErr = "short"});
@@ -117,7 +117,7 @@ TEST_CASE("guest exec: waiting holds no pool thread, so a short command finishes
     CHECK((*longResult)->timedOut);
 }
 
-TEST_CASE("guest exec: an agent that is not connected is Unavailable; a missing program says so") {
+TEST_CASE("guest exec: an agent that is not connected is Unavailable, a missing program says so") {
     Fixture f;
     f.agent.setConnected(false);
     auto down = f.exec({"true"});
@@ -135,7 +135,7 @@ TEST_CASE("guest exec: an agent that is not connected is Unavailable; a missing 
     CHECK(missing.error().message.find("No such file or directory") != std::string::npos);
 }
 
-TEST_CASE("guest exec: a moment of agent silence is polled through; an odd reply fails the exec") {
+TEST_CASE("guest exec: a moment of agent silence is polled through, an odd reply fails the exec") {
     Fixture f;
     f.agent.script({"true"}, {.pollsUntilExit = 1});
     f.agent.failPolls(2, {model::ErrorCode::Unavailable, "Guest agent not available for now", {}});
