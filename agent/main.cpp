@@ -19,6 +19,7 @@
 #include "config.hpp"
 #include "libvirt/connection.hpp"
 #include "libvirt/event_loop.hpp"
+#include "libvirt/libvirt_guest_agent.hpp"
 #include "libvirt/libvirt_hypervisor.hpp"
 #include "libvirt/libvirt_storage.hpp"
 #include "log.hpp"
@@ -202,11 +203,13 @@ int run(const std::filesystem::path& configFile, const agent::Config& config) {
                       config.hosts.size() == 1 ? config.filesystemsRoot : config.filesystemsRoot / host.name,
                       releaser),
               seeds(storage, scratch),
+              guestAgent(connection),
               blocking(threads) {}
         drivers::libvirt::Connection connection;
         drivers::libvirt::LibvirtHypervisor hypervisor;
         drivers::libvirt::LibvirtStorage storage;
         drivers::IsoSeedWriter seeds;
+        drivers::libvirt::LibvirtGuestAgent guestAgent;
         agent::BlockingPool blocking;
     };
     std::vector<std::unique_ptr<HostDrivers>> hostDrivers;
@@ -215,7 +218,7 @@ int run(const std::filesystem::path& configFile, const agent::Config& config) {
         hostDrivers.push_back(std::make_unique<HostDrivers>(config, host, oneHost ? poolRoot : poolRoot / host.name,
                                                             releaser, options.scratchDir, perHost));
         auto& made = *hostDrivers.back();
-        hosts.push_back({host.name, &made.hypervisor, &made.storage, &made.seeds, nullptr, &made.blocking});
+        hosts.push_back({host.name, &made.hypervisor, &made.storage, &made.seeds, &made.guestAgent, &made.blocking});
     }
 
     agent::Metrics metrics;

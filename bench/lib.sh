@@ -13,10 +13,10 @@ bench_config() {
     "$(printf %s "$token" | sha256sum | cut -d' ' -f1)"
 }
 
-# bench_start PORT: build/gpuhostd with $work/gpuhostd.yaml in the background (its pid in
+# bench_start PORT: build/gpuhostd (or $GPUHOST_BENCH_DAEMON) with $work/gpuhostd.yaml in the background (its pid in
 # daemon_pid, its log in $work/gpuhostd.log); returns once /healthz answers.
 bench_start() {
-  build/gpuhostd --config "$work/gpuhostd.yaml" 2>"$work/gpuhostd.log" &
+  "${GPUHOST_BENCH_DAEMON:-build/gpuhostd}" --config "$work/gpuhostd.yaml" 2>"$work/gpuhostd.log" &
   daemon_pid=$!
   for _ in $(seq 200); do
     curl -sf "http://127.0.0.1:$1/healthz" >/dev/null && return 0

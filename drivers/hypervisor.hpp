@@ -65,7 +65,9 @@ class Hypervisor {
     /// Defines (or redefines) the persistent domain for `spec`.
     virtual model::Result<void> defineDomain(const DomainSpec& spec) = 0;
     virtual model::Result<void> startDomain(const std::string& name) = 0;
-    /// Asks the guest to power off (ACPI); returns at once.
+    /// Asks the guest to power off: through its guest agent when that answers, else with
+    /// the ACPI power button. Returns once asked (through the agent: once the guest has
+    /// begun to shut down, a few seconds), not when the domain is off.
     virtual model::Result<void> shutdownDomain(const std::string& name) = 0;
     /// Pulls the plug. Destroying a domain that is not running is not an error.
     virtual model::Result<void> destroyDomain(const std::string& name) = 0;
@@ -88,8 +90,8 @@ class Hypervisor {
     /// defines `default` but leaves it inactive, and then no domain on it can start.
     /// Returns true when this call started it; NotFound when it is not defined.
     virtual model::Result<bool> ensureNetwork(const std::string& name) = 0;
-    /// Starts delivering events to `sink` (which must outlive this object), also
-    /// across reconnects.
+    /// Adds `sink` (which must outlive this object) to the sinks that get events, also
+    /// across reconnects: every sink gets every event.
     virtual void watch(HypervisorEvents& sink) = 0;
 };
 

@@ -27,7 +27,10 @@ for sources in /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list; do
   if [ -s "$sources" ]; then mirror=("$sources"); break; fi
 done
 
-packages=systemd-sysv,udev,cloud-init,qemu-guest-agent,linux-image-cloud-amd64,e2fsprogs,isc-dhcp-client,ifupdown,locales,netbase
+# dbus + libpam-systemd bring systemd-logind, which powers off on the ACPI power button
+# (HandlePowerKey=poweroff by default): without it the guest ignores `virsh shutdown --mode
+# acpi` and every stop waits for shutdown_timeout_s before a destroy.
+packages=systemd-sysv,udev,dbus,libpam-systemd,cloud-init,qemu-guest-agent,linux-image-cloud-amd64,e2fsprogs,isc-dhcp-client,ifupdown,locales,netbase
 mmdebstrap --variant=apt --include="$packages" \
   --customize-hook='echo "datasource_list: [ NoCloud, None ]" > "$1/etc/cloud/cloud.cfg.d/90-gpuhost-nocloud.cfg"' \
   --customize-hook='sed -i "s/^# *en_US.UTF-8/en_US.UTF-8/" "$1/etc/locale.gen" && chroot "$1" locale-gen >/dev/null' \

@@ -4,19 +4,27 @@
 # Part 1 (libvirt's test driver, no VMs, seconds): GET /instances/{id} latency with wrk,
 #   idle and while 20 creates + deletes run at once; and how long 20 parallel creates
 #   take to be acknowledged (each fsynced) and to reach "running".
-# Part 2 (real qemu:///system, TCG here, a few minutes; skip with --no-qemu): one instance
-#   through the API, POST → running and POST → guest address, side by side with raw
-#   `virsh define` + `virsh start` of the same domain XML (the baseline).
+# Part 2 (real qemu:///system, TCG here, a few minutes; skip with --no-qemu, run alone with
+#   --qemu-only): one instance through the API, POST → running and POST → guest address,
+#   side by side with raw `virsh define` + `virsh start` of the same domain XML (the
+#   baseline); then POST …/stop → stopped of the booted guest, beside a raw `virsh shutdown`.
 #
-#   bench/provision/run.sh [--no-qemu]
+#   bench/provision/run.sh [--no-qemu | --qemu-only]
+#   GPUHOST_BENCH_DAEMON=path/to/gpuhostd: use that binary instead of building build/gpuhostd
+#   (e.g. to time an older build against this one); GPUHOST_BENCH_IMAGE=dir: a dev image
+#   built earlier (root.qcow2, vmlinuz, initrd.img, cmdline) instead of images/cache/debian12.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 qemu=1
+part1=1
 [ "${1:-}" = --no-qemu ] && qemu=0
+[ "${1:-}" = --qemu-only ] && part1=0
 
 scripts/install-deps.sh build bench run image
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build --target gpuhostd >/dev/null
+if [ -z "${GPUHOST_BENCH_DAEMON:-}" ]; then
+  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build build --target gpuhostd >/dev/null
+fi
 scripts/ensure-libvirtd.sh
 
 work=$(mktemp -d /tmp/gpuhost-bench-XXXXXX)
@@ -61,6 +69,7 @@ field() {  # $1 id, $2 field → value (null when absent)
     sed -n "s/.*\"$2\":\"\\{0,1\\}\\([^\",}]*\\).*/\\1/p"
 }
 
+if [ "$part1" = 1 ]; then
 echo "== part 1: libvirt test driver =="
 head -c 1048576 /dev/urandom > "$work/base.img"
 start_daemon "libvirt: {uri: \"test:///default\", virt_type: qemu, resync_interval_s: 30}" \
@@ -130,12 +139,15 @@ done
 t2=$(now_ms)
 echo "20 parallel creates: all acknowledged (201) in $((t1 - t0)) ms, all running in $((t2 - t0)) ms"
 kill "$daemon_pid"; wait "$daemon_pid" 2>/dev/null || true
+fi
 
 [ "$qemu" = 1 ] || exit 0
 echo "== part 2: qemu:///system, TCG =="
-images/build-dev-image.sh >/dev/null
+if [ -z "${GPUHOST_BENCH_IMAGE:-}" ]; then
+  images/build-dev-image.sh >/dev/null
+fi
 virsh -c qemu:///system net-start default >/dev/null 2>&1 || true
-image=$PWD/images/cache/debian12
+image=${GPUHOST_BENCH_IMAGE:-$PWD/images/cache/debian12}
 pool=gpuhost-bench-$(basename "$work" | tr 'A-Z' 'a-z' | tr -dc 'a-z0-9')
 rm -rf "$work/state"
 start_daemon "libvirt: {uri: \"qemu:///system\", virt_type: qemu, pool: $pool, tcg_cache_mib: 128}" \
@@ -154,6 +166,17 @@ t1=$(now_ms)
 until [ -n "$(field "$vm" ip | grep -v null)" ]; do sleep 0.2; done
 t2=$(now_ms)
 api_running=$((t1 - t0)); api_ip=$((t2 - t0))
+
+# Stop of a booted guest (its agent answers): the agent asks the guest agent, then ACPI,
+# and destroys after shutdown_timeout_s (60 s) if the guest ignores both.
+agent_up() {  # $1 domain
+  virsh -c qemu:///system qemu-agent-command "$1" '{"execute":"guest-ping"}' >/dev/null 2>&1
+}
+until agent_up "gpuhost-$vm"; do sleep 0.2; done
+t0=$(now_ms)
+curl -sf -X POST "${auth[@]}" -H "X-PROJECT-ID: $project" "$base/instances/$vm/actions/stop" >/dev/null
+until [ "$(field "$vm" state)" = stopped ]; do sleep 0.1; done
+api_stop=$(($(now_ms) - t0))
 
 # Baseline: the same domain XML (same MAC, which the seed's network-config matches), renamed,
 # on a fresh overlay and a copy of the seed, by hand.
@@ -174,7 +197,17 @@ until virsh -c qemu:///system qemu-agent-command gpuhost-bench-raw '{"execute":"
       grep -q '"ip-address":"192'; do sleep 0.2; done
 t2=$(now_ms)
 raw_running=$((t1 - t0)); raw_ip=$((t2 - t0))
+until agent_up gpuhost-bench-raw; do sleep 0.2; done
+t0=$(now_ms)
+virsh -c qemu:///system shutdown gpuhost-bench-raw >/dev/null  # libvirt's default: agent, else ACPI
+until virsh -c qemu:///system domstate gpuhost-bench-raw 2>/dev/null | grep -q 'shut off'; do
+  sleep 0.1
+  [ $(($(now_ms) - t0)) -lt 120000 ] || { virsh -c qemu:///system destroy gpuhost-bench-raw >/dev/null; break; }
+done
+raw_stop=$(($(now_ms) - t0))
 printf 'POST → running:          gpuhost %6d ms   raw virsh %6d ms   (+%d ms)\n' "$api_running" "$raw_running" \
        $((api_running - raw_running))
 printf 'POST → guest address:    gpuhost %6d ms   raw virsh %6d ms   ratio %s\n' "$api_ip" "$raw_ip" \
        "$(awk "BEGIN {printf \"%.2f\", $api_ip / $raw_ip}")"
+printf 'POST stop → stopped:     gpuhost %6d ms   raw virsh %6d ms   (virsh shutdown, booted guest)\n' \
+       "$api_stop" "$raw_stop"

@@ -30,9 +30,28 @@ ErrorCode codeFor(int libvirtCode) {
         case VIR_ERR_SYSTEM_ERROR:
         case VIR_ERR_RPC:
         case VIR_ERR_AUTH_FAILED:
+        // The guest agent is not connected (still booting, not installed), timed out, or
+        // answered out of sync: the guest may answer later.
+        case VIR_ERR_AGENT_UNRESPONSIVE:
+        case VIR_ERR_AGENT_UNSYNCED:
             return ErrorCode::Unavailable;
         default:
             return ErrorCode::Internal;
+    }
+}
+
+// Errors about the connection itself, as opposed to the object a call was about: these
+// say "unreachable" only when the connection is really down (see Connection::failed).
+bool aboutTheConnection(int libvirtCode) {
+    switch (libvirtCode) {
+        case VIR_ERR_NO_CONNECT:
+        case VIR_ERR_INVALID_CONN:
+        case VIR_ERR_SYSTEM_ERROR:
+        case VIR_ERR_RPC:
+        case VIR_ERR_AUTH_FAILED:
+            return true;
+        default:
+            return false;
     }
 }
 
@@ -49,7 +68,13 @@ Error lastLibvirtError(std::string_view what) {
     std::string message = std::string(what) + ": " +
                           (error->message != nullptr ? error->message : "libvirt error") +
                           " (libvirt error " + std::to_string(error->code) + ")";
-    return Error{codeFor(error->code), std::move(message), {}};
+    auto code = codeFor(error->code);
+    // Drivers that report a missing agent under another code still say so in words.
+    if (error->message != nullptr &&
+        std::string_view(error->message).find("agent is not connected") != std::string_view::npos) {
+        code = ErrorCode::Unavailable;
+    }
+    return Error{code, std::move(message), {}};
 }
 
 Connection::Connection(std::string uri) : uri_(std::move(uri)) {
@@ -112,6 +137,20 @@ Error Connection::classify(Error error) {
         if (conn_ != nullptr && virConnectIsAlive(conn_) == 1) {
             error.code = ErrorCode::Internal;
         }
+    }
+    return error;
+}
+
+Error Connection::failed(std::string_view what) {
+    virErrorPtr raw = virGetLastError();
+    bool connectionTrouble = raw == nullptr || aboutTheConnection(raw->code);
+    auto error = lastLibvirtError(what);
+    if (!connectionTrouble) {
+        return error;
+    }
+    error = classify(std::move(error));
+    if (error.code == ErrorCode::Unavailable) {
+        markBroken();  // the next get() reconnects (with backoff)
     }
     return error;
 }

@@ -15,7 +15,7 @@ namespace gpuhost::drivers::libvirt {
 
 /// The libvirt error of the calling thread as a typed error: the one place where
 /// virError codes are mapped (no domain → NotFound, invalid operation → Conflict,
-/// connection trouble → Unavailable, the rest → Internal).
+/// connection trouble and an unresponsive guest agent → Unavailable, the rest → Internal).
 model::Error lastLibvirtError(std::string_view what);
 
 /// One connection to a libvirt URI that reopens itself: when a call finds it dead
@@ -41,6 +41,11 @@ class Connection {
     /// An error of a call on this connection as callers should treat it: Unavailable
     /// only while the connection is really down, Internal when it is alive.
     model::Error classify(model::Error error);
+
+    /// The calling thread's libvirt error after a call on this connection failed, as
+    /// callers should treat it: lastLibvirtError, with connection errors classified (and the
+    /// connection marked broken when it is really down). Agent errors stay Unavailable.
+    model::Error failed(std::string_view what);
 
     /// Marks the connection dead after an error that says so (e.g. VIR_ERR_SYSTEM_ERROR).
     void markBroken();

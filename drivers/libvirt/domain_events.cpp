@@ -13,21 +13,32 @@ using model::Result;
 
 namespace {
 
+// Each registration holds its own reference to the fan-out; libvirt frees it (through
+// `release`) when the callback goes away with its connection.
+using FanoutRef = std::shared_ptr<EventFanout>;
+
+EventFanout& fanoutOf(void* opaque) {
+    return **static_cast<FanoutRef*>(opaque);
+}
+
+void release(void* opaque) {
+    delete static_cast<FanoutRef*>(opaque);
+}
+
 int onLifecycle(virConnectPtr, virDomainPtr domain, int, int, void* opaque) {
-    auto* sink = static_cast<HypervisorEvents*>(opaque);
     if (auto id = instanceIdFromDomainName(virDomainGetName(domain))) {
-        sink->domainChanged(*id);
+        fanoutOf(opaque).domainChanged(*id);
     }
     return 0;
 }
 
 int onNodeDevice(virConnectPtr, virNodeDevicePtr, int, int, void* opaque) {
-    static_cast<HypervisorEvents*>(opaque)->devicesChanged();
+    fanoutOf(opaque).devicesChanged();
     return 0;
 }
 
 void onClose(virConnectPtr, int, void* opaque) {
-    static_cast<HypervisorEvents*>(opaque)->connectionLost();
+    fanoutOf(opaque).connectionLost();
 }
 
 // The first IPv4 address of the NIC with `mac`, from one source (agent or leases).
@@ -75,20 +86,70 @@ Result<std::optional<std::string>> LibvirtHypervisor::guestAddress(const std::st
     return addressFrom(domain.get(), VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE, macAddress);
 }
 
+void EventFanout::add(HypervisorEvents& sink) {
+    std::lock_guard lock(mutex_);
+    sinks_.push_back(&sink);
+}
+
+void EventFanout::clear() {
+    std::lock_guard lock(mutex_);
+    sinks_.clear();
+}
+
+template <class Call>
+void EventFanout::each(Call call) {
+    // Sinks only post and return (see HypervisorEvents), so holding the lock is brief.
+    std::lock_guard lock(mutex_);
+    for (auto* sink : sinks_) {
+        call(*sink);
+    }
+}
+
+void EventFanout::domainChanged(const model::Uuid& instanceId) {
+    each([&](HypervisorEvents& sink) { sink.domainChanged(instanceId); });
+}
+
+void EventFanout::connectionLost() {
+    each([](HypervisorEvents& sink) { sink.connectionLost(); });
+}
+
+void EventFanout::devicesChanged() {
+    each([](HypervisorEvents& sink) { sink.devicesChanged(); });
+}
+
 void LibvirtHypervisor::watch(HypervisorEvents& sink) {
-    sink_ = &sink;
-    connection_.setOnOpen([this](virConnectPtr conn) { registerCallbacks(conn); });
+    std::lock_guard lock(watchMutex_);
+    sinks_->add(sink);
+    if (!watching_) {
+        // Once: the callbacks feed every sink, on this connection and each one reopened.
+        watching_ = true;
+        connection_.setOnOpen([this](virConnectPtr conn) { registerCallbacks(conn); });
+    }
 }
 
 void LibvirtHypervisor::registerCallbacks(virConnectPtr conn) {
     // Keepalive notices a dead libvirtd within ~15 s even when no call is in flight;
     // drivers that run in-process (test:///) do not support it, which is fine.
     virConnectSetKeepAlive(conn, 5, 3);
-    virConnectDomainEventRegisterAny(conn, nullptr, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
-                                     VIR_DOMAIN_EVENT_CALLBACK(onLifecycle), sink_, nullptr);
-    virConnectNodeDeviceEventRegisterAny(conn, nullptr, VIR_NODE_DEVICE_EVENT_ID_LIFECYCLE,
-                                         VIR_NODE_DEVICE_EVENT_CALLBACK(onNodeDevice), sink_, nullptr);
-    virConnectRegisterCloseCallback(conn, onClose, sink_, nullptr);
+    auto ref = [this] { return new FanoutRef(sinks_); };
+    if (auto* held = ref();
+        virConnectDomainEventRegisterAny(conn, nullptr, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                                         VIR_DOMAIN_EVENT_CALLBACK(onLifecycle), held, release) < 0) {
+        release(held);
+    }
+    if (auto* held = ref(); virConnectNodeDeviceEventRegisterAny(
+                                conn, nullptr, VIR_NODE_DEVICE_EVENT_ID_LIFECYCLE,
+                                VIR_NODE_DEVICE_EVENT_CALLBACK(onNodeDevice), held, release) < 0) {
+        release(held);
+    }
+    // The in-process test driver has no daemon to lose: libvirt accepts its close callback
+    // and drops it without ever calling `release` (a leak per open), so none is given.
+    if (connection_.uri().starts_with("test:")) {
+        return;
+    }
+    if (auto* held = ref(); virConnectRegisterCloseCallback(conn, onClose, held, release) < 0) {
+        release(held);
+    }
 }
 
 }  // namespace gpuhost::drivers::libvirt

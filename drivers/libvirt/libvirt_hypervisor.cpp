@@ -51,7 +51,7 @@ using model::Result;
 
 namespace {
 
-using DomainHandle = std::unique_ptr<virDomain, decltype(&virDomainFree)>;
+constexpr unsigned kShutdownFlags = VIR_DOMAIN_SHUTDOWN_GUEST_AGENT | VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN;
 
 PowerState powerStateFrom(int state, int reason) {
     // A domain with on_crash=destroy is shut off with reason "crashed": still a crash.
@@ -104,25 +104,31 @@ std::optional<ManagedIds> parseManagedMetadata(std::string_view metadataXml) {
     return ManagedIds{*id, *project, *agent};
 }
 
-Error LibvirtHypervisor::failed(std::string_view what) {
-    auto error = connection_.classify(lastLibvirtError(what));
-    if (error.code == ErrorCode::Unavailable) {
-        connection_.markBroken();  // the next call reconnects (with backoff)
+LibvirtHypervisor::LibvirtHypervisor(Connection& connection, DomainLookup lookup)
+    : connection_(connection), lookup_(lookup != nullptr ? lookup : virDomainLookupByName) {}
+
+LibvirtHypervisor::~LibvirtHypervisor() {
+    // Callbacks registered on the connection may still fire; they find no sink.
+    sinks_->clear();
+    if (watching_) {
+        connection_.setOnOpen(nullptr);
     }
-    return error;
 }
 
-namespace {
+Error LibvirtHypervisor::failed(std::string_view what) {
+    return connection_.failed(what);
+}
 
-Result<DomainHandle> lookup(virConnectPtr conn, const std::string& name) {
-    virDomainPtr domain = virDomainLookupByName(conn, name.c_str());
+Result<LibvirtHypervisor::DomainHandle> LibvirtHypervisor::lookup(virConnectPtr conn,
+                                                                  const std::string& name) {
+    virDomainPtr domain = lookup_(conn, name.c_str());
     if (domain == nullptr) {
-        return lastLibvirtError("look up domain " + name);
+        // Classified like every other call: a system error on a live connection is a real
+        // failure, not "unreachable, retry later" (which would defer the job forever).
+        return failed("look up domain " + name);
     }
     return DomainHandle(domain, virDomainFree);
 }
-
-}  // namespace
 
 template <class T, class Action>
 Result<T> LibvirtHypervisor::onDomain(const std::string& name, Action action) {
@@ -159,10 +165,11 @@ Result<void> LibvirtHypervisor::startDomain(const std::string& name) {
 
 Result<void> LibvirtHypervisor::shutdownDomain(const std::string& name) {
     return onDomain<void>(name, [&](virDomainPtr domain) -> Result<void> {
-        // ACPI power button where the driver lets us choose; the driver's default otherwise
-        // (the test driver rejects every flag).
-        return virDomainShutdownFlags(domain, VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN) == 0 ||
-                       virDomainShutdown(domain) == 0
+        // The guest agent first (guest-shutdown: works whatever the guest does with ACPI),
+        // the ACPI power button when the agent fails or is not connected yet: libvirt's
+        // QEMU driver tries them in that order when both flags are given. The driver's
+        // default where it rejects the flags (the test driver rejects every flag).
+        return virDomainShutdownFlags(domain, kShutdownFlags) == 0 || virDomainShutdown(domain) == 0
                    ? Result<void>{}
                    : failed("shut down domain " + name);
     });

@@ -107,7 +107,10 @@ class FakeHypervisor final : public drivers::Hypervisor, public drivers::Storage
         }
         return held;
     }
-    void watch(drivers::HypervisorEvents& sink) override { sink_ = &sink; }
+    void watch(drivers::HypervisorEvents& sink) override {
+        std::lock_guard lock(mutex_);
+        sinks_.push_back(&sink);
+    }
     /// Networks are defined with defineNetwork; unknown names are NotFound, as in libvirt.
     model::Result<bool> ensureNetwork(const std::string& name) override {
         std::lock_guard lock(mutex_);
@@ -254,8 +257,13 @@ class FakeHypervisor final : public drivers::Hypervisor, public drivers::Storage
             std::lock_guard lock(mutex_);
             domains_[drivers::domainName(instance)].state = state;
         }
-        if (sink_ != nullptr) {
-            sink_->domainChanged(instance);
+        std::vector<drivers::HypervisorEvents*> sinks;
+        {
+            std::lock_guard lock(mutex_);
+            sinks = sinks_;
+        }
+        for (auto* sink : sinks) {  // every sink, as libvirt's fan-out does
+            sink->domainChanged(instance);
         }
     }
     /// A network as libvirt would hold it; a non-empty `startError` makes starting it fail.
@@ -327,7 +335,7 @@ class FakeHypervisor final : public drivers::Hypervisor, public drivers::Storage
     bool unavailable_ = false;
     bool ignoreShutdown_ = false;
     unsigned overlaysCreated_ = 0;
-    drivers::HypervisorEvents* sink_ = nullptr;
+    std::vector<drivers::HypervisorEvents*> sinks_;
 };
 
 }  // namespace gpuhost::test

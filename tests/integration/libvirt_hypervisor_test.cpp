@@ -1,6 +1,8 @@
 // The libvirt Hypervisor against libvirt's own test driver (test:///default): the real
 // API, no root, no VM. Each virConnectOpen of test:///default in one process shares state.
 #include <doctest/doctest.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -151,4 +153,45 @@ TEST_CASE("libvirt storage: overlay volume XML matches the golden file") {
     std::string validate = "virt-xml-validate '" + test::goldenPath("storage/overlay-volume.xml").string() +
                            "' storagevol >/dev/null";
     CHECK(std::system(validate.c_str()) == 0);
+}
+
+namespace {
+
+// A domain of test:///default that the fault injection below fails a call on.
+virDomainPtr gFaultDomain = nullptr;
+
+// Stands in for virDomainLookupByName: fails the way a broken disk or an exhausted host
+// fails a call on a live connection, with VIR_ERR_SYSTEM_ERROR (a core dump into a folder
+// that does not exist), and returns no domain.
+virDomainPtr lookupFailingWithSystemError(virConnectPtr, const char*) {
+    (void)virDomainCoreDump(gFaultDomain, "/nonexistent-gpuhost-dir/core", 0);
+    return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "libvirt hypervisor: a system error of a domain lookup on a live connection is a failure, not a wait") {
+    Connection connection("test:///default");
+    auto conn = connection.get();
+    REQUIRE(conn.ok());
+    gFaultDomain = virDomainLookupByName(conn->get(), "test");
+    REQUIRE(gFaultDomain != nullptr);
+    REQUIRE(lookupFailingWithSystemError(conn->get(), "test") == nullptr);
+    virErrorPtr injected = virGetLastError();
+    REQUIRE(injected != nullptr);
+    REQUIRE(injected->code == VIR_ERR_SYSTEM_ERROR);  // what the fault really is
+
+    LibvirtHypervisor hypervisor(connection, lookupFailingWithSystemError);
+    // Unavailable would make the reconciler defer the job forever while libvirt is alive
+    // and answering: like every other call's errors, the lookup's are classified.
+    auto state = hypervisor.powerState("gpuhost-any");
+    REQUIRE_FALSE(state.ok());
+    CHECK(state.error().code == model::ErrorCode::Internal);
+    CHECK(state.error().message.find("look up domain gpuhost-any") != std::string::npos);
+    CHECK(hypervisor.startDomain("gpuhost-any").error().code == model::ErrorCode::Internal);
+    CHECK(hypervisor.shutdownDomain("gpuhost-any").error().code == model::ErrorCode::Internal);
+    CHECK(connection.opens() == 1);  // a live connection is kept, not reopened
+    virDomainFree(gFaultDomain);
+    gFaultDomain = nullptr;
 }
