@@ -55,7 +55,7 @@ model::PlacementRequest placementRequest(const model::InstanceType& type) {
 HostRegistry::HostRegistry(std::vector<HostBinding> hosts, HostOptions options) : options_(std::move(options)) {
     for (auto& binding : hosts) {
         hostByName_[binding.name] = hosts_.size();
-        hosts_.push_back(HostState{std::move(binding), {}, {}, {}, false, "not contacted yet", {}, false});
+        hosts_.push_back(HostState{std::move(binding), {}, {}, {}, false, "not contacted yet", {}, false, {}});
     }
 }
 
@@ -71,18 +71,35 @@ bool HostRegistry::anyKnown() const {
 
 bool HostRegistry::anyUsable() const {
     std::shared_lock lock(mutex_);
-    return std::any_of(hosts_.begin(), hosts_.end(),
-                       [](const HostState& host) { return host.resources && host.reachable; });
+    return std::any_of(hosts_.begin(), hosts_.end(), [this](const HostState& host) {
+        return host.resources && host.reachable && !hungLocked(host);
+    });
 }
 
 std::size_t HostRegistry::reachableCount() const {
     std::shared_lock lock(mutex_);
-    return static_cast<std::size_t>(
-        std::count_if(hosts_.begin(), hosts_.end(), [](const HostState& host) { return host.reachable; }));
+    return static_cast<std::size_t>(std::count_if(hosts_.begin(), hosts_.end(), [this](const HostState& host) {
+        return host.reachable && !hungLocked(host);
+    }));
+}
+
+std::optional<std::string> HostRegistry::hungLocked(const HostState& host) const {
+    if (!host.askedSince) {
+        return std::nullopt;
+    }
+    auto waited = std::chrono::steady_clock::now() - *host.askedSince;
+    if (waited < kHung) {
+        return std::nullopt;
+    }
+    return "libvirt has not answered for " +
+           std::to_string(std::chrono::duration_cast<std::chrono::seconds>(waited).count()) + " s";
 }
 
 std::optional<std::string> HostRegistry::trouble(std::size_t h) const {
     std::shared_lock lock(mutex_);
+    if (auto hung = hungLocked(hosts_[h])) {
+        return hung;
+    }
     if (hosts_[h].reachable) {
         return std::nullopt;
     }
@@ -98,12 +115,15 @@ void HostRegistry::markUnreachable(std::size_t h, std::string problem) {
 Result<void> HostRegistry::refreshBlocking(std::size_t h) {
     auto& binding = hosts_[h].binding;
     bool firstContact = false, wasSlow = false;
+    auto asked = std::chrono::steady_clock::now();
     {
-        std::shared_lock lock(mutex_);
+        std::unique_lock lock(mutex_);
         firstContact = !hosts_[h].resources.has_value();
         wasSlow = hosts_[h].answersSlowly;
+        if (!hosts_[h].askedSince) {
+            hosts_[h].askedSince = asked;
+        }
     }
-    auto asked = std::chrono::steady_clock::now();
     auto resources = binding.hypervisor->hostResources();
     auto devices = resources ? binding.hypervisor->pciDevices()
                              : Result<std::vector<model::PciDevice>>(resources.error());
@@ -121,6 +141,7 @@ Result<void> HostRegistry::refreshBlocking(std::size_t h) {
     }
     std::unique_lock lock(mutex_);
     auto& host = hosts_[h];
+    host.askedSince.reset();
     host.answersSlowly = slow;
     if (!resources || !devices) {
         const auto& error = resources ? devices.error() : resources.error();
@@ -174,7 +195,7 @@ std::vector<model::HostView> HostRegistry::viewsLocked(const std::vector<model::
         const auto& host = hosts_[h];
         supply[h].gpus = &host.inventory.gpus;
         supply[h].models = &host.models;
-        supply[h].usable = host.reachable && host.resources.has_value();
+        supply[h].usable = host.reachable && host.resources.has_value() && !hungLocked(host);
         if (host.resources) {
             const auto& capacity = options_.capacity;
             supply[h].cpus =

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <optional>
 #include <shared_mutex>
@@ -70,6 +71,7 @@ struct Admission {
 class HostRegistry {
   public:
     static constexpr std::size_t kNoHost = static_cast<std::size_t>(-1);
+    static constexpr std::chrono::seconds kHung{30};
 
     HostRegistry(std::vector<HostBinding> hosts, HostOptions options);
 
@@ -86,7 +88,8 @@ class HostRegistry {
     bool anyKnown() const;
     bool anyUsable() const;
     std::size_t reachableCount() const;
-    /// Why the host cannot be used now (nullopt: it can).
+    /// Why the host cannot be used now (nullopt: it can): unreachable, or not answering (a
+    /// refresh has waited on libvirt for longer than kHung; new instances go elsewhere).
     std::optional<std::string> trouble(std::size_t host) const;
 
     /// Where an instance of `type` fits (`onlyHost`: where its disk or filesystems are)
@@ -119,7 +122,10 @@ class HostRegistry {
         std::string problem;         // why it is unreachable
         std::string networkProblem;  // last warning about the network: said once, not each refresh
         bool answersSlowly = false;  // the last refresh took seconds: warned once, until it recovers
+        std::optional<std::chrono::steady_clock::time_point> askedSince;  // a refresh in flight
     };
+    /// A refresh in flight for longer than kHung: libvirtd is hung (or the host is cut off).
+    std::optional<std::string> hungLocked(const HostState& host) const;
     std::vector<model::HostView> viewsLocked(const std::vector<model::Holding>& holdings) const;
     std::vector<model::PciAddress> addressesLocked(const model::Placement& placement) const;
 

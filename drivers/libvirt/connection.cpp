@@ -146,6 +146,13 @@ Error Connection::failed(std::string_view what) {
     bool connectionTrouble = raw == nullptr || aboutTheConnection(raw->code);
     auto error = lastLibvirtError(what);
     if (!connectionTrouble) {
+        // A call cut off by the connection dying (libvirt's keepalive gave up on a hung
+        // daemon: VIR_ERR_INTERNAL_ERROR "connection closed due to keepalive timeout") is
+        // the host being unreachable, not a failure of what it was asked.
+        if (error.code == ErrorCode::Internal && !alive()) {
+            error.code = ErrorCode::Unavailable;
+            markBroken();
+        }
         return error;
     }
     error = classify(std::move(error));
@@ -161,6 +168,11 @@ void Connection::setOnOpen(std::function<void(virConnectPtr)> hook) {
     if (onOpen_ && conn_ != nullptr) {
         onOpen_(conn_);
     }
+}
+
+bool Connection::alive() {
+    std::lock_guard lock(mutex_);
+    return conn_ != nullptr && virConnectIsAlive(conn_) == 1;
 }
 
 void Connection::markBroken() {

@@ -47,6 +47,8 @@ class Connection {
     /// connection marked broken when it is really down). Agent errors stay Unavailable.
     model::Error failed(std::string_view what);
 
+    /// Whether the connection is open and its peer still answers keepalives.
+    bool alive();
     /// Marks the connection dead after an error that says so (e.g. VIR_ERR_SYSTEM_ERROR).
     void markBroken();
 

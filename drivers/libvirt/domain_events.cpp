@@ -128,9 +128,11 @@ void LibvirtHypervisor::watch(HypervisorEvents& sink) {
 }
 
 void LibvirtHypervisor::registerCallbacks(virConnectPtr conn) {
-    // Keepalive notices a dead libvirtd within ~15 s even when no call is in flight;
-    // drivers that run in-process (test:///) do not support it, which is fine.
-    virConnectSetKeepAlive(conn, 5, 3);
+    // No client keepalive: when it gives up on a hung libvirtd while several calls wait on
+    // the connection, libvirt 9.0's client crashes the process once the daemon answers
+    // again (SEGV in virNetClientIOEventLoop; the two-host freeze test shows it). A dead
+    // libvirtd closes its socket, which the close callback reports; a hung one is noticed
+    // by the host registry (a refresh that does not come back) and only stalls its host.
     auto ref = [this] { return new FanoutRef(sinks_); };
     if (auto* held = ref();
         virConnectDomainEventRegisterAny(conn, nullptr, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
