@@ -1,5 +1,7 @@
 #pragma once
 
+#include <atomic>
+#include <bit>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -7,8 +9,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-#include <atomic>
-#include <bit>
 #include <chrono>
 #include <exception>
 #include <functional>
@@ -53,7 +53,10 @@ class KeyedWorkQueue {
     using Runner = std::function<boost::asio::awaitable<WorkOutcome>(Key, Kinds)>;
 
     KeyedWorkQueue(boost::asio::any_io_executor executor, Runner runner, RetryPolicy policy = {})
-        : executor_(std::move(executor)), runner_(std::move(runner)), policy_(policy), random_(std::random_device{}()) {}
+        : executor_(std::move(executor)),
+          runner_(std::move(runner)),
+          policy_(policy),
+          random_(std::random_device{}()) {}
     ~KeyedWorkQueue() { stop(); }
 
     KeyedWorkQueue(const KeyedWorkQueue&) = delete;
@@ -163,7 +166,8 @@ class KeyedWorkQueue {
                     continue;
                 }
                 ++slot.failures;
-                delay = retryDelay(policy_, slot.failures, std::uniform_real_distribution<double>(0, 1)(random_));
+                delay =
+                    retryDelay(policy_, slot.failures, std::uniform_real_distribution<double>(0, 1)(random_));
             }
             scheduleAfter(key, kind, delay);
         }

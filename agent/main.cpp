@@ -26,9 +26,9 @@
 #include "metrics.hpp"
 #include "process/process.hpp"
 #include "request_handler.hpp"
+#include "seed/iso_seed_writer.hpp"
 #include "server.hpp"
 #include "services/catalog.hpp"
-#include "seed/iso_seed_writer.hpp"
 #include "services/instance_module.hpp"
 #include "services/project_service.hpp"
 #include "store/sqlite_store.hpp"
@@ -195,8 +195,9 @@ int run(const std::filesystem::path& configFile, const agent::Config& config) {
     // no timeout), and the other hosts' work goes on meanwhile.
     unsigned perHost = std::max(2u, config.blockingThreads / static_cast<unsigned>(config.hosts.size()));
     struct HostDrivers {
-        HostDrivers(const agent::Config& config, const agent::HostConfig& host, const std::filesystem::path& pool,
-                    drivers::MountReleaser& releaser, const std::filesystem::path& scratch, unsigned threads)
+        HostDrivers(const agent::Config& config, const agent::HostConfig& host,
+                    const std::filesystem::path& pool, drivers::MountReleaser& releaser,
+                    const std::filesystem::path& scratch, unsigned threads)
             : connection(host.uri),
               hypervisor(connection),
               storage(connection, config.storagePool, pool,
@@ -215,10 +216,11 @@ int run(const std::filesystem::path& configFile, const agent::Config& config) {
     std::vector<std::unique_ptr<HostDrivers>> hostDrivers;
     std::vector<agent::HostBinding> hosts;
     for (const auto& host : config.hosts) {
-        hostDrivers.push_back(std::make_unique<HostDrivers>(config, host, oneHost ? poolRoot : poolRoot / host.name,
-                                                            releaser, options.scratchDir, perHost));
+        hostDrivers.push_back(std::make_unique<HostDrivers>(
+            config, host, oneHost ? poolRoot : poolRoot / host.name, releaser, options.scratchDir, perHost));
         auto& made = *hostDrivers.back();
-        hosts.push_back({host.name, &made.hypervisor, &made.storage, &made.seeds, &made.guestAgent, &made.blocking});
+        hosts.push_back(
+            {host.name, &made.hypervisor, &made.storage, &made.seeds, &made.guestAgent, &made.blocking});
     }
 
     agent::Metrics metrics;
@@ -235,15 +237,16 @@ int run(const std::filesystem::path& configFile, const agent::Config& config) {
     agent::Catalog catalog(config);
 
     asio::io_context ioc;
-    agent::InstanceModule instances(store, store, catalog, storePool, blocking, std::move(hosts), ioc.get_executor(),
-                                    std::move(options));
+    agent::InstanceModule instances(store, store, catalog, storePool, blocking, std::move(hosts),
+                                    ioc.get_executor(), std::move(options));
     if (auto loaded = instances.loadBlocking(); !loaded) {
         throw std::runtime_error(loaded.error().message);
     }
     metrics.addResourceCounter([&instances] { return instances.service().countByState(); });
     std::vector<agent::FilesystemHost> filesystemHosts;
     for (std::size_t h = 0; h < hostDrivers.size(); ++h) {
-        filesystemHosts.push_back({config.hosts[h].name, &hostDrivers[h]->storage, &hostDrivers[h]->blocking});
+        filesystemHosts.push_back(
+            {config.hosts[h].name, &hostDrivers[h]->storage, &hostDrivers[h]->blocking});
     }
     agent::FilesystemService filesystems(store, storePool, blocking, std::move(filesystemHosts),
                                          ioc.get_executor(), config.filesystemMaxBytes,

@@ -22,9 +22,9 @@ struct InstanceOwner {
     Uuid clusterId;
     std::string clusterKind;  // "slurm" or "kubernetes"
     std::string clusterName;
-    std::string nodePool;     // empty for roles outside a pool (controller, control plane)
-    std::string role;         // "controller", "login", "worker", "control-plane"
-    unsigned index = 0;       // the member's number within its pool or role
+    std::string nodePool;  // empty for roles outside a pool (controller, control plane)
+    std::string role;      // "controller", "login", "worker", "control-plane"
+    unsigned index = 0;    // the member's number within its pool or role
 
     bool operator==(const InstanceOwner&) const = default;
 };
@@ -46,8 +46,8 @@ struct Instance {
     std::optional<std::string> ip;
     std::string reason;  // why it is in error/stopped when the user did not ask for it
     Timestamp createdAt{};
-    std::string host;              // the hypervisor host it lives on ("" until placed)
-    std::vector<PciAddress> gpus;  // GPUs it holds now (function 0 of each), sorted
+    std::string host;                    // the hypervisor host it lives on ("" until placed)
+    std::vector<PciAddress> gpus;        // GPUs it holds now (function 0 of each), sorted
     std::optional<InstanceOwner> owner;  // set for cluster members: names are unique per owner
 };
 

@@ -50,7 +50,8 @@ FilesystemService::FilesystemService(FilesystemStore& store, BlockingPool& store
       resyncInterval_(resyncInterval),
       strand_(asio::make_strand(executor)),
       timer_(strand_),
-      queue_(executor, [this](model::Uuid id, unsigned) { return converge(id); }, retry) {
+      queue_(
+          executor, [this](model::Uuid id, unsigned) { return converge(id); }, retry) {
     for (auto& host : hosts_) {
         if (host.pool == nullptr) {
             host.pool = &hostPool;
@@ -133,7 +134,8 @@ std::string FilesystemService::chooseHostLocked(const model::Uuid& project) cons
 }
 
 const FilesystemHost* FilesystemService::hostNamed(const std::string& host) const {
-    auto it = std::find_if(hosts_.begin(), hosts_.end(), [&](const FilesystemHost& h) { return h.name == host; });
+    auto it =
+        std::find_if(hosts_.begin(), hosts_.end(), [&](const FilesystemHost& h) { return h.name == host; });
     return it == hosts_.end() ? nullptr : &*it;
 }
 
@@ -146,7 +148,8 @@ asio::awaitable<Result<Filesystem>> FilesystemService::create(const model::Uuid&
     {
         std::unique_lock lock(mutex_);
         if (index_.nameTaken(project, {}, filesystem.name)) {
-            co_return Error{ErrorCode::Conflict, "this project already has a filesystem with this name", "name"};
+            co_return Error{ErrorCode::Conflict, "this project already has a filesystem with this name",
+                            "name"};
         }
         filesystem.host = chooseHostLocked(project);
         index_.add(Entry{filesystem, {}}, true);  // counted, invisible
@@ -268,7 +271,8 @@ asio::awaitable<WorkOutcome> FilesystemService::converge(model::Uuid id) {
     if (entry->filesystem.state == FilesystemState::Deleting) {
         auto work = [storage, name] { return storage->removeSharedDirectory(name); };
         if (auto done = co_await host->pool->run(std::move(work)); !done) {
-            log::warn("filesystem delete deferred", {{"filesystem", id.str()}, {"error", done.error().message}});
+            log::warn("filesystem delete deferred",
+                      {{"filesystem", id.str()}, {"error", done.error().message}});
             co_return WorkOutcome::Retry;
         }
         co_return co_await forget(id) ? WorkOutcome::Done : WorkOutcome::Retry;

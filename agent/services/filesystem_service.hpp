@@ -54,7 +54,8 @@ class FilesystemService final : public FilesystemDirectory {
     /// `storePool` runs store calls, each host's pool (else `hostPool`) its libvirt calls.
     FilesystemService(FilesystemStore& store, BlockingPool& storePool, BlockingPool& hostPool,
                       std::vector<FilesystemHost> hosts, boost::asio::any_io_executor executor,
-                      std::uint64_t maxBytes, std::chrono::milliseconds resyncInterval, RetryPolicy retry = {});
+                      std::uint64_t maxBytes, std::chrono::milliseconds resyncInterval,
+                      RetryPolicy retry = {});
 
     model::Result<void> loadBlocking();
     void start();
@@ -83,7 +84,8 @@ class FilesystemService final : public FilesystemDirectory {
     };
     boost::asio::awaitable<void> resyncLoop();
     boost::asio::awaitable<WorkOutcome> converge(model::Uuid id);
-    boost::asio::awaitable<void> record(const model::Uuid& id, model::FilesystemState state, std::string reason);
+    boost::asio::awaitable<void> record(const model::Uuid& id, model::FilesystemState state,
+                                        std::string reason);
     boost::asio::awaitable<bool> forget(const model::Uuid& id);
     std::string chooseHostLocked(const model::Uuid& project) const;
     const FilesystemHost* hostNamed(const std::string& host) const;

@@ -52,10 +52,12 @@ model::PlacementRequest placementRequest(const model::InstanceType& type) {
             type.gpuModel};
 }
 
-HostRegistry::HostRegistry(std::vector<HostBinding> hosts, HostOptions options) : options_(std::move(options)) {
+HostRegistry::HostRegistry(std::vector<HostBinding> hosts, HostOptions options)
+    : options_(std::move(options)) {
     for (auto& binding : hosts) {
         hostByName_[binding.name] = hosts_.size();
-        hosts_.push_back(HostState{std::move(binding), {}, {}, {}, false, "not contacted yet", {}, false, {}});
+        hosts_.push_back(
+            HostState{std::move(binding), {}, {}, {}, false, "not contacted yet", {}, false, {}});
     }
 }
 
@@ -66,7 +68,8 @@ std::size_t HostRegistry::indexOf(std::string_view name) const {
 
 bool HostRegistry::anyKnown() const {
     std::shared_lock lock(mutex_);
-    return std::any_of(hosts_.begin(), hosts_.end(), [](const HostState& host) { return host.resources.has_value(); });
+    return std::any_of(hosts_.begin(), hosts_.end(),
+                       [](const HostState& host) { return host.resources.has_value(); });
 }
 
 bool HostRegistry::anyUsable() const {
@@ -78,9 +81,9 @@ bool HostRegistry::anyUsable() const {
 
 std::size_t HostRegistry::reachableCount() const {
     std::shared_lock lock(mutex_);
-    return static_cast<std::size_t>(std::count_if(hosts_.begin(), hosts_.end(), [this](const HostState& host) {
-        return host.reachable && !hungLocked(host);
-    }));
+    return static_cast<std::size_t>(
+        std::count_if(hosts_.begin(), hosts_.end(),
+                      [this](const HostState& host) { return host.reachable && !hungLocked(host); }));
 }
 
 std::optional<std::string> HostRegistry::hungLocked(const HostState& host) const {
@@ -217,7 +220,8 @@ std::vector<model::PciAddress> HostRegistry::addressesLocked(const model::Placem
 }
 
 std::optional<Admission> HostRegistry::admit(const model::InstanceType& type, bool preemptible,
-                                             std::size_t onlyHost, const std::vector<model::Holding>& holdings,
+                                             std::size_t onlyHost,
+                                             const std::vector<model::Holding>& holdings,
                                              const std::vector<PreemptibleHolding>& candidates) const {
     std::shared_lock lock(mutex_);
     auto views = viewsLocked(holdings);
@@ -250,7 +254,8 @@ std::optional<Admission> HostRegistry::admit(const model::InstanceType& type, bo
 }
 
 std::optional<std::vector<Admission>> HostRegistry::admitGroup(
-    const std::vector<const model::InstanceType*>& members, const std::vector<model::Holding>& holdings) const {
+    const std::vector<const model::InstanceType*>& members,
+    const std::vector<model::Holding>& holdings) const {
     std::shared_lock lock(mutex_);
     auto views = viewsLocked(holdings);
     std::vector<Admission> admitted;

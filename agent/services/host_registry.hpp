@@ -131,7 +131,7 @@ class HostRegistry {
 
     HostOptions options_;
     mutable std::shared_mutex mutex_;
-    std::vector<HostState> hosts_;                                 // fixed size; fields guarded by mutex_
+    std::vector<HostState> hosts_;                                // fixed size; fields guarded by mutex_
     std::map<std::string, std::size_t, std::less<>> hostByName_;  // fixed at construction
 };
 

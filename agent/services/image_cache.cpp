@@ -43,8 +43,9 @@ std::string baseVolumeName(const ImageConfig& image) {
     ::stat(image.path.c_str(), &info);
     // SHA-256, not std::hash: the name must not change when the standard library does, or
     // an upgrade would import every image again and never sweep the old bases.
-    auto fingerprint = sha256Hex(image.path.string() + ":" + std::to_string(info.st_size) + ":" +
-                                 std::to_string(info.st_mtim.tv_sec) + "." + std::to_string(info.st_mtim.tv_nsec));
+    auto fingerprint =
+        sha256Hex(image.path.string() + ":" + std::to_string(info.st_size) + ":" +
+                  std::to_string(info.st_mtim.tv_sec) + "." + std::to_string(info.st_mtim.tv_nsec));
     return std::string(kBasePrefix) + image.name + "-" + fingerprint.substr(0, 24) + std::string(kBaseSuffix);
 }
 
@@ -76,7 +77,9 @@ asio::awaitable<Result<drivers::Volume>> ImageCache::baseVolume(std::size_t host
     co_await gate->async_send(boost::system::error_code{}, asio::redirect_error(asio::use_awaitable, ec));
     struct Release {
         std::shared_ptr<Gate> gate;
-        ~Release() { gate->try_receive([](boost::system::error_code) {}); }
+        ~Release() {
+            gate->try_receive([](boost::system::error_code) {});
+        }
     } release{gate};
 
     auto ask = [this, mark] { return metadata_.imageImported(mark); };
@@ -98,7 +101,8 @@ asio::awaitable<Result<drivers::Volume>> ImageCache::baseVolume(std::size_t host
             return existing.error();
         }
         if (existing) {
-            log::warn("re-importing an image whose import did not finish", {{"volume", name}, {"host", host}});
+            log::warn("re-importing an image whose import did not finish",
+                      {{"volume", name}, {"host", host}});
             if (auto removed = storage->deleteVolume(name); !removed) {
                 return removed.error();
             }
@@ -123,7 +127,8 @@ asio::awaitable<Result<drivers::Volume>> ImageCache::baseVolume(std::size_t host
     co_return outcome->volume;
 }
 
-std::vector<std::string> ImageCache::sweepBlocking(std::size_t host, const std::vector<drivers::Volume>& volumes,
+std::vector<std::string> ImageCache::sweepBlocking(std::size_t host,
+                                                   const std::vector<drivers::Volume>& volumes,
                                                    const std::vector<ImageConfig>& images) {
     std::set<std::string> wanted, backing;
     for (const auto& image : images) {

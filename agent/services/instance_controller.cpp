@@ -33,7 +33,8 @@ InstanceController::InstanceController(asio::any_io_executor executor, InstanceT
       hosts_(hosts),
       catalog_(catalog),
       provisioner_(provisioner),
-      queue_(executor, [this](model::Uuid id, unsigned job) { return run(id, job); }, retry) {}
+      queue_(
+          executor, [this](model::Uuid id, unsigned job) { return run(id, job); }, retry) {}
 
 void InstanceController::stop() {
     provisioner_.stop();
@@ -97,7 +98,8 @@ asio::awaitable<WorkOutcome> InstanceController::converge(model::Uuid id) {
         // Out-of-stock instances have no host by design; one whose host left the
         // configuration has nothing here that can reach its domain any more.
         if (!instance->host.empty()) {
-            log::warn("forgetting an instance whose host is gone", {{"instance", id.str()}, {"host", instance->host}});
+            log::warn("forgetting an instance whose host is gone",
+                      {{"instance", id.str()}, {"host", instance->host}});
         }
         bool forgotten = co_await table_.forget(id);
         if (forgotten && instance->owner) {
@@ -112,7 +114,8 @@ asio::awaitable<WorkOutcome> InstanceController::converge(model::Uuid id) {
     switch (from) {
         case InstanceState::Creating:
         case InstanceState::Starting:
-            done = co_await provisioner_.provision(*instance, from == InstanceState::Creating || instance->ephemeral);
+            done = co_await provisioner_.provision(*instance,
+                                                   from == InstanceState::Creating || instance->ephemeral);
             break;
         case InstanceState::Stopping:
             done = co_await provisioner_.powerOff(*instance);
@@ -169,12 +172,15 @@ asio::awaitable<WorkOutcome> InstanceController::observe(model::Uuid id) {
         co_return WorkOutcome::Done;
     }
     const auto& host = hosts_.binding(h);
-    auto probe = [id, hypervisor = host.hypervisor] { return hypervisor->powerState(drivers::domainName(id)); };
+    auto probe = [id, hypervisor = host.hypervisor] {
+        return hypervisor->powerState(drivers::domainName(id));
+    };
     auto power = co_await host.pool->run(std::move(probe));
     auto from = instance->state;
     if (!power && power.error().code == ErrorCode::NotFound) {
         if (from != InstanceState::Failed) {
-            co_await record(id, from, InstanceState::Failed, std::nullopt, "the domain vanished from libvirt");
+            co_await record(id, from, InstanceState::Failed, std::nullopt,
+                            "the domain vanished from libvirt");
         }
         co_return WorkOutcome::Done;
     }
@@ -187,8 +193,11 @@ asio::awaitable<WorkOutcome> InstanceController::observe(model::Uuid id) {
         // Its GPUs were given away (it was preempted, or stopped, and its stop failed or
         // something restarted it): it must not keep devices another instance owns now.
         log::warn("destroying a domain that runs without its GPUs", {{"instance", id.str()}});
-        auto destroy = [id, hypervisor = host.hypervisor] { return hypervisor->destroyDomain(drivers::domainName(id)); };
-        if (auto destroyed = co_await host.pool->run(std::move(destroy)); destroyed && from != InstanceState::Stopped) {
+        auto destroy = [id, hypervisor = host.hypervisor] {
+            return hypervisor->destroyDomain(drivers::domainName(id));
+        };
+        if (auto destroyed = co_await host.pool->run(std::move(destroy));
+            destroyed && from != InstanceState::Stopped) {
             co_await record(id, from, InstanceState::Stopped, std::nullopt,
                             "stopped: it was running without its GPUs, which belong to another instance now",
                             std::vector<model::PciAddress>{});

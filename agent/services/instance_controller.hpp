@@ -53,8 +53,9 @@ class InstanceController {
     boost::asio::awaitable<WorkOutcome> converge(model::Uuid id);
     boost::asio::awaitable<WorkOutcome> observe(model::Uuid id);
     boost::asio::awaitable<WorkOutcome> refreshAddress(model::Uuid id);
-    boost::asio::awaitable<bool> record(const model::Uuid& id, model::InstanceState from, model::InstanceState to,
-                                        std::optional<std::string> ip, std::string reason,
+    boost::asio::awaitable<bool> record(const model::Uuid& id, model::InstanceState from,
+                                        model::InstanceState to, std::optional<std::string> ip,
+                                        std::string reason,
                                         std::optional<std::vector<model::PciAddress>> gpus = std::nullopt);
 
     boost::asio::any_io_executor executor_;

@@ -25,14 +25,15 @@ Instance newMember(const model::Uuid& project, const MemberRequest& member) {
     instance.filesystems = member.request.filesystems;
     instance.tags = member.request.tags;
     instance.owner = member.owner;
-    instance.createdAt = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+    instance.createdAt =
+        std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
     return instance;
 }
 
 }  // namespace
 
-asio::awaitable<Result<std::vector<Instance>>> InstanceService::createGroup(const model::Uuid& project,
-                                                                            std::vector<MemberRequest> members) {
+asio::awaitable<Result<std::vector<Instance>>> InstanceService::createGroup(
+    const model::Uuid& project, std::vector<MemberRequest> members) {
     if (members.empty()) {
         co_return std::vector<Instance>{};
     }
@@ -51,7 +52,8 @@ asio::awaitable<Result<std::vector<Instance>>> InstanceService::createGroup(cons
     {
         auto locked = table_.lock();
         if (!hosts_.anyUsable()) {
-            co_return Error{ErrorCode::Unavailable, "no hypervisor host is reachable (libvirt down); retry", {}};
+            co_return Error{
+                ErrorCode::Unavailable, "no hypervisor host is reachable (libvirt down); retry", {}};
         }
         for (const auto& member : members) {
             auto scope = member.owner.clusterId.str();
@@ -60,8 +62,8 @@ asio::awaitable<Result<std::vector<Instance>>> InstanceService::createGroup(cons
                                     other.request.name == member.request.name;
                          }) > 1;
             if (twice || table_.index().nameTaken(project, scope, member.request.name)) {
-                co_return Error{ErrorCode::Conflict, "the cluster already has a member named " + member.request.name,
-                                "name"};
+                co_return Error{ErrorCode::Conflict,
+                                "the cluster already has a member named " + member.request.name, "name"};
             }
         }
         auto holdings = table_.holdingsLocked(catalog_, hosts_);
@@ -119,7 +121,8 @@ asio::awaitable<Result<std::vector<Instance>>> InstanceService::createGroup(cons
     co_return group;
 }
 
-asio::awaitable<Result<void>> InstanceService::deleteMembers(const model::Uuid& cluster, std::vector<model::Uuid> ids) {
+asio::awaitable<Result<void>> InstanceService::deleteMembers(const model::Uuid& cluster,
+                                                             std::vector<model::Uuid> ids) {
     std::vector<InstanceUpdate> updates;
     auto belongs = [&](const InstanceEntry& entry) {
         return entry.instance.owner && entry.instance.owner->clusterId == cluster &&
@@ -184,7 +187,8 @@ std::vector<Instance> InstanceService::members(const model::Uuid& cluster) const
             }
         }
     }
-    std::stable_sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::stable_sort(found.begin(), found.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
     std::vector<Instance> shown;
     for (auto& [at, instance] : found) {
         shown.push_back(std::move(instance));

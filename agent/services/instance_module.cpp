@@ -5,8 +5,9 @@
 namespace gpuhost::agent {
 
 InstanceModule::InstanceModule(InstanceStore& store, AgentMetadataStore& metadata, const Catalog& catalog,
-                               BlockingPool& storePool, BlockingPool& hostPool, std::vector<HostBinding> hosts,
-                               boost::asio::any_io_executor executor, InstanceOptions options, RetryPolicy retry)
+                               BlockingPool& storePool, BlockingPool& hostPool,
+                               std::vector<HostBinding> hosts, boost::asio::any_io_executor executor,
+                               InstanceOptions options, RetryPolicy retry)
     : store_(store),
       metadata_(metadata),
       options_(std::move(options)),
@@ -44,7 +45,8 @@ model::Result<void> InstanceModule::loadBlocking() {
     // create asks again (the API serves meanwhile).
     for (std::size_t h = 0; h < hosts_.size(); ++h) {
         if (auto known = hosts_.refreshBlocking(h); !known) {
-            log::warn("host not reachable at start", {{"host", hosts_.binding(h).name}, {"error", known.error().message}});
+            log::warn("host not reachable at start",
+                      {{"host", hosts_.binding(h).name}, {"error", known.error().message}});
         }
     }
     for (const auto& instance : *instances) {

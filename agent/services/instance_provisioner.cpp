@@ -39,7 +39,8 @@ Result<void> devicesFree(drivers::Hypervisor& hypervisor, const std::string& dom
     for (const auto& device : devices) {
         auto it = held->find(device);
         if (it != held->end() && it->second != domain) {
-            return Error{ErrorCode::Unavailable, "GPU " + device.str() + " is still held by domain " + it->second, {}};
+            return Error{
+                ErrorCode::Unavailable, "GPU " + device.str() + " is still held by domain " + it->second, {}};
         }
     }
     return {};
@@ -207,12 +208,14 @@ asio::awaitable<Result<void>> InstanceProvisioner::powerOff(Instance instance) {
     auto askToStop = [name, hypervisor]() -> Result<PowerState> {
         auto state = hypervisor->powerState(name);
         if (!state) {
-            return state.error().code == ErrorCode::NotFound ? Result<PowerState>(PowerState::ShutOff) : state;
+            return state.error().code == ErrorCode::NotFound ? Result<PowerState>(PowerState::ShutOff)
+                                                             : state;
         }
         if (*state == PowerState::ShutOff) {
             return state;
         }
-        if (auto asked = hypervisor->shutdownDomain(name); !asked && asked.error().code != ErrorCode::Conflict) {
+        if (auto asked = hypervisor->shutdownDomain(name);
+            !asked && asked.error().code != ErrorCode::Conflict) {
             return asked.error();
         }
         return state;
@@ -232,7 +235,8 @@ asio::awaitable<Result<void>> InstanceProvisioner::powerOff(Instance instance) {
         co_await timer.async_wait(asio::use_awaitable);
         auto probe = [name, hypervisor] { return hypervisor->powerState(name); };
         auto state = co_await host.pool->run(std::move(probe));
-        if ((!state && state.error().code == ErrorCode::NotFound) || (state && *state == PowerState::ShutOff)) {
+        if ((!state && state.error().code == ErrorCode::NotFound) ||
+            (state && *state == PowerState::ShutOff)) {
             co_return Result<void>{};
         }
         if (!state) {
@@ -249,15 +253,16 @@ asio::awaitable<Result<void>> InstanceProvisioner::powerOff(Instance instance) {
 
 asio::awaitable<Result<void>> InstanceProvisioner::teardown(Instance instance) {
     const auto& host = hosts_.binding(hosts_.indexOf(instance.host));
-    auto work = [id = instance.id, &host, consoleLog = options_.consoleLogDir / (instance.id.str() + ".log")]()
-        -> Result<void> {
+    auto work = [id = instance.id, &host,
+                 consoleLog = options_.consoleLogDir / (instance.id.str() + ".log")]() -> Result<void> {
         auto name = drivers::domainName(id);
         auto& hypervisor = *host.hypervisor;
         auto& storage = *host.storage;
-        for (auto step : {std::function<Result<void>()>([&] { return hypervisor.destroyDomain(name); }),
-                          std::function<Result<void>()>([&] { return hypervisor.undefineDomain(name); }),
-                          std::function<Result<void>()>([&] { return storage.deleteVolume(rootVolumeName(id)); }),
-                          std::function<Result<void>()>([&] { return storage.deleteVolume(seedVolumeName(id)); })}) {
+        for (auto step :
+             {std::function<Result<void>()>([&] { return hypervisor.destroyDomain(name); }),
+              std::function<Result<void>()>([&] { return hypervisor.undefineDomain(name); }),
+              std::function<Result<void>()>([&] { return storage.deleteVolume(rootVolumeName(id)); }),
+              std::function<Result<void>()>([&] { return storage.deleteVolume(seedVolumeName(id)); })}) {
             if (auto done = ignoreNotFound(step()); !done) {
                 return done;
             }

@@ -68,7 +68,8 @@ class InstanceReconciler::HostEvents final : public drivers::HypervisorEvents {
     }
     // A device came or went (hotplug, a driver rebind): the next pass reads the inventory again.
     void devicesChanged() override {
-        log::info("host devices changed; refreshing inventory", {{"host", reconciler_.hosts_.binding(host_).name}});
+        log::info("host devices changed; refreshing inventory",
+                  {{"host", reconciler_.hosts_.binding(host_).name}});
         reconciler_.kick(host_);
     }
 
@@ -77,8 +78,9 @@ class InstanceReconciler::HostEvents final : public drivers::HypervisorEvents {
     std::size_t host_;
 };
 
-InstanceReconciler::InstanceReconciler(asio::any_io_executor executor, InstanceTable& table, HostRegistry& hosts,
-                                       const Catalog& catalog, InstanceController& controller, ImageCache& images,
+InstanceReconciler::InstanceReconciler(asio::any_io_executor executor, InstanceTable& table,
+                                       HostRegistry& hosts, const Catalog& catalog,
+                                       InstanceController& controller, ImageCache& images,
                                        std::chrono::milliseconds interval)
     : executor_(executor),
       table_(table),
@@ -147,15 +149,17 @@ void InstanceReconciler::firstPassDone() {
     }
     // Start-up is done once the store and libvirt were compared on every host (bench/scale times it).
     auto ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_).count();
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_)
+            .count();
     std::size_t instances = 0;
     {
         auto shared = table_.share();
         instances = table_.index().size();
     }
-    log::info("start-up reconcile done", {{"instances", std::to_string(instances)},
-                                          {"all_hosts", hosts_.reachableCount() == hosts_.size() ? "yes" : "no"},
-                                          {"ms", std::to_string(ms)}});
+    log::info("start-up reconcile done",
+              {{"instances", std::to_string(instances)},
+               {"all_hosts", hosts_.reachableCount() == hosts_.size() ? "yes" : "no"},
+               {"ms", std::to_string(ms)}});
 }
 
 void InstanceReconciler::finishHomeless() {

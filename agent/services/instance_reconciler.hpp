@@ -43,7 +43,8 @@ class InstanceReconciler {
     };
     boost::asio::awaitable<void> loop(std::size_t host);
     boost::asio::awaitable<bool> reconcileHost(std::size_t host);
-    boost::asio::awaitable<void> removeOrphans(std::size_t host, const std::vector<drivers::ManagedDomain>& domains);
+    boost::asio::awaitable<void> removeOrphans(std::size_t host,
+                                               const std::vector<drivers::ManagedDomain>& domains);
     /// Instances on no host (out-of-stock ones being deleted) or a host that left the config.
     void finishHomeless();
     void kick(std::size_t host);

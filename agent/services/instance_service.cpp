@@ -30,7 +30,8 @@ Instance newInstance(const model::Uuid& project, model::CreateInstance request) 
     instance.preemptible = request.preemptible;
     instance.filesystems = std::move(request.filesystems);
     instance.tags = std::move(request.tags);
-    instance.createdAt = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+    instance.createdAt =
+        std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
     return instance;
 }
 
@@ -39,9 +40,11 @@ Result<void> checkUserDataTakesParts(const model::CreateInstance& request) {
     if (request.filesystems.empty()) {
         return {};
     }
-    auto merged = cloudinit::userData(request.userData, {cloudinit::Part{"text/cloud-config", "probe", "#cloud-config\n"}});
+    auto merged = cloudinit::userData(request.userData,
+                                      {cloudinit::Part{"text/cloud-config", "probe", "#cloud-config\n"}});
     if (!merged) {
-        return Error::invalid("userData", "cannot be combined with filesystem mounts: " + merged.error().message);
+        return Error::invalid("userData",
+                              "cannot be combined with filesystem mounts: " + merged.error().message);
     }
     return {};
 }
@@ -49,8 +52,8 @@ Result<void> checkUserDataTakesParts(const model::CreateInstance& request) {
 }  // namespace
 
 InstanceService::InstanceService(InstanceTable& table, HostRegistry& hosts, const Catalog& catalog,
-                                 InstanceStore& store, BlockingPool& storePool, InstanceController& controller,
-                                 const InstanceOptions& options)
+                                 InstanceStore& store, BlockingPool& storePool,
+                                 InstanceController& controller, const InstanceOptions& options)
     : table_(table),
       hosts_(hosts),
       catalog_(catalog),
@@ -124,7 +127,8 @@ model::Uuid InstanceService::freshIdLocked() const {
     return id;
 }
 
-asio::awaitable<Result<Instance>> InstanceService::create(const model::Uuid& project, model::CreateInstance request) {
+asio::awaitable<Result<Instance>> InstanceService::create(const model::Uuid& project,
+                                                          model::CreateInstance request) {
     if (auto valid = checkAgainstCatalog(request); !valid) {
         co_return valid.error();
     }
@@ -142,10 +146,12 @@ asio::awaitable<Result<Instance>> InstanceService::create(const model::Uuid& pro
         // Out-of-stock is final for the client, so a host that is only briefly unreachable
         // must not cause it: with no host reachable at all, ask the client to retry.
         if (!hosts_.anyUsable()) {
-            co_return Error{ErrorCode::Unavailable, "no hypervisor host is reachable (libvirt down); retry", {}};
+            co_return Error{
+                ErrorCode::Unavailable, "no hypervisor host is reachable (libvirt down); retry", {}};
         }
         if (table_.index().nameTaken(project, "", instance.name)) {
-            co_return Error{ErrorCode::Conflict, "this project already has an instance with this name", "name"};
+            co_return Error{ErrorCode::Conflict, "this project already has an instance with this name",
+                            "name"};
         }
         instance.id = freshIdLocked();
         // Too little room is not an error: the instance is recorded out-of-stock with no
@@ -227,9 +233,9 @@ asio::awaitable<Result<Instance>> InstanceService::act(const model::Uuid& projec
             return false;
         }
         if (const auto& owner = entry->instance.owner) {
-            answer = Error::conflict("instance " + entry->instance.name + " is a member of " + owner->clusterKind +
-                                     " cluster " + owner->clusterName + " (" + owner->clusterId.str() +
-                                     "): change it through its cluster");
+            answer = Error::conflict("instance " + entry->instance.name + " is a member of " +
+                                     owner->clusterKind + " cluster " + owner->clusterName + " (" +
+                                     owner->clusterId.str() + "): change it through its cluster");
             return false;
         }
         if (model::isRepeatedDelete(entry->instance.state, action)) {
@@ -316,12 +322,14 @@ std::vector<InstanceUpdate> InstanceService::evictLocked(const std::vector<model
         entry->pending = InstanceState::Stopping;
         entry->pendingGpus = std::vector<model::PciAddress>{};  // they pass to `by` now
         updates.push_back({victim, InstanceState::Stopping, entry->instance.ip,
-                           "preempted by non-preemptible instance " + by.str(), std::vector<model::PciAddress>{}});
+                           "preempted by non-preemptible instance " + by.str(),
+                           std::vector<model::PciAddress>{}});
     }
     return updates;
 }
 
-void InstanceService::settleEvictions(const std::vector<model::Uuid>& victims, const model::Uuid& by, bool stored) {
+void InstanceService::settleEvictions(const std::vector<model::Uuid>& victims, const model::Uuid& by,
+                                      bool stored) {
     {
         auto locked = table_.lock();
         for (const auto& victim : victims) {

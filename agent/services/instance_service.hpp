@@ -47,7 +47,8 @@ class InstanceService {
     std::vector<model::Instance> list(const model::Uuid& project) const;
     /// start, stop or delete: the instance in its new (transitional) state, or 409 (also
     /// for a cluster's member, naming its cluster).
-    boost::asio::awaitable<model::Result<model::Instance>> act(const model::Uuid& project, const model::Uuid& id,
+    boost::asio::awaitable<model::Result<model::Instance>> act(const model::Uuid& project,
+                                                               const model::Uuid& id,
                                                                model::InstanceAction action);
 
     /// Places every member in one pass and stores them in one transaction: all of them,
@@ -58,7 +59,7 @@ class InstanceService {
     /// Moves the given members of `cluster` (all of them when `ids` is empty) to deleting
     /// in one transaction; members already deleting stay so.
     boost::asio::awaitable<model::Result<void>> deleteMembers(const model::Uuid& cluster,
-                                                             std::vector<model::Uuid> ids = {});
+                                                              std::vector<model::Uuid> ids = {});
     /// The cluster's members as shown (host trouble included), oldest first.
     std::vector<model::Instance> members(const model::Uuid& cluster) const;
 
@@ -70,7 +71,8 @@ class InstanceService {
   private:
     model::Result<void> checkAgainstCatalog(const model::CreateInstance& request) const;
     /// The host every filesystem of the request lives on (kNoHost: none asked), or why not.
-    model::Result<std::size_t> filesystemHost(const model::Uuid& project, const std::vector<model::Uuid>& ids) const;
+    model::Result<std::size_t> filesystemHost(const model::Uuid& project,
+                                              const std::vector<model::Uuid>& ids) const;
     boost::asio::awaitable<void> learnHosts();
     model::Instance visible(const model::Instance& instance) const;  // with host trouble shown
     std::vector<InstanceUpdate> evictLocked(const std::vector<model::Uuid>& victims, const model::Uuid& by);

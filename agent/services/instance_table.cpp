@@ -55,7 +55,8 @@ std::vector<model::Holding> InstanceTable::holdingsLocked(const Catalog& catalog
         auto state = entry.admitting ? entry.pending : entry.instance.state;
         model::Holding holding{h, 0, 0, &entry.instance.gpus};
         // An instance in error keeps what it holds while it holds GPUs: its domain may run.
-        bool holds = holdsResources(state) || (state == InstanceState::Failed && !entry.instance.gpus.empty());
+        bool holds =
+            holdsResources(state) || (state == InstanceState::Failed && !entry.instance.gpus.empty());
         const auto* type = catalog.findInstanceType(entry.instance.type);
         if (type != nullptr && holds) {
             holding.cpus = type->cpu;
@@ -71,15 +72,16 @@ std::vector<model::Holding> InstanceTable::holdingsLocked(const Catalog& catalog
     return holdings;
 }
 
-std::vector<PreemptibleHolding> InstanceTable::candidatesLocked(const Catalog& catalog, const HostRegistry& hosts,
+std::vector<PreemptibleHolding> InstanceTable::candidatesLocked(const Catalog& catalog,
+                                                                const HostRegistry& hosts,
                                                                 std::vector<model::Uuid>& ids) const {
     std::vector<PreemptibleHolding> candidates;
     for (const auto& [id, slot] : index_.all()) {
         const auto& entry = slot.entry;
         auto h = hosts.indexOf(entry.instance.host);
         const auto* type = catalog.findInstanceType(entry.instance.type);
-        if (!entry.instance.preemptible || entry.admitting || entry.instance.state != InstanceState::Running ||
-            h == HostRegistry::kNoHost || type == nullptr) {
+        if (!entry.instance.preemptible || entry.admitting ||
+            entry.instance.state != InstanceState::Running || h == HostRegistry::kNoHost || type == nullptr) {
             continue;
         }
         candidates.push_back(PreemptibleHolding{h, static_cast<double>(type->cpu),
@@ -137,7 +139,8 @@ asio::awaitable<bool> InstanceTable::record(const model::Uuid& id, InstanceState
     }
     endChangeLocked(id);
     if (!stored) {
-        log::error("cannot record instance state", {{"instance", id.str()}, {"error", stored.error().message}});
+        log::error("cannot record instance state",
+                   {{"instance", id.str()}, {"error", stored.error().message}});
         co_return false;
     }
     entry->instance.state = to;
@@ -150,8 +153,9 @@ asio::awaitable<bool> InstanceTable::record(const model::Uuid& id, InstanceState
         entry->addressTries = 0;  // a fresh boot gets the full time to report an address
     }
     if (from != to) {
-        log::info("instance state",
-                  {{"instance", id.str()}, {"from", std::string(nameOf(from))}, {"to", std::string(nameOf(to))}});
+        log::info(
+            "instance state",
+            {{"instance", id.str()}, {"from", std::string(nameOf(from))}, {"to", std::string(nameOf(to))}});
     }
     co_return true;
 }

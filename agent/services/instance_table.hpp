@@ -2,9 +2,9 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
+#include <functional>
 #include <map>
 #include <memory>
-#include <functional>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -83,8 +83,9 @@ class InstanceTable {
 
     /// Persists `to` if the instance is still in `from` and no request is changing it.
     /// With `gpus`, the instance holds those from now on (empty: releases them).
-    boost::asio::awaitable<bool> record(const model::Uuid& id, model::InstanceState from, model::InstanceState to,
-                                        std::optional<std::string> ip, std::string reason,
+    boost::asio::awaitable<bool> record(const model::Uuid& id, model::InstanceState from,
+                                        model::InstanceState to, std::optional<std::string> ip,
+                                        std::string reason,
                                         std::optional<std::vector<model::PciAddress>> gpus = std::nullopt);
     /// Removes the instance from the store, then from memory.
     boost::asio::awaitable<bool> forget(const model::Uuid& id);

@@ -22,7 +22,8 @@ Result<std::vector<SharedDirectory>> attachedFilesystems(const FilesystemDirecto
     return attached;
 }
 
-Result<std::optional<cloudinit::Part>> FilesystemMountContributor::partFor(const model::Instance& instance) const {
+Result<std::optional<cloudinit::Part>> FilesystemMountContributor::partFor(
+    const model::Instance& instance) const {
     auto attached = attachedFilesystems(directory_, instance);
     if (!attached) {
         return attached.error();

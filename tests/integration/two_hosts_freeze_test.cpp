@@ -19,7 +19,8 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 long msSince(Clock::time_point start) {
-    return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count());
+    return static_cast<long>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count());
 }
 
 json create(Daemon& daemon, const std::string& project, const std::string& name, const std::string& type) {
@@ -49,13 +50,14 @@ TEST_CASE("two hosts: one frozen libvirtd does not stall creates and reads on th
     second.start();
     // Two blocking threads in all: before per-host pools, the frozen host's hung calls (its
     // resync and a stop) took both, and nothing on the other host could run.
-    Daemon daemon("blocking_threads: 2\n"
-                  "libvirt:\n  virt_type: qemu\n  pool: @POOL@\n  shutdown_timeout_s: 2\n  resync_interval_s: 2\n"
-                  "hosts:\n  - {name: host-a, uri: '" +
-                  first.uri() + "'}\n  - {name: host-b, uri: '" + second.uri() +
-                  "'}\n"
-                  "instance_types:\n  - {name: cpu.big, cpu: 1, memory: 2Gi}\n"
-                  "  - {name: cpu.small, cpu: 1, memory: 64Mi}\n");
+    Daemon daemon(
+        "blocking_threads: 2\n"
+        "libvirt:\n  virt_type: qemu\n  pool: @POOL@\n  shutdown_timeout_s: 2\n  resync_interval_s: 2\n"
+        "hosts:\n  - {name: host-a, uri: '" +
+        first.uri() + "'}\n  - {name: host-b, uri: '" + second.uri() +
+        "'}\n"
+        "instance_types:\n  - {name: cpu.big, cpu: 1, memory: 2Gi}\n"
+        "  - {name: cpu.small, cpu: 1, memory: 64Mi}\n");
     daemon.start();
     auto project = createProject(daemon.port(), "two-hosts");
     auto bigA = create(daemon, project, "big-a", "cpu.big");
@@ -67,7 +69,8 @@ TEST_CASE("two hosts: one frozen libvirtd does not stall creates and reads on th
     REQUIRE(waitForState(daemon.port(), project, frozenId, "running").at("state") == "running");
 
     second.freeze();
-    auto stop = httpRequest(daemon.port(), "POST", kBase + "/instances/" + frozenId + "/actions/stop", inProject(project));
+    auto stop = httpRequest(daemon.port(), "POST", kBase + "/instances/" + frozenId + "/actions/stop",
+                            inProject(project));
     REQUIRE_MESSAGE(stop.status == 202, stop.body);
     std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // host-b's resync hangs too now
 
@@ -106,7 +109,8 @@ TEST_CASE("two hosts: one frozen libvirtd does not stall creates and reads on th
     CHECK(reasonOfB().find("unreachable") == std::string::npos);
     // Stay frozen: after HostRegistry::kHung host-b is shown unreachable (its stop waits, it
     // is not failed), new instances go elsewhere, and host-a still serves.
-    CHECK(within(std::chrono::seconds(90), [&] { return reasonOfB().find("unreachable") != std::string::npos; }));
+    CHECK(within(std::chrono::seconds(90),
+                 [&] { return reasonOfB().find("unreachable") != std::string::npos; }));
     auto late = create(daemon, project, "small-late", "cpu.small");
     CHECK(late.at("host") == "host-a");
     CHECK(waitForState(daemon.port(), project, late.at("id"), "running").at("state") == "running");
@@ -114,7 +118,8 @@ TEST_CASE("two hosts: one frozen libvirtd does not stall creates and reads on th
     auto list = httpRequest(daemon.port(), "GET", kBase + "/instances", inProject(project));
     REQUIRE(list.status == 200);
     CHECK(json::parse(list.body).size() == 7);
-    MESSAGE("list during the freeze: " << msSince(listStart) << " ms; slowest single read " << slowestRead << " ms");
+    MESSAGE("list during the freeze: " << msSince(listStart) << " ms; slowest single read " << slowestRead
+                                       << " ms");
 
     second.thaw();
     auto stopped = waitForState(daemon.port(), project, frozenId, "stopped");

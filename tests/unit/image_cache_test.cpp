@@ -25,8 +25,9 @@ struct TwoHosts {
     test::FakeHypervisor a, b;
     test::FakeAgentStore metadata;
     agent::BlockingPool pool{2};
-    agent::HostRegistry hosts{{{"host-a", &a, &a, &a, nullptr, &pool}, {"host-b", &b, &b, &b, nullptr, &pool}},
-                              agent::HostOptions{}};
+    agent::HostRegistry hosts{
+        {{"host-a", &a, &a, &a, nullptr, &pool}, {"host-b", &b, &b, &b, nullptr, &pool}},
+        agent::HostOptions{}};
     boost::asio::io_context gates;  // owns the import gates; runCoroutine's contexts come and go
     agent::ImageCache cache{metadata, pool, hosts, gates.get_executor()};
     agent::ImageConfig image{"debian12", dir.path / "base.img", "qcow2", {}, {}, {}};
@@ -71,7 +72,8 @@ TEST_CASE("images: import marks carry the host: a half-imported volume on one ho
     CHECK(t.a.imports() == 1);
 }
 
-TEST_CASE("images: the sweep removes bases nothing uses, keeps the current one and any an overlay still uses") {
+TEST_CASE(
+    "images: the sweep removes bases nothing uses, keeps the current one and any an overlay still uses") {
     TwoHosts t;
     REQUIRE(test::runCoroutine(t.cache.baseVolume(0, t.image)).ok());
     auto current = agent::baseVolumeName(t.image);
@@ -89,16 +91,19 @@ TEST_CASE("images: the sweep removes bases nothing uses, keeps the current one a
     CHECK_FALSE(t.metadata.marks().contains("host-a/" + current));
 }
 
-TEST_CASE("seeds: an unreachable libvirt while replacing the seed stays Unavailable (the job waits, no error)") {
+TEST_CASE(
+    "seeds: an unreachable libvirt while replacing the seed stays Unavailable (the job waits, no error)") {
     test::TempDir dir;
     test::FakeHypervisor host;
     drivers::IsoSeedWriter writer(host, dir.path);
     host.setUnavailable(true);
-    auto written = writer.writeSeed({"#cloud-config\n", "instance-id: x\n", "version: 2\n"}, "gpuhost-x-seed.iso");
+    auto written =
+        writer.writeSeed({"#cloud-config\n", "instance-id: x\n", "version: 2\n"}, "gpuhost-x-seed.iso");
     REQUIRE_FALSE(written.ok());
     CHECK(written.error().code == model::ErrorCode::Unavailable);
     host.setUnavailable(false);
-    auto again = writer.writeSeed({"#cloud-config\n", "instance-id: x\n", "version: 2\n"}, "gpuhost-x-seed.iso");
+    auto again =
+        writer.writeSeed({"#cloud-config\n", "instance-id: x\n", "version: 2\n"}, "gpuhost-x-seed.iso");
     REQUIRE(again.ok());
     CHECK(host.hasVolume("gpuhost-x-seed.iso"));
     CHECK(std::filesystem::is_empty(dir.path));  // the ISO built in scratch is gone

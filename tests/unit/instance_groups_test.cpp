@@ -49,7 +49,8 @@ struct Recorder final : agent::MemberObserver {
     }
     bool sawRunning(const model::Uuid& id) {
         std::lock_guard lock(mutex);
-        return std::find(changes.begin(), changes.end(), std::make_pair(id, InstanceState::Running)) != changes.end();
+        return std::find(changes.begin(), changes.end(), std::make_pair(id, InstanceState::Running)) !=
+               changes.end();
     }
     std::size_t goneCount() {
         std::lock_guard lock(mutex);
@@ -102,7 +103,8 @@ TEST_CASE("groups: a pool that does not fit as a whole holds no GPU: every membe
     CHECK(b->state == InstanceState::Creating);
 }
 
-TEST_CASE("groups: a name taken within the cluster stores nothing; user instances never collide with members") {
+TEST_CASE(
+    "groups: a name taken within the cluster stores nothing; user instances never collide with members") {
     World w;
     auto cluster = model::Uuid::random();
     auto user = w.create("c1-cpu-0");
@@ -113,11 +115,12 @@ TEST_CASE("groups: a name taken within the cluster stores nothing; user instance
     REQUIRE_FALSE(again.ok());
     CHECK(again.error().code == model::ErrorCode::Conflict);
     CHECK(w.service.members(cluster).size() == 2);  // none of the three was added
-    auto userAgain = w.create("c1-cpu-1");  // a member's name is still free for users
+    auto userAgain = w.create("c1-cpu-1");          // a member's name is still free for users
     CHECK(userAgain.ok());
 }
 
-TEST_CASE("groups: members show their owner; start, stop and delete through the API are 409 naming the cluster") {
+TEST_CASE(
+    "groups: members show their owner; start, stop and delete through the API are 409 naming the cluster") {
     World w;
     auto cluster = model::Uuid::random();
     auto group = w.await(w.service.createGroup(w.project, pool(cluster, "cpu.small", 1, "cpu")));

@@ -10,8 +10,8 @@
 #include <functional>
 #include <thread>
 
-#include "fakes/fake_hypervisor.hpp"
 #include "fakes/fake_agent_store.hpp"
+#include "fakes/fake_hypervisor.hpp"
 #include "fakes/fake_instance_store.hpp"
 #include "log.hpp"
 #include "services/instance_module.hpp"
@@ -67,8 +67,8 @@ struct World {
           host(hosts.front()),
           bindings(bind(fakes, hosts)),
           module(store, agentStore, catalog, pool, pool, bindings, ioc.get_executor(),
-                 options(shutdownTimeout, adjust), agent::RetryPolicy{std::chrono::milliseconds(50),
-                                                                     std::chrono::milliseconds(500), 0.2}) {
+                 options(shutdownTimeout, adjust),
+                 agent::RetryPolicy{std::chrono::milliseconds(50), std::chrono::milliseconds(500), 0.2}) {
         agent::log::setLevel(std::getenv("GPUHOST_TEST_LOG") ? std::getenv("GPUHOST_TEST_LOG") : "error");
         std::filesystem::create_directories(dir.path / "scratch");
         REQUIRE(module.loadBlocking().ok());

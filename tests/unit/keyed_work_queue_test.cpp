@@ -56,15 +56,16 @@ TEST_CASE("keyed work queue: the same kind scheduled while pending runs once; ki
     std::mutex mutex;
     std::vector<unsigned> ran;
     std::atomic<bool> release{false}, started{false};
-    KeyedWorkQueue<int> queue(loop.ioc.get_executor(), [&](int, unsigned kind) -> boost::asio::awaitable<WorkOutcome> {
-        started.store(true);
-        while (!release.load()) {
-            co_await pause(1ms);
-        }
-        std::lock_guard lock(mutex);
-        ran.push_back(kind);
-        co_return WorkOutcome::Done;
-    });
+    KeyedWorkQueue<int> queue(loop.ioc.get_executor(),
+                              [&](int, unsigned kind) -> boost::asio::awaitable<WorkOutcome> {
+                                  started.store(true);
+                                  while (!release.load()) {
+                                      co_await pause(1ms);
+                                  }
+                                  std::lock_guard lock(mutex);
+                                  ran.push_back(kind);
+                                  co_return WorkOutcome::Done;
+                              });
     queue.schedule(1, 4);  // starts running and blocks until released
     waitUntil([&] { return started.load(); });
     for (int i = 0; i < 50; ++i) {
@@ -82,20 +83,21 @@ TEST_CASE("keyed work queue: one runner per key, different keys in parallel") {
     std::mutex mutex;
     std::map<int, int> running, most;
     int together = 0, mostTogether = 0;
-    KeyedWorkQueue<int> queue(loop.ioc.get_executor(), [&](int key, unsigned) -> boost::asio::awaitable<WorkOutcome> {
-        {
-            std::lock_guard lock(mutex);
-            most[key] = std::max(most[key], ++running[key]);
-            mostTogether = std::max(mostTogether, ++together);
-        }
-        co_await pause(20ms);
-        {
-            std::lock_guard lock(mutex);
-            --running[key];
-            --together;
-        }
-        co_return WorkOutcome::Done;
-    });
+    KeyedWorkQueue<int> queue(loop.ioc.get_executor(),
+                              [&](int key, unsigned) -> boost::asio::awaitable<WorkOutcome> {
+                                  {
+                                      std::lock_guard lock(mutex);
+                                      most[key] = std::max(most[key], ++running[key]);
+                                      mostTogether = std::max(mostTogether, ++together);
+                                  }
+                                  co_await pause(20ms);
+                                  {
+                                      std::lock_guard lock(mutex);
+                                      --running[key];
+                                      --together;
+                                  }
+                                  co_return WorkOutcome::Done;
+                              });
     for (int round = 0; round < 3; ++round) {
         for (int key = 0; key < 4; ++key) {
             queue.schedule(key, 1u << round);

@@ -5,9 +5,9 @@
 #include <set>
 
 #include "auth.hpp"
+#include "fakes/fake_agent_store.hpp"
 #include "fakes/fake_filesystem_store.hpp"
 #include "fakes/fake_hypervisor.hpp"
-#include "fakes/fake_agent_store.hpp"
 #include "fakes/fake_instance_store.hpp"
 #include "fakes/fake_project_store.hpp"
 #include "request_handler.hpp"
@@ -43,9 +43,14 @@ struct Fixture {
     test::FakeHypervisor host;
     boost::asio::io_context jobs;
     test::FakeAgentStore agentStore;
-    agent::InstanceModule instanceModule{instanceStore, agentStore, catalog, pool, pool,
+    agent::InstanceModule instanceModule{instanceStore,
+                                         agentStore,
+                                         catalog,
+                                         pool,
+                                         pool,
                                          {{"local", &host, &host, &host, nullptr, nullptr}},
-                                         jobs.get_executor(), {}};
+                                         jobs.get_executor(),
+                                         {}};
     agent::InstanceService& instances = instanceModule.service();
     test::FakeFilesystemStore filesystemStore;
     agent::FilesystemService filesystems{
