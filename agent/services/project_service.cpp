@@ -34,11 +34,9 @@ Result<void> ProjectService::loadBlocking() {
         return projects.error();
     }
     std::unique_lock lock(mutex_);
-    byId_.clear();
-    order_.clear();
+    index_ = {};
     for (auto& project : *projects) {  // in creation order
-        order_[project.id] = nextOrder_++;
-        byId_.emplace(project.id, std::move(project));
+        index_.add(std::move(project), false);
     }
     generation_.fetch_add(1, std::memory_order_release);
     return {};
@@ -51,10 +49,8 @@ boost::asio::awaitable<Result<model::Project>> ProjectService::create(const mode
     }
     {
         std::shared_lock lock(mutex_);
-        for (const auto& [id, existing] : byId_) {
-            if (existing.name == request.name) {
-                co_return Error{ErrorCode::Conflict, "a project with this name already exists", "name"};
-            }
+        if (index_.nameTaken({}, {}, request.name)) {
+            co_return Error{ErrorCode::Conflict, "a project with this name already exists", "name"};
         }
     }
     model::Project project = newProject(std::move(request));
@@ -66,8 +62,7 @@ boost::asio::awaitable<Result<model::Project>> ProjectService::create(const mode
     }
     {
         std::unique_lock lock(mutex_);
-        order_[project.id] = nextOrder_++;
-        byId_.emplace(project.id, project);
+        index_.add(project, false);
         generation_.fetch_add(1, std::memory_order_release);
     }
     co_return project;
@@ -75,27 +70,21 @@ boost::asio::awaitable<Result<model::Project>> ProjectService::create(const mode
 
 Result<model::Project> ProjectService::get(const model::Principal& caller, const model::Uuid& id) const {
     std::shared_lock lock(mutex_);
-    auto it = byId_.find(id);
-    if (it == byId_.end() || !caller.mayUse(id)) {
+    const auto* project = index_.find(id);
+    if (project == nullptr || !caller.mayUse(id)) {
         return Error::notFound("project");
     }
-    return it->second;
+    return *project;
 }
 
 std::vector<model::Project> ProjectService::list(const model::Principal& caller) const {
-    std::vector<std::pair<std::uint64_t, const model::Project*>> ordered;
     std::vector<model::Project> visible;
     std::shared_lock lock(mutex_);
-    for (const auto& [id, project] : byId_) {
-        if (caller.mayUse(id)) {
-            ordered.emplace_back(order_.at(id), &project);
-        }
-    }
     // Creation order, also for projects made within the same millisecond.
-    std::sort(ordered.begin(), ordered.end());
-    visible.reserve(ordered.size());
-    for (const auto& [order, project] : ordered) {
-        visible.push_back(*project);
+    for (const auto* project : index_.ofOwner({})) {
+        if (caller.mayUse(project->id)) {
+            visible.push_back(*project);
+        }
     }
     return visible;
 }
@@ -112,8 +101,7 @@ boost::asio::awaitable<Result<void>> ProjectService::remove(const model::Princip
     }
     {
         std::unique_lock lock(mutex_);
-        byId_.erase(id);
-        order_.erase(id);
+        index_.erase(id);
         generation_.fetch_add(1, std::memory_order_release);
     }
     co_return Result<void>{};
@@ -121,15 +109,15 @@ boost::asio::awaitable<Result<void>> ProjectService::remove(const model::Princip
 
 bool ProjectService::exists(const model::Uuid& id) const {
     std::shared_lock lock(mutex_);
-    return byId_.contains(id);
+    return index_.find(id) != nullptr;
 }
 
 std::vector<ResourceCount> ProjectService::countByState() const {
     std::map<std::string, std::uint64_t> counts{{"active", 0}, {"deleting", 0}};
     {
         std::shared_lock lock(mutex_);
-        for (const auto& [id, project] : byId_) {
-            ++counts[std::string(model::nameOf(project.state))];
+        for (const auto& [id, slot] : index_.all()) {
+            ++counts[std::string(model::nameOf(slot.entry.state))];
         }
     }
     std::vector<ResourceCount> samples;

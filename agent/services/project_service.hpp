@@ -11,6 +11,7 @@
 #include "metrics.hpp"
 #include "model/principal.hpp"
 #include "model/project.hpp"
+#include "services/resource_index.hpp"
 #include "store/store.hpp"
 
 namespace gpuhost::agent {
@@ -46,12 +47,18 @@ class ProjectService {
     std::vector<ResourceCount> countByState() const;
 
   private:
+    /// Projects belong to no project: one owner (nil) for all, names unique among them.
+    struct Traits {
+        static model::Uuid id(const model::Project& project) { return project.id; }
+        static model::Uuid owner(const model::Project&) { return {}; }
+        static std::string scope(const model::Project&) { return {}; }
+        static const std::string& name(const model::Project& project) { return project.name; }
+    };
+
     ProjectStore& store_;
     BlockingPool& pool_;
     mutable std::shared_mutex mutex_;
-    std::map<model::Uuid, model::Project> byId_;
-    std::map<model::Uuid, std::uint64_t> order_;  // creation order (the store loads in that order)
-    std::uint64_t nextOrder_ = 0;
+    ResourceIndex<model::Project, Traits> index_;  // creation order: the store loads in that order
     std::atomic<std::uint64_t> generation_{0};
 };
 
