@@ -104,7 +104,7 @@ TEST_CASE("groups: a pool that does not fit as a whole holds no GPU: every membe
 }
 
 TEST_CASE(
-    "groups: a name taken within the cluster stores nothing; user instances never collide with members") {
+    "groups: a name taken within the cluster stores nothing, and user instances never collide with members") {
     World w;
     auto cluster = model::Uuid::random();
     auto user = w.create("c1-cpu-0");
@@ -120,7 +120,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "groups: members show their owner; start, stop and delete through the API are 409 naming the cluster") {
+    "groups: members show their owner, and start, stop and delete through the API are 409 naming the cluster") {
     World w;
     auto cluster = model::Uuid::random();
     auto group = w.await(w.service.createGroup(w.project, pool(cluster, "cpu.small", 1, "cpu")));
@@ -141,7 +141,7 @@ TEST_CASE(
     CHECK(w.stateOf(id) == InstanceState::Running);
 }
 
-TEST_CASE("groups: owners hear of their members' states; deleteMembers removes one or all, in one write") {
+TEST_CASE("groups: owners hear of their members' states, and deleteMembers removes one or all, in one write") {
     World w;
     Recorder recorder;
     w.module.controller().addObserver(recorder);

@@ -51,7 +51,7 @@ boost::asio::awaitable<void> pause(std::chrono::milliseconds duration) {
 
 }  // namespace
 
-TEST_CASE("keyed work queue: the same kind scheduled while pending runs once; kinds run lowest bit first") {
+TEST_CASE("keyed work queue: the same kind scheduled while pending runs once, and kinds run lowest bit first") {
     Loop loop;
     std::mutex mutex;
     std::vector<unsigned> ran;

@@ -181,7 +181,7 @@ TEST_CASE("group insert: evictions in `first` are undone with a refused group") 
     });
 }
 
-TEST_CASE("names: a member and a user instance may share a name; each scope refuses its own duplicates") {
+TEST_CASE("names: a member and a user instance may share a name, and each scope refuses its own duplicates") {
     forEachStore([](Subject& s) {
         auto slurm = model::Uuid::random();
         auto other = model::Uuid::random();
@@ -199,7 +199,7 @@ TEST_CASE("names: a member and a user instance may share a name; each scope refu
     });
 }
 
-TEST_CASE("owner: round-trips with every field; user instances have none") {
+TEST_CASE("owner: round-trips with every field, and user instances have none") {
     forEachStore([](Subject& s) {
         auto cluster = model::Uuid::random();
         model::InstanceOwner owner{cluster, "kubernetes", "prod", "a100-pool", "worker", 7};

@@ -124,7 +124,7 @@ std::filesystem::path makeV4(const test::TempDir& dir) {
 
 }  // namespace
 
-TEST_CASE("migration v4 → v5: instances, filesystem order, GPUs and cascades survive; a reopen is a no-op") {
+TEST_CASE("migration v4 → v5: instances, filesystem order, GPUs and cascades survive, and a reopen is a no-op") {
     test::TempDir dir("gpuhost-migrate");
     auto file = makeV4(dir);
     std::string schemaAfter;
