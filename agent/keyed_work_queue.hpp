@@ -109,7 +109,8 @@ class KeyedWorkQueue {
             stopping_.store(true);
             timers.swap(timers_);
         }
-        for (auto& [raw, timer] : timers) {
+        for (auto& entry : timers) {
+            auto timer = entry.second;  // named: clang cannot capture a structured binding
             boost::asio::post(timer->get_executor(), [timer] { timer->cancel(); });
         }
     }
