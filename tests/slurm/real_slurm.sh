@@ -5,7 +5,11 @@
 #   1. cpu-0 registers through configless + `slurmd -Z` and reaches idle, in partition "batch"
 #      (NodeSet by Feature), not "gpu";
 #   2. a job runs as an ordinary user (nobody);
-#   3. slurmctld accepts the 8xH100 pool's dynamic node definition with Gres=gpu:h100:8.
+#   3. slurmctld accepts the 8xH100 pool's dynamic node definition with Gres=gpu:h100:8, and
+#      deletes it without a ghost;
+#   4. scale-down: cpu-0's slurmd stopped, the node deleted, gone from scontrol;
+#   5. a real slurmd for h100-1 (fake /dev/nvidia[0-7]) registers idle with Gres=gpu:h100:8
+#      through gres.conf, and a 2-GPU job there sees CUDA_VISIBLE_DEVICES=0,1.
 # Usage: real_slurm.sh <slurm_write_configs>. Needs root and `scripts/install-deps.sh slurm`;
 # otherwise exits 77 (skipped). Everything started is stopped and the temp dir removed on any exit.
 # Nothing touches a system Slurm or munge: own ports, paths, SLURM_CONF and munge socket.
@@ -22,7 +26,12 @@ if [ "${1:-}" != --inside ]; then
   [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (namespaces; slurmd runs jobs as another user)"; exit 77; }
   dir=$(mktemp -d /tmp/gpuhost-slurm.XXXXXX)
   trap 'status=$?; rm -rf "$dir"; exit "$status"' EXIT
-  unshare --fork --pid --mount --propagation private --mount-proc --kill-child -- "$0" --inside "$dir" "$writer"
+  unshare --fork --pid --mount --propagation private --mount-proc --kill-child -- "$0" --inside "$dir" "$writer" &
+  child=$!
+  # A TERM or INT (ctest's timeout, ^C) ends unshare, so the whole namespace, before the
+  # temp dir goes.
+  trap 'kill -TERM "$child" 2>/dev/null || true; wait "$child" || true; exit 143' TERM INT
+  wait "$child"
   exit 0
 fi
 dir=$2
@@ -138,4 +147,33 @@ step "h100-0 accepted: $(echo "$h100" | grep -o 'Gres=[^ ]*') $(echo "$h100" | g
 scontrol delete NodeName=h100-0
 if node_state h100-0 >/dev/null; then echo "FAIL: h100-0 still listed after delete"; exit 1; fi
 step "h100-0 deleted, no ghost"
+
+# Scale-down for real: stop cpu-0's slurmd and delete the node; nothing is left of it.
+cpu_slurmd=${pids[-1]}
+kill -TERM "$cpu_slurmd"
+wait "$cpu_slurmd" || true
+scontrol delete NodeName=cpu-0
+if node_state cpu-0 >/dev/null; then echo "FAIL: cpu-0 still listed after delete"; exit 1; fi
+step "cpu-0's slurmd stopped and the node deleted, no ghost"
+
+# The 8xH100 node for real, through the port cpu-0 freed: slurmd as h100-1, with gres.conf's
+# /dev/nvidia[0-7] present as character devices (no driver behind them) in an overlay over
+# /dev that only this namespace sees.
+mkdir "$dir/devfs"
+mount -t tmpfs gpuhost-dev "$dir/devfs"
+mkdir "$dir/devfs/upper" "$dir/devfs/work"
+mount -t overlay gpuhost-dev -o "lowerdir=/dev,upperdir=$dir/devfs/upper,workdir=$dir/devfs/work" /dev
+for i in 0 1 2 3 4 5 6 7; do mknod "/dev/nvidia$i" c 195 "$i"; done
+mapfile -t h100_args <"$dir/slurmd-h100.args"
+env -u SLURM_CONF slurmd "${h100_args[@]}" >"$dir/log/slurmd-h100.out" 2>&1 &
+pids+=($!)
+is_h100_idle() { node_state h100-1 >/dev/null && [ "$(sinfo -h -N -n h100-1 -o %T)" = idle ]; }
+wait_for 30 "h100-1 to be idle" is_h100_idle || { echo "h100-1: $(node_state h100-1)"; exit 1; }
+h100=$(node_state h100-1)
+echo "$h100" | grep -q ' Gres=gpu:h100:8 ' || { echo "FAIL: h100-1 Gres: $h100"; exit 1; }
+step "h100-1 registered idle: $(echo "$h100" | grep -o 'Gres=[^ ]*') $(echo "$h100" | grep -o 'Partitions=[^ ]*')"
+user=$(cd /tmp && runuser -u nobody -- env SLURM_CONF="$SLURM_CONF" srun -p gpu --gres=gpu:h100:2 --time=1 \
+  printenv CUDA_VISIBLE_DEVICES)
+[ "$user" = 0,1 ] || { echo "FAIL: a 2-GPU job saw CUDA_VISIBLE_DEVICES='$user'"; exit 1; }
+step "srun --gres=gpu:h100:2 on h100-1: CUDA_VISIBLE_DEVICES=$user"
 echo "PASS"

@@ -1,8 +1,9 @@
 // Writes the configs of the real-Slurm test's cluster into a directory, through the same
 // generators the agent uses, with a Layout that keeps every path under that directory.
 // Usage: slurm_write_configs <dir> <slurmctld port> <slurmd port>
-// Files: slurm.conf gres.conf cgroup.conf munge.key (0400), slurmd-cpu.args (one argv entry
-// per line, for cpu-0) and h100.conf (the --conf text of an 8xH100 node, for scontrol create).
+// Files: slurm.conf gres.conf cgroup.conf munge.key (0400), slurmd-cpu.args and
+// slurmd-h100.args (one argv entry per line, for cpu-0 and h100-1) and h100.conf (the --conf
+// text of an 8xH100 node, for scontrol create).
 #include <sys/stat.h>
 
 #include <fstream>
@@ -69,6 +70,11 @@ int main(int argc, char** argv) {
         args += arg + "\n";
     }
     write(dir + "/slurmd-cpu.args", args, 0644);
+    args.clear();
+    for (const auto& arg : orDie(slurm::slurmdArgs(spec, layout, "h100", 1))) {
+        args += arg + "\n";
+    }
+    write(dir + "/slurmd-h100.args", args, 0644);
     write(dir + "/h100.conf", slurm::slurmdConf(spec.pools[1]) + "\n", 0644);
     return 0;
 }
