@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "node_config.hpp"
+
 namespace gpuhost::slurm {
 
 namespace {
@@ -16,8 +18,19 @@ Partition& partitionNamed(std::vector<Partition>& list, const std::string& name)
     if (found != list.end()) {
         return *found;
     }
-    list.push_back({name, {}, false});
+    list.push_back({name, {}, false, 0});
     return list.back();
+}
+
+void addPool(Partition& partition, const PoolSpec& pool) {
+    if (std::find(partition.nodeSets.begin(), partition.nodeSets.end(), nodeSetName(pool)) !=
+        partition.nodeSets.end()) {
+        return;
+    }
+    partition.nodeSets.push_back(nodeSetName(pool));
+    auto perCpu = std::max<std::uint64_t>(1, realMemoryMiB(pool.memoryMiB) / pool.cpus);
+    partition.defMemPerCpuMiB =
+        partition.defMemPerCpuMiB == 0 ? perCpu : std::min(partition.defMemPerCpuMiB, perCpu);
 }
 
 void appendDaemons(std::string& out, const ClusterSpec& spec, const Layout& layout) {
@@ -76,11 +89,7 @@ Result<std::vector<Partition>> partitions(const ClusterSpec& spec) {
     bool anyWithout = false;
     for (const auto& pool : spec.pools) {
         for (const auto& name : pool.partitions) {
-            auto& partition = partitionNamed(list, name);
-            if (std::find(partition.nodeSets.begin(), partition.nodeSets.end(), nodeSetName(pool)) ==
-                partition.nodeSets.end()) {
-                partition.nodeSets.push_back(nodeSetName(pool));
-            }
+            addPool(partitionNamed(list, name), pool);
         }
         anyWithout = anyWithout || pool.partitions.empty();
     }
@@ -96,7 +105,7 @@ Result<std::vector<Partition>> partitions(const ClusterSpec& spec) {
     defaultPartition.isDefault = true;
     for (const auto& pool : spec.pools) {
         if (pool.partitions.empty()) {
-            defaultPartition.nodeSets.push_back(nodeSetName(pool));
+            addPool(defaultPartition, pool);
         }
     }
     return list;
@@ -126,7 +135,8 @@ Result<std::string> slurmConf(const ClusterSpec& spec, const Layout& layout) {
         for (std::size_t i = 0; i < partition.nodeSets.size(); ++i) {
             out += (i == 0 ? "" : ",") + partition.nodeSets[i];
         }
-        out += std::string(partition.isDefault ? " Default=YES" : "") + " MaxTime=INFINITE State=UP\n";
+        out += std::string(partition.isDefault ? " Default=YES" : "") +
+               " DefMemPerCPU=" + std::to_string(partition.defMemPerCpuMiB) + " MaxTime=INFINITE State=UP\n";
     }
     return out;
 }

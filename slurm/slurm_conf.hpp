@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,9 @@ struct Partition {
     std::string name;
     std::vector<std::string> nodeSets;
     bool isDefault = false;
+    // The smallest RealMemory per CPU of its pools. Without a default, CR_Core_Memory gives a
+    // job that names no --mem the whole node's memory: one job per node, even on 8 GPUs.
+    std::uint64_t defMemPerCpuMiB = 0;
 };
 
 /// The partitions of a cluster: each pool's partitions, plus the default one for pools that

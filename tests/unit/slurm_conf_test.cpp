@@ -86,6 +86,8 @@ TEST_CASE("slurm: several partitions, exactly one default, and pools without one
     CHECK((*parts)[0].name == "batch");
     CHECK((*parts)[0].isDefault);
     CHECK((*parts)[0].nodeSets == std::vector<std::string>{"small_set", "a100_set", "misc_set"});
+    CHECK((*parts)[0].defMemPerCpuMiB == (4096 - 328) / 2);  // misc: the least memory per CPU
+    CHECK((*parts)[2].defMemPerCpuMiB == (524288 - 41944) / 64);
     CHECK(!(*parts)[1].isDefault);
     CHECK(!(*parts)[2].isDefault);
 
