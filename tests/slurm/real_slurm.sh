@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Real Slurm 22.05 with gpuhost's generated configs, on loopback, no VM: munged, slurmctld
-# and one dynamic slurmd (the cpu pool's node cpu-0), all under a temp dir on random ports
-# with their own munge socket, so a system Slurm or munge is never touched. Proves:
+# and dynamic slurmds (cpu-0, then h100-1), under a temp dir on random ports, in a private
+# PID + mount namespace with munge's socket on a tmpfs of its own, so a system Slurm or
+# munge is never touched. Takes ~1.5 s. Proves:
 #   1. cpu-0 registers through configless + `slurmd -Z` and reaches idle, in partition "batch"
 #      (NodeSet by Feature), not "gpu";
 #   2. a job runs as an ordinary user (nobody);
@@ -12,7 +13,6 @@
 #      through gres.conf, and a 2-GPU job there sees CUDA_VISIBLE_DEVICES=0,1.
 # Usage: real_slurm.sh <slurm_write_configs>. Needs root and `scripts/install-deps.sh slurm`;
 # otherwise exits 77 (skipped). Everything started is stopped and the temp dir removed on any exit.
-# Nothing touches a system Slurm or munge: own ports, paths, SLURM_CONF and munge socket.
 set -euo pipefail
 
 # Outside: checks, the temp dir, and a private PID + mount namespace for the rest. Killing
