@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 e2e=OFF
-groups=(build test)
+groups=(build test slurm)
 if [ "${GPUHOST_E2E:-1}" = 1 ]; then
   e2e=ON
   groups+=(run image deb deploy)  # deb + deploy: the real-systemd deployment test

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian bookworm packages gpuhost needs, only when some are missing.
-# Usage: scripts/install-deps.sh [build|test|run|bench|image|fuzz|deb|deploy]...   (default: build test)
+# Usage: scripts/install-deps.sh [build|test|slurm|run|bench|image|fuzz|deb|deploy]...   (default: build test)
 set -euo pipefail
 
 build=(cmake ninja-build g++ pkg-config libboost1.81-all-dev libvirt-dev libyaml-cpp-dev nlohmann-json3-dev
@@ -10,6 +10,10 @@ build=(cmake ninja-build g++ pkg-config libboost1.81-all-dev libvirt-dev libyaml
 test=(openssl curl procps libvirt-clients libvirt-daemon-system xorriso cloud-init)
 # dnsmasq-base is only a Recommends of libvirt-daemon-system, and --no-install-recommends
 # drops it: libvirt's NAT network ("default") cannot start without it.
+# Slurm 22.05 and munge for tests/slurm/real_slurm.sh (the generated configs on loopback).
+# Where systemd runs, the packages start munged on its default socket: the test runs its
+# own in a private mount namespace, on its own ports, so the two never meet.
+slurm=(slurmctld slurmd slurm-client munge)
 run=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils curl xorriso dnsmasq-base e2fsprogs)
 bench=(wrk nginx-light curl)
 image=(mmdebstrap e2fsprogs qemu-utils)
@@ -25,6 +29,7 @@ for group in "${groups[@]}"; do
   case "$group" in
     build) wanted+=("${build[@]}") ;;
     test) wanted+=("${test[@]}") ;;
+    slurm) wanted+=("${slurm[@]}") ;;
     run) wanted+=("${run[@]}") ;;
     bench) wanted+=("${bench[@]}") ;;
     image) wanted+=("${image[@]}") ;;

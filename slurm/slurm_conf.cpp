@@ -1,0 +1,144 @@
+#include "slurm_conf.hpp"
+
+#include <algorithm>
+
+#include "node_config.hpp"
+
+namespace gpuhost::slurm {
+
+namespace {
+
+using model::Error;
+using model::Result;
+
+constexpr const char* kFallbackPartition = "main";
+
+Partition& partitionNamed(std::vector<Partition>& list, const std::string& name) {
+    auto found = std::find_if(list.begin(), list.end(), [&](const Partition& p) { return p.name == name; });
+    if (found != list.end()) {
+        return *found;
+    }
+    list.push_back({name, {}, false, 0});
+    return list.back();
+}
+
+void addPool(Partition& partition, const PoolSpec& pool) {
+    if (std::find(partition.nodeSets.begin(), partition.nodeSets.end(), nodeSetName(pool)) !=
+        partition.nodeSets.end()) {
+        return;
+    }
+    partition.nodeSets.push_back(nodeSetName(pool));
+    auto perCpu = std::max<std::uint64_t>(1, realMemoryMiB(pool.memoryMiB) / pool.cpus);
+    partition.defMemPerCpuMiB =
+        partition.defMemPerCpuMiB == 0 ? perCpu : std::min(partition.defMemPerCpuMiB, perCpu);
+}
+
+void appendDaemons(std::string& out, const ClusterSpec& spec, const Layout& layout) {
+    out += "ClusterName=" + spec.name + "\n";
+    out += "SlurmctldHost=" + spec.controllerHostname + "(" + spec.controllerAddress + ")\n";
+    // Nodes fetch slurm.conf, gres.conf and cgroup.conf from slurmctld (`slurmd --conf-server`).
+    out += "SlurmctldParameters=enable_configless\n";
+    out += "SlurmUser=" + layout.slurmUser + "\n";
+    out += "SlurmctldPort=" + std::to_string(layout.slurmctldPort) + "\n";
+    out += "SlurmdPort=" + std::to_string(layout.slurmdPort) + "\n";
+    out += "AuthType=auth/munge\nCredType=cred/munge\n";
+    out += "StateSaveLocation=" + layout.stateSaveLocation + "\n";
+    out += "SlurmdSpoolDir=" + layout.slurmdSpoolDir + "\n";
+    out += "SlurmctldPidFile=" + layout.pidDir + "/slurmctld.pid\n";
+    out += "SlurmdPidFile=" + layout.pidDir + "/slurmd.pid\n";
+    // Files, not syslog: the agent reads them through the guest agent when a node is stuck.
+    out += "SlurmctldLogFile=" + layout.logDir + "/slurmctld.log\n";
+    out += "SlurmdLogFile=" + layout.logDir + "/slurmd.log\n";
+    out += "SlurmctldDebug=info\nSlurmdDebug=info\n";
+}
+
+void appendScheduling(std::string& out, const Layout& layout) {
+    out += "\nSchedulerType=sched/backfill\n";
+    out += "SelectType=select/cons_tres\nSelectTypeParameters=CR_Core_Memory\n";
+    out += "GresTypes=gpu\n";
+    if (layout.cgroupTracking) {
+        // The guests run systemd with cgroup v2 (see cgroupConf).
+        out += "ProctrackType=proctrack/cgroup\nTaskPlugin=task/cgroup,task/affinity\n";
+    } else {
+        out += "ProctrackType=proctrack/linuxproc\nTaskPlugin=task/affinity\n";
+    }
+    // A node that was DOWN (e.g. rebooted) returns by itself once it registers valid.
+    out += "ReturnToService=2\n";
+}
+
+void appendDynamicNodes(std::string& out, const ClusterSpec& spec) {
+    out += "\n# Nodes are dynamic (slurmd -Z): no NodeName lines, so scaling never edits this file.\n";
+    out += "MaxNodeCount=" + std::to_string(maxNodes(spec)) + "\n";
+    // Dynamic nodes are not in any hostlist slurmctld can plan a fan-out tree over: talk to
+    // each node directly.
+    out += "TreeWidth=65533\n";
+    if (!spec.loginHosts.empty()) {
+        // 22.05 clients cannot fetch the config themselves: login nodes hold a copy of this file.
+        out += "# Login nodes:";
+        for (const auto& host : spec.loginHosts) {
+            out += " " + host;
+        }
+        out += "\n";
+    }
+}
+
+}  // namespace
+
+Result<std::vector<Partition>> partitions(const ClusterSpec& spec) {
+    std::vector<Partition> list;
+    bool anyWithout = false;
+    for (const auto& pool : spec.pools) {
+        for (const auto& name : pool.partitions) {
+            addPool(partitionNamed(list, name), pool);
+        }
+        anyWithout = anyWithout || pool.partitions.empty();
+    }
+    std::string defaultName = !spec.defaultPartition.empty() ? spec.defaultPartition
+                              : !list.empty()                ? list.front().name
+                                                             : kFallbackPartition;
+    bool named =
+        std::any_of(list.begin(), list.end(), [&](const Partition& p) { return p.name == defaultName; });
+    if (!named && !anyWithout) {
+        return Error::invalid("defaultPartition", "no node pool is in it");
+    }
+    auto& defaultPartition = partitionNamed(list, defaultName);
+    defaultPartition.isDefault = true;
+    for (const auto& pool : spec.pools) {
+        if (pool.partitions.empty()) {
+            addPool(defaultPartition, pool);
+        }
+    }
+    return list;
+}
+
+Result<std::string> slurmConf(const ClusterSpec& spec, const Layout& layout) {
+    if (auto ok = validate(spec, layout); !ok) {
+        return ok.error();
+    }
+    auto parts = partitions(spec);
+    if (!parts) {
+        return parts.error();
+    }
+    std::string out = "# Generated by gpuhost for Slurm cluster " + spec.name + " (Slurm " +
+                      spec.slurmVersion + "); gpuhost rewrites it.\n";
+    appendDaemons(out, spec, layout);
+    appendScheduling(out, layout);
+    appendDynamicNodes(out, spec);
+    // A node joins its pool's NodeSet through the Feature its slurmd registers with
+    // (slurmdConf), and so every partition over that NodeSet.
+    out += "\n";
+    for (const auto& pool : spec.pools) {
+        out += "NodeSet=" + nodeSetName(pool) + " Feature=" + pool.name + "\n";
+    }
+    for (const auto& partition : *parts) {
+        out += "PartitionName=" + partition.name + " Nodes=";
+        for (std::size_t i = 0; i < partition.nodeSets.size(); ++i) {
+            out += (i == 0 ? "" : ",") + partition.nodeSets[i];
+        }
+        out += std::string(partition.isDefault ? " Default=YES" : "") +
+               " DefMemPerCPU=" + std::to_string(partition.defMemPerCpuMiB) + " MaxTime=INFINITE State=UP\n";
+    }
+    return out;
+}
+
+}  // namespace gpuhost::slurm
