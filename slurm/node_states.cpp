@@ -14,7 +14,8 @@ namespace gpuhost::slurm {
 //   allocated / alloc                                              →  ALLOCATED
 //   mixed                                                          →  MIXED
 //   down / error / future                                          →  DOWN / ERROR / FUTURE
-//   unknown, invalid, missing, anything else                       →  UNKNOWN
+//   unknown, invalid, missing                                      →  UNKNOWN
+//   another word: a base state found among the flags, else UNKNOWN; the word stays as a flag
 //   flag DRAIN (also DRAINED, DRAINING)                            →  DRAIN
 //   flag NOT_RESPONDING (also NO_RESPOND)                          →  NOT_RESPONDING
 //   flag MAINTENANCE (also MAINT)                                  →  MAINTENANCE
@@ -243,14 +244,22 @@ bool SlurmNode::hasState(std::string_view state) const {
 std::vector<std::string> mapNodeStates(std::string_view base, const std::vector<std::string>& flags) {
     std::string raw = upper(base);
     std::string mapped = fold(raw, kBaseAliases);
-    std::vector<std::string> states{isBaseState(mapped) ? mapped : "UNKNOWN"};
     std::vector<std::string> all = flags;
     if (raw == "DRAINED" || raw == "DRAINING") {
         all.insert(all.begin(), "DRAIN");
+    } else if (!isBaseState(mapped)) {
+        // Not a base state: keep the word as a flag and take the base from the flags when one of
+        // them is one (a 23.x array in another order), else UNKNOWN.
+        all.insert(all.begin(), raw);
+        auto found = std::find_if(all.begin(), all.end(), [](const std::string& word) {
+            return isBaseState(fold(upper(word), kBaseAliases));
+        });
+        mapped = found == all.end() ? std::string("UNKNOWN") : fold(upper(*found), kBaseAliases);
     }
+    std::vector<std::string> states{mapped};
     for (const auto& flag : all) {
         std::string word = fold(upper(flag), kFlagAliases);
-        if (looksLikeFlag(word) && !isBaseState(word) &&
+        if (looksLikeFlag(word) && !isBaseState(fold(word, kBaseAliases)) &&
             std::find(states.begin(), states.end(), word) == states.end()) {
             states.push_back(std::move(word));
         }

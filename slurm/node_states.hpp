@@ -46,8 +46,9 @@ struct SinfoReport {
 inline constexpr std::string_view kBaseStates[] = {"IDLE",  "ALLOCATED", "MIXED",  "DOWN",
                                                    "ERROR", "FUTURE",    "UNKNOWN"};
 
-/// Maps Slurm's base state and flags to our vocabulary: the base state uppercased (aliases folded,
-/// unknown → "UNKNOWN") first, then each flag once, uppercased, aliases folded ("MAINT" →
+/// Maps Slurm's base state and flags to our vocabulary: the base state uppercased (aliases folded;
+/// a word that is no base state is kept as a flag and the base taken from the flags, else
+/// "UNKNOWN") first, then each flag once, uppercased, aliases folded ("MAINT" →
 /// "MAINTENANCE", "NO_RESPOND" → "NOT_RESPONDING", "DRAINED"/"DRAINING" → "DRAIN"); flags
 /// we do not know pass through uppercased when they look like flags ([A-Z0-9_]{1,32}), others drop.
 std::vector<std::string> mapNodeStates(std::string_view base, const std::vector<std::string>& flags);

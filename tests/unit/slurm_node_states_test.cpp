@@ -136,7 +136,9 @@ TEST_CASE("node states: base states, aliases, unknown words and duplicates") {
     CHECK(mapNodeStates("future", {"CLOUD", "POWERED_DOWN"}) == Strings{"FUTURE", "CLOUD", "POWERED_DOWN"});
     CHECK(mapNodeStates("", {}) == Strings{"UNKNOWN"});
     CHECK(mapNodeStates("invalid", {}) == Strings{"UNKNOWN"});
-    CHECK(mapNodeStates("sleeping", {}) == Strings{"UNKNOWN"});
+    CHECK(mapNodeStates("sleeping", {}) == Strings{"UNKNOWN", "SLEEPING"});
+    CHECK(mapNodeStates("DRAIN", {"IDLE", "RESERVED"}) == Strings{"IDLE", "DRAIN", "RESERVED"});
+    CHECK(mapNodeStates("x y", {"ALLOC"}) == Strings{"ALLOCATED"});
     CHECK(mapNodeStates("drained", {}) == Strings{"IDLE", "DRAIN"});
     CHECK(mapNodeStates("draining", {"DRAIN"}) == Strings{"MIXED", "DRAIN"});
     CHECK(mapNodeStates("idle", {"maint", "NO_RESPOND", "DRAIN", "drain"}) ==
@@ -155,7 +157,7 @@ TEST_CASE("sinfo json: odd nodes are skipped or read as absent, with warnings") 
     REQUIRE(report->nodes.size() == 2);
     const SlurmNode& odd = report->nodes[0];
     CHECK(odd.name == "odd");
-    CHECK(odd.states == Strings{"UNKNOWN", "DRAIN"});
+    CHECK(odd.states == Strings{"UNKNOWN", "DRAIN"});  // a non-string state reads as absent
     CHECK(odd.cpus == 0);
     CHECK(odd.realMemoryMiB == 0);
     CHECK(odd.partitions.empty());
