@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "hostile_strings.hpp"
 #include "model/posix_user.hpp"
 #include "model/ssh_key.hpp"
 
@@ -295,6 +296,26 @@ TEST_CASE("ssh keys: every truncation and every single-byte corruption is handle
                     CHECK(key.error().field == "k");
                 }
             }
+        }
+    }
+}
+
+TEST_CASE("cluster users: no shared hostile string is a key, refusals name the field") {
+    for (const auto& hostile : gpuhost::test::loadHostileStrings()) {
+        CAPTURE(hostile.line);
+        auto name = validatePosixUsername(hostile.bytes, "username");
+        if (!name.ok()) {
+            CHECK(name.error().field == "username");
+        }
+        auto key = parseSshPublicKey(hostile.bytes, "sshKeys[0]");
+        REQUIRE_FALSE(key.ok());
+        CHECK(key.error().field == "sshKeys[0]");
+        // As a comment: accepted only when printable, and then carried as given (trimmed).
+        auto commented = parseSshPublicKey(kEd25519 + " " + hostile.bytes, "sshKeys[1]");
+        if (commented.ok()) {
+            CHECK(commented->line().find_first_of("\r\n"s + '\0') == std::string::npos);
+        } else {
+            CHECK(commented.error().field == "sshKeys[1]");
         }
     }
 }
