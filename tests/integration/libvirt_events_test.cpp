@@ -10,6 +10,7 @@
 
 #include "libvirt/event_loop.hpp"
 #include "libvirt/libvirt_hypervisor.hpp"
+#include "tiny_domain_spec.hpp"
 
 using namespace gpuhost;
 using namespace gpuhost::drivers;
@@ -34,22 +35,6 @@ class Recorder final : public HypervisorEvents {
     std::mutex mutex_;
     std::vector<model::Uuid> changed_;
 };
-
-DomainSpec tinySpec(const model::Uuid& instance) {
-    DomainSpec spec;
-    spec.instanceId = instance;
-    spec.projectId = model::Uuid::random();
-    spec.agentId = model::Uuid::random();
-    spec.hostname = "vm-1";
-    spec.vcpus = 1;
-    spec.memoryBytes = 512ull << 20;
-    spec.accelerator = Accelerator::Tcg;
-    spec.rootDisk = "/var/lib/gpuhost/pool/" + instance.str() + ".qcow2";
-    spec.seedIso = "/var/lib/gpuhost/pool/" + instance.str() + ".iso";
-    spec.consoleLog = "/var/lib/gpuhost/console/" + instance.str() + ".log";
-    spec.macAddress = macAddressFor(instance);
-    return spec;
-}
 
 template <class Done>
 bool eventually(Done done) {
@@ -76,7 +61,8 @@ TEST_CASE("libvirt hypervisor: every sink given to watch gets every domain event
     hypervisor.watch(second);
     auto instance = model::Uuid::random();
     auto name = domainName(instance);
-    REQUIRE(hypervisor.defineDomain(tinySpec(instance)).ok());  // opens the connection: callbacks registered
+    REQUIRE(hypervisor.defineDomain(test::tinyDomainSpec(instance))
+                .ok());  // opens the connection: callbacks registered
     REQUIRE(hypervisor.startDomain(name).ok());
     CHECK(eventually([&] { return first.seen(instance) >= 2 && second.seen(instance) >= 2; }));
 

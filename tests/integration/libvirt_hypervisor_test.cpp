@@ -13,28 +13,13 @@
 #include "libvirt/libvirt_storage.hpp"
 #include "support/golden.hpp"
 #include "support/temp_dir.hpp"
+#include "tiny_domain_spec.hpp"
 
 using namespace gpuhost;
 using namespace gpuhost::drivers;
 using namespace gpuhost::drivers::libvirt;
 
 namespace {
-
-DomainSpec specFor(const model::Uuid& instance, const model::Uuid& project) {
-    DomainSpec spec;
-    spec.instanceId = instance;
-    spec.projectId = project;
-    spec.agentId = model::Uuid::random();
-    spec.hostname = "vm-1";
-    spec.vcpus = 1;
-    spec.memoryBytes = 512ull << 20;
-    spec.accelerator = Accelerator::Tcg;
-    spec.rootDisk = "/var/lib/gpuhost/pool/" + instance.str() + ".qcow2";
-    spec.seedIso = "/var/lib/gpuhost/pool/" + instance.str() + ".iso";
-    spec.consoleLog = "/var/lib/gpuhost/console/" + instance.str() + ".log";
-    spec.macAddress = macAddressFor(instance);
-    return spec;
-}
 
 bool listed(LibvirtHypervisor& hypervisor, const std::string& name) {
     auto domains = hypervisor.listManagedDomains();
@@ -51,7 +36,7 @@ TEST_CASE("libvirt hypervisor: define, start, stop, undefine a generated domain,
     auto project = model::Uuid::random();
     std::string name = domainName(instance);
 
-    auto defined = hypervisor.defineDomain(specFor(instance, project));
+    auto defined = hypervisor.defineDomain(test::tinyDomainSpec(instance, project));
     REQUIRE_MESSAGE(defined.ok(), (defined.ok() ? "" : defined.error().message));
     CHECK(*hypervisor.powerState(name) == PowerState::ShutOff);
     auto domains = hypervisor.listManagedDomains();
