@@ -98,15 +98,14 @@ std::optional<std::string> HostRegistry::hungLocked(const HostState& host) const
            std::to_string(std::chrono::duration_cast<std::chrono::seconds>(waited).count()) + " s";
 }
 
-std::optional<std::string> HostRegistry::trouble(std::size_t h) const {
+std::vector<std::optional<std::string>> HostRegistry::troubles() const {
+    std::vector<std::optional<std::string>> all;
     std::shared_lock lock(mutex_);
-    if (auto hung = hungLocked(hosts_[h])) {
-        return hung;
+    for (const auto& host : hosts_) {
+        auto hung = hungLocked(host);
+        all.push_back(hung ? hung : host.reachable ? std::nullopt : std::optional(host.problem));
     }
-    if (hosts_[h].reachable) {
-        return std::nullopt;
-    }
-    return hosts_[h].problem;
+    return all;
 }
 
 void HostRegistry::markUnreachable(std::size_t h, std::string problem) {
@@ -235,7 +234,7 @@ std::optional<Admission> HostRegistry::admit(const model::InstanceType& type, bo
     if (type.gpuCount == 0 || preemptible) {
         return std::nullopt;
     }
-    std::vector<model::PreemptionCandidate> preemptible_;
+    std::vector<model::PreemptionCandidate> candidatesByKey;
     for (std::size_t key = 0; key < candidates.size(); ++key) {
         const auto& held = candidates[key];
         model::PreemptionCandidate candidate{held.host, key, held.cpus, held.memoryBytes, {}};
@@ -244,9 +243,9 @@ std::optional<Admission> HostRegistry::admit(const model::InstanceType& type, bo
                 candidate.gpus.push_back(*index);
             }
         }
-        preemptible_.push_back(std::move(candidate));
+        candidatesByKey.push_back(std::move(candidate));
     }
-    auto preemption = model::placeByPreempting(request, std::move(views), preemptible_);
+    auto preemption = model::placeByPreempting(request, std::move(views), candidatesByKey);
     if (!preemption) {
         return std::nullopt;
     }

@@ -88,9 +88,9 @@ class HostRegistry {
     bool anyKnown() const;
     bool anyUsable() const;
     std::size_t reachableCount() const;
-    /// Why the host cannot be used now (nullopt: it can): unreachable, or not answering (a
-    /// refresh has waited on libvirt for longer than kHung; new instances go elsewhere).
-    std::optional<std::string> trouble(std::size_t host) const;
+    /// Why each host cannot be used now (nullopt: it can), in one lock: unreachable, or not
+    /// answering (a refresh has waited on libvirt for longer than kHung; new instances go elsewhere).
+    std::vector<std::optional<std::string>> troubles() const;
 
     /// Where an instance of `type` fits (`onlyHost`: where its disk or filesystems are)
     /// given what `holdings` hold; a non-preemptible GPU type that fits nowhere may stop

@@ -179,11 +179,12 @@ asio::awaitable<Result<void>> InstanceService::deleteMembers(const model::Uuid& 
 std::vector<Instance> InstanceService::members(const model::Uuid& cluster) const {
     std::vector<std::pair<model::Timestamp, Instance>> found;
     {
+        auto troubles = hosts_.troubles();
         auto shared = table_.share();
         for (const auto& [id, slot] : table_.index().all()) {
             const auto& instance = slot.entry.instance;
             if (!slot.pending && instance.owner && instance.owner->clusterId == cluster) {
-                found.emplace_back(instance.createdAt, visible(instance));
+                found.emplace_back(instance.createdAt, visible(instance, troubles));
             }
         }
     }

@@ -203,7 +203,7 @@ Result<Instance> InstanceService::get(const model::Uuid& project, const model::U
     if (entry == nullptr) {
         return Error::notFound("instance");
     }
-    return visible(entry->instance);
+    return visible(entry->instance, hosts_.troubles());
 }
 
 std::vector<Instance> InstanceService::list(const model::Uuid& project) const {
@@ -211,8 +211,9 @@ std::vector<Instance> InstanceService::list(const model::Uuid& project) const {
     auto shared = table_.share();
     auto entries = table_.index().ofOwner(project);  // creation order
     shown.reserve(entries.size());
+    auto troubles = hosts_.troubles();
     for (const auto* entry : entries) {
-        shown.push_back(visible(entry->instance));
+        shown.push_back(visible(entry->instance, troubles));
     }
     return shown;
 }
@@ -384,7 +385,8 @@ std::vector<ResourceCount> InstanceService::countByState() const {
 
 // What the API shows: an instance on a host that cannot be reached is in error until
 // the host is back (the stored state is kept; reconcile then adopts what libvirt says).
-Instance InstanceService::visible(const Instance& instance) const {
+Instance InstanceService::visible(const Instance& instance,
+                                  const std::vector<std::optional<std::string>>& troubles) const {
     if (instance.host.empty() || instance.state == InstanceState::OutOfStock) {
         return instance;
     }
@@ -395,7 +397,7 @@ Instance InstanceService::visible(const Instance& instance) const {
         shown.reason = "host " + instance.host + " is not in the agent's configuration";
         return shown;
     }
-    auto trouble = hosts_.trouble(h);
+    const auto& trouble = troubles[h];
     if (!trouble) {
         return instance;
     }

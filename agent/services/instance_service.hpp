@@ -74,7 +74,9 @@ class InstanceService {
     model::Result<std::size_t> filesystemHost(const model::Uuid& project,
                                               const std::vector<model::Uuid>& ids) const;
     boost::asio::awaitable<void> learnHosts();
-    model::Instance visible(const model::Instance& instance) const;  // with host trouble shown
+    /// With host trouble shown; `troubles` is HostRegistry::troubles(), read once per answer.
+    model::Instance visible(const model::Instance& instance,
+                            const std::vector<std::optional<std::string>>& troubles) const;
     std::vector<InstanceUpdate> evictLocked(const std::vector<model::Uuid>& victims, const model::Uuid& by);
     void settleEvictions(const std::vector<model::Uuid>& victims, const model::Uuid& by, bool stored);
     /// With the table locked: a fresh id whose MAC no other instance has.
