@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "model/cluster.hpp"
 #include "model/error.hpp"
 #include "model/filesystem.hpp"
 #include "model/instance.hpp"
@@ -109,6 +110,26 @@ class FilesystemStore {
     /// Conflict when one does, NotFound when it is gone.
     virtual model::Result<void> beginFilesystemDelete(const model::Uuid& id) = 0;
     virtual model::Result<void> deleteFilesystem(const model::Uuid& id) = 0;
+};
+
+/// Durable clusters: the spec (pools, counts, users) and the secret the agent made for it
+/// (Slurm: the munge key), never shown by the API. Same rules: committed before returning,
+/// blocking. Members are ordinary instances with an owner (InstanceStore); a cluster row
+/// goes only when its members are gone.
+class ClusterStore {
+  public:
+    virtual ~ClusterStore() = default;
+    /// All clusters with their pools and users, in creation order.
+    virtual model::Result<std::vector<model::Cluster>> loadClusters() = 0;
+    /// NotFound when the project is gone; Conflict when the project has a cluster of that
+    /// kind with that name.
+    virtual model::Result<void> insertCluster(const model::Cluster& cluster, const std::string& secret) = 0;
+    /// The secret stored with the cluster; NotFound when the cluster is gone.
+    virtual model::Result<std::string> clusterSecret(const model::Uuid& id) = 0;
+    /// Replaces the stored spec (pools, users, deleting) in one transaction; NotFound when gone.
+    virtual model::Result<void> updateCluster(const model::Cluster& cluster) = 0;
+    /// Removes the cluster with its secret, pools and users; gone already is not an error.
+    virtual model::Result<void> deleteCluster(const model::Uuid& id) = 0;
 };
 
 }  // namespace gpuhost::agent
