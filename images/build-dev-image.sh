@@ -4,14 +4,26 @@
 # packages, booted with its own kernel and initrd (direct kernel boot, root=/dev/vda).
 # Production maps image names to real cloud images instead (see README).
 #
-#   images/build-dev-image.sh [OUT_DIR=images/cache/debian12]
+#   images/build-dev-image.sh [--slurm] [OUT_DIR]
 #
-# Output: OUT_DIR/{root.qcow2, vmlinuz, initrd.img, cmdline}. Cached: rebuilt only when
-# this script changes (its hash is kept in OUT_DIR/.built-by). Needs root (mmdebstrap).
+# Output: OUT_DIR/{root.qcow2, vmlinuz, initrd.img, cmdline}, OUT_DIR by default
+# images/cache/debian12, or images/cache/debian12-slurm with --slurm: the same image plus
+# Slurm 22.05 (slurmctld, slurmd, slurm-client) and munge, with no munge key (the package
+# makes one, which every VM would share: cloud-init writes the cluster's) and slurmctld and
+# slurmd disabled (the agent and cloud-init start them); munge stays enabled.
+# Cached: rebuilt only when this script (which holds both package lists) changes; its hash
+# and the variant are kept in OUT_DIR/.built-by. Needs root (mmdebstrap).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-out=${1:-$here/cache/debian12}
-stamp=$(sha256sum "$0" | cut -d' ' -f1)
+variant=plain
+if [ "${1:-}" = "--slurm" ]; then
+  variant=slurm
+  shift
+fi
+default_out=$here/cache/debian12
+[ "$variant" = slurm ] && default_out=$here/cache/debian12-slurm
+out=${1:-$default_out}
+stamp="$(sha256sum "$0" | cut -d' ' -f1) $variant"
 if [ -f "$out/.built-by" ] && [ "$(cat "$out/.built-by")" = "$stamp" ] && [ -f "$out/root.qcow2" ]; then
   echo "dev image up to date: $out"
   exit 0
@@ -31,12 +43,36 @@ done
 # (HandlePowerKey=poweroff by default): without it the guest ignores `virsh shutdown --mode
 # acpi` and every stop waits for shutdown_timeout_s before a destroy.
 packages=systemd-sysv,udev,dbus,libpam-systemd,cloud-init,qemu-guest-agent,linux-image-cloud-amd64,e2fsprogs,isc-dhcp-client,ifupdown,locales,netbase
+variant_hooks=()
+if [ "$variant" = slurm ]; then
+  packages+=,slurmctld,slurmd,slurm-client,munge
+  # The package's key would be every VM's: gone, so munged waits for the cluster's key
+  # (cloud-init writes it and restarts munge). Disabled, not masked: `enable --now` works.
+  variant_hooks+=(--customize-hook='rm -f "$1/etc/munge/munge.key"'
+                  --customize-hook='chroot "$1" systemctl disable --quiet slurmctld.service slurmd.service'
+                  --customize-hook='chroot "$1" systemctl enable --quiet munge.service')
+fi
 mmdebstrap --variant=apt --include="$packages" \
   --customize-hook='echo "datasource_list: [ NoCloud, None ]" > "$1/etc/cloud/cloud.cfg.d/90-gpuhost-nocloud.cfg"' \
   --customize-hook='sed -i "s/^# *en_US.UTF-8/en_US.UTF-8/" "$1/etc/locale.gen" && chroot "$1" locale-gen >/dev/null' \
   --customize-hook='echo "/dev/vda / ext4 defaults 0 1" > "$1/etc/fstab"' \
   --customize-hook='rm -f "$1/etc/hostname" "$1/etc/machine-id" && touch "$1/etc/machine-id"' \
+  "${variant_hooks[@]}" \
   bookworm "$work/rootfs" "${mirror[@]}"
+
+if [ "$variant" = slurm ]; then  # what the guests rely on, checked before it is packed
+  root=$work/rootfs
+  wants=$root/etc/systemd/system/multi-user.target.wants
+  for f in usr/sbin/slurmctld usr/sbin/slurmd usr/bin/sinfo usr/sbin/munged; do
+    [ -x "$root/$f" ] || { echo "slurm image: /$f missing" >&2; exit 1; }
+  done
+  [ ! -e "$root/etc/munge/munge.key" ] || { echo "slurm image: /etc/munge/munge.key left in" >&2; exit 1; }
+  if [ -e "$wants/slurmctld.service" ] || [ -e "$wants/slurmd.service" ]; then
+    echo "slurm image: slurmctld or slurmd still enabled" >&2
+    exit 1
+  fi
+  [ -e "$wants/munge.service" ] || { echo "slurm image: munge not enabled" >&2; exit 1; }
+fi
 
 mkdir -p "$out"
 cp "$(ls "$work"/rootfs/boot/vmlinuz-* | tail -1)" "$out/vmlinuz.new"
