@@ -197,7 +197,7 @@ void parseTopLevel(Config& config, const YAML::Node& root, const std::filesystem
     rejectUnknownKeys(root, "",
                       {"region", "listen", "state_dir", "allow_insecure_http", "tls", "libvirt", "auth",
                        "images", "instance_types", "capacity", "limits", "log_level", "io_threads",
-                       "blocking_threads", "hosts", "filesystems"});
+                       "blocking_threads", "hosts", "filesystems", "clusters", "slurm"});
     if (root["region"]) {
         config.region = scalar(root["region"], "region");
         if (auto ok = model::validateResourceName(config.region, "region"); !ok) {
@@ -249,6 +249,12 @@ void parseTopLevel(Config& config, const YAML::Node& root, const std::filesystem
     }
     if (root["capacity"]) {
         parseCapacity(config, root["capacity"]);
+    }
+    if (root["clusters"]) {
+        parseClusters(config, root["clusters"]);
+    }
+    if (root["slurm"]) {
+        parseSlurm(config, root["slurm"]);
     }
     if (root["limits"]) {
         parseLimits(config, root["limits"]);

@@ -67,6 +67,20 @@ struct HostConfig {
     std::string uri;   // qemu:///system, qemu+ssh://root@gpu-02/system, qemu+tls://…
 };
 
+/// Limits of the cluster machinery (`clusters:`).
+struct ClusterConfig {
+    unsigned maxNodesPerPool = 64;
+    unsigned maxNodesPerCluster = 128;  // controller and login nodes included
+    std::string controllerType;         // empty: the smallest type without GPUs
+};
+
+/// How Slurm clusters are run (`slurm:`).
+struct SlurmConfig {
+    std::string image = "debian12-slurm";  // an images: name; its VMs have Slurm and munge baked in
+    std::string version = "22.05";         // the Slurm the image ships
+    bool installPackages = false;          // cloud-init installs Slurm (an image without it, with a package source)
+};
+
 struct Config {
     std::string region = "local";
     std::string listenHost = "127.0.0.1";
@@ -96,6 +110,8 @@ struct Config {
     std::vector<ImageConfig> images;
     std::vector<model::InstanceType> instanceTypes;
     Limits limits;
+    ClusterConfig clusters;
+    SlurmConfig slurm;
     std::string logLevel = "info";
     unsigned ioThreads = 0;        // 0: one per core
     unsigned blockingThreads = 4;  // libvirt and process calls (the store has 2 of its own)

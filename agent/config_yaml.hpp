@@ -33,5 +33,8 @@ void parseInstanceTypes(Config& config, const YAML::Node& node);
 void parseCapacity(Config& config, const YAML::Node& node);
 void parseHosts(Config& config, const YAML::Node& node);
 void parseFilesystems(Config& config, const YAML::Node& node, const std::filesystem::path& base);
+/// `clusters:` and `slurm:`; after instance_types (a controller type must be one of them).
+void parseClusters(Config& config, const YAML::Node& node);
+void parseSlurm(Config& config, const YAML::Node& node);
 
 }  // namespace gpuhost::agent::config_yaml

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <functional>
+#include <set>
 #include <optional>
 #include <string>
 #include <vector>
@@ -68,6 +70,85 @@ class ClusterApi {
     virtual boost::asio::awaitable<model::Result<void>> removeUser(const model::Uuid& project,
                                                                    model::ClusterKind kind, const model::Uuid& id,
                                                                    std::string username) = 0;
+};
+
+}  // namespace gpuhost::agent
+
+#include "blocking_pool.hpp"
+#include "services/catalog.hpp"
+#include "services/cluster_controller.hpp"
+#include "services/cluster_options.hpp"
+#include "services/cluster_table.hpp"
+#include "services/cluster_views.hpp"
+#include "services/instance_service.hpp"
+#include "store/store.hpp"
+
+namespace gpuhost::agent {
+
+/// The ClusterApi over the cluster table, the store and the instance machinery: it checks
+/// and records the spec (durable before it answers) and hands the work to the controller.
+class ClusterService final : public ClusterApi {
+  public:
+    ClusterService(ClusterTable& table, ClusterController& controller, ClusterStore& store, BlockingPool& storePool,
+                   const Catalog& catalog, const InstanceService& instances, const ClusterOptions& options);
+
+    boost::asio::awaitable<model::Result<model::ClusterView>> create(const model::Uuid& project,
+                                                                     model::ClusterKind kind,
+                                                                     CreateCluster request) override;
+    model::Result<model::ClusterView> get(const model::Uuid& project, model::ClusterKind kind,
+                                          const model::Uuid& id) const override;
+    std::vector<model::ClusterView> list(const model::Uuid& project, model::ClusterKind kind) const override;
+    boost::asio::awaitable<model::Result<void>> remove(const model::Uuid& project, model::ClusterKind kind,
+                                                       const model::Uuid& id) override;
+
+    boost::asio::awaitable<model::Result<model::ClusterView>> addPool(const model::Uuid& project,
+                                                                      model::ClusterKind kind, const model::Uuid& id,
+                                                                      model::ClusterPool pool) override;
+    boost::asio::awaitable<model::Result<model::ClusterView>> scalePool(const model::Uuid& project,
+                                                                        model::ClusterKind kind,
+                                                                        const model::Uuid& id, std::string pool,
+                                                                        unsigned count) override;
+    boost::asio::awaitable<model::Result<void>> removePool(const model::Uuid& project, model::ClusterKind kind,
+                                                           const model::Uuid& id, std::string pool) override;
+
+    model::Result<std::vector<model::ClusterUserView>> users(const model::Uuid& project, model::ClusterKind kind,
+                                                             const model::Uuid& id) const override;
+    model::Result<model::ClusterUserView> user(const model::Uuid& project, model::ClusterKind kind,
+                                               const model::Uuid& id, const std::string& username) const override;
+    boost::asio::awaitable<model::Result<model::ClusterUserView>> addUser(const model::Uuid& project,
+                                                                          model::ClusterKind kind,
+                                                                          const model::Uuid& id,
+                                                                          model::ClusterUser user) override;
+    boost::asio::awaitable<model::Result<model::ClusterUserView>> updateUser(const model::Uuid& project,
+                                                                             model::ClusterKind kind,
+                                                                             const model::Uuid& id,
+                                                                             std::string username,
+                                                                             model::ClusterUserUpdate update) override;
+    boost::asio::awaitable<model::Result<void>> removeUser(const model::Uuid& project, model::ClusterKind kind,
+                                                           const model::Uuid& id, std::string username) override;
+
+  private:
+    /// The cluster as `project` may see it through a route of `kind` (NotFound otherwise).
+    model::Result<ClusterEntry> visible(const model::Uuid& project, model::ClusterKind kind,
+                                        const model::Uuid& id) const;
+    /// Checks a spec against the catalog, the limits and the kind (errors name the field).
+    model::Result<void> checkSpec(const model::Cluster& cluster, const ClusterKindDriver& kind) const;
+    /// Applies `edit` to the stored spec (durable, then in memory) and schedules `jobs`.
+    /// One change per cluster at a time: a second one meanwhile is a Conflict.
+    boost::asio::awaitable<model::Result<model::Cluster>> change(
+        const model::Uuid& project, model::ClusterKind kind, const model::Uuid& id,
+        std::function<model::Result<void>(model::Cluster&)> edit, unsigned jobs);
+    model::Result<model::ClusterView> viewNow(const model::Uuid& id) const;
+    model::ClusterUserView userView(const ClusterEntry& entry, const model::ClusterUser& user) const;
+
+    ClusterTable& table_;
+    ClusterController& controller_;
+    ClusterStore& store_;
+    BlockingPool& storePool_;
+    const Catalog& catalog_;
+    const InstanceService& instances_;
+    const ClusterOptions& options_;
+    std::set<model::Uuid> changing_;  // guarded by the table's lock
 };
 
 }  // namespace gpuhost::agent

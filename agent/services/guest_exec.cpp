@@ -111,6 +111,16 @@ bool validName(const std::string& name) {
 
 }  // namespace
 
+GuestFile guestFile(std::string path, std::string bytes, unsigned mode, std::string owner, std::string group) {
+    GuestFile file;
+    file.path = std::move(path);
+    file.bytes = std::move(bytes);
+    file.mode = mode;
+    file.owner = std::move(owner);
+    file.group = std::move(group);
+    return file;
+}
+
 asio::awaitable<Result<ExecResult>> exec(GuestTarget target, std::vector<std::string> argv, std::string input,
                                          std::chrono::milliseconds timeout, GuestExecLimits limits) {
     if (argv.empty() || argv.front().empty()) {

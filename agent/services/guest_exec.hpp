@@ -55,6 +55,21 @@ struct GuestFile {
     std::string group = "root";
 };
 
+/// An argv from strings and literals. Inside a coroutine, write `exec(t, guestArgv("a", b), …)`
+/// rather than a braced list: g++ 12 miscompiles initializer lists of mixed literals in a
+/// co_await operand ("array used as initializer").
+template <class... Args>
+std::vector<std::string> guestArgv(Args&&... args) {
+    std::vector<std::string> argv;
+    argv.reserve(sizeof...(args));
+    (argv.emplace_back(std::forward<Args>(args)), ...);
+    return argv;
+}
+
+/// A GuestFile built outside any coroutine, for the same g++ 12 reason as guestArgv (its
+/// string members' default initializers).
+GuestFile guestFile(std::string path, std::string bytes, unsigned mode, std::string owner, std::string group);
+
 /// Runs argv in the guest with `input` on its stdin and waits for it, up to `timeout`;
 /// past it the program is killed (SIGKILL, by pid, through the agent) and the result says
 /// timedOut. A non-zero exit is a result, not an error. Errors: the guest agent's (see

@@ -41,6 +41,8 @@ class InstanceProvisioner {
     void setAgentId(const model::Uuid& agentId) { agentId_ = agentId; }
     const model::Uuid& agentId() const { return agentId_; }
     void setFilesystems(const FilesystemDirectory* filesystems) { filesystems_ = filesystems; }
+    /// Another part for the seeds (a cluster's bootstrap). Before start().
+    void addContributor(const SeedContributor* contributor) { contributors_.push_back(contributor); }
     void stop() { stopping_.store(true); }
 
     /// Disks, seed and a running domain (`freshRoot`: a new root disk from the image).

@@ -1,0 +1,17 @@
+#pragma once
+
+#include <chrono>
+#include <string>
+
+namespace gpuhost::agent {
+
+/// Limits and timings of the cluster machinery (config: `clusters:`).
+struct ClusterOptions {
+    unsigned maxNodesPerPool = 64;
+    unsigned maxNodesPerCluster = 128;
+    std::string defaultControllerType;                 // empty: the smallest type without GPUs
+    std::chrono::milliseconds observeInterval{5000};   // how often the scheduler is asked (freshness)
+    std::chrono::milliseconds drainRecheck{10000};     // how often a draining node is looked at again
+};
+
+}  // namespace gpuhost::agent
