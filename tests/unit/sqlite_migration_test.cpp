@@ -130,7 +130,7 @@ TEST_CASE("migration v4 → v5: instances, filesystem order, GPUs and cascades s
     std::string schemaAfter;
     {
         agent::SqliteStore store(file, nullptr);
-        REQUIRE(store.schemaVersion() == 5);
+        REQUIRE(store.schemaVersion() == agent::SqliteStore::latestSchemaVersion());
         auto loaded = store.loadInstances();
         REQUIRE(loaded.ok());
         REQUIRE(loaded->size() == 3);
@@ -188,12 +188,12 @@ TEST_CASE("migration v4 → v5: instances, filesystem order, GPUs and cascades s
               "instances|instances_name_per_owner");
         schemaAfter = raw.column("SELECT sql FROM sqlite_master ORDER BY name");
     }
-    // A second open finds version 5 and changes nothing.
+    // A second open finds the latest version and changes nothing.
     Raw raw(file);
     auto dataBefore = raw.column("SELECT id || name || state FROM instances ORDER BY rowid");
     {
         agent::SqliteStore again(file, nullptr);
-        CHECK(again.schemaVersion() == 5);
+        CHECK(again.schemaVersion() == agent::SqliteStore::latestSchemaVersion());
         CHECK(again.loadInstances()->size() == 3);
     }
     CHECK(raw.column("SELECT sql FROM sqlite_master ORDER BY name") == schemaAfter);
