@@ -137,11 +137,49 @@ const std::vector<const char*> kMigrations = {
     CREATE UNIQUE INDEX instances_name_per_owner ON instances(project_id, owner_cluster, name);
     DELETE FROM agent_meta WHERE key LIKE 'imported:%' AND instr(key, '/') = 0;
     )sql",
+    // v6: clusters, their pools and users, each list in the order given (position). Names
+    // are unique per project and kind. The secret (Slurm: the munge key) is raw bytes.
+    // Partitions and SSH keys are JSON arrays of strings.
+    R"sql(
+    CREATE TABLE clusters (
+        id              TEXT PRIMARY KEY NOT NULL,
+        project_id      TEXT NOT NULL REFERENCES projects(id),
+        kind            TEXT NOT NULL,
+        name            TEXT NOT NULL,
+        version         TEXT NOT NULL,
+        controller_type TEXT NOT NULL,
+        login_count     INTEGER NOT NULL,
+        login_type      TEXT NOT NULL,
+        deleting        INTEGER NOT NULL,
+        secret          BLOB NOT NULL,
+        created_at      TEXT NOT NULL,
+        UNIQUE (project_id, kind, name)
+    ) STRICT;
+    CREATE TABLE cluster_pools (
+        cluster_id TEXT NOT NULL REFERENCES clusters(id) ON DELETE CASCADE,
+        position   INTEGER NOT NULL,
+        name       TEXT NOT NULL,
+        type       TEXT NOT NULL,
+        count      INTEGER NOT NULL,
+        partitions TEXT NOT NULL,
+        PRIMARY KEY (cluster_id, name)
+    ) STRICT, WITHOUT ROWID;
+    CREATE TABLE cluster_users (
+        cluster_id TEXT NOT NULL REFERENCES clusters(id) ON DELETE CASCADE,
+        position   INTEGER NOT NULL,
+        username   TEXT NOT NULL,
+        uid        INTEGER NOT NULL,
+        ssh_keys   TEXT NOT NULL,
+        sudo       INTEGER NOT NULL,
+        PRIMARY KEY (cluster_id, username),
+        UNIQUE (cluster_id, uid)
+    ) STRICT, WITHOUT ROWID;
+    )sql",
 };
 
 // Tables whose rows belong to a project (column project_id). A project is deleted
 // only when none of them has a row for it; later resources add their table here.
-const std::vector<const char*> kProjectOwnedTables = {"instances", "filesystems"};
+const std::vector<const char*> kProjectOwnedTables = {"instances", "filesystems", "clusters"};
 
 }  // namespace
 

@@ -17,6 +17,7 @@ namespace gpuhost::agent {
 class SqliteStore final : public ProjectStore,
                           public InstanceStore,
                           public FilesystemStore,
+                          public ClusterStore,
                           public AgentMetadataStore {
   public:
     /// Opens (creating if needed) `file` and migrates it. Throws std::runtime_error
@@ -55,7 +56,16 @@ class SqliteStore final : public ProjectStore,
     model::Result<void> beginFilesystemDelete(const model::Uuid& id) override;
     model::Result<void> deleteFilesystem(const model::Uuid& id) override;
 
+    // ClusterStore (sqlite_cluster_store.cpp)
+    model::Result<std::vector<model::Cluster>> loadClusters() override;
+    model::Result<void> insertCluster(const model::Cluster& cluster, const std::string& secret) override;
+    model::Result<std::string> clusterSecret(const model::Uuid& id) override;
+    model::Result<void> updateCluster(const model::Cluster& cluster) override;
+    model::Result<void> deleteCluster(const model::Uuid& id) override;
+
   private:
+    model::Result<void> insertPoolsAndUsers(const model::Cluster& cluster);
+    model::Result<void> loadPoolsAndUsers(std::vector<model::Cluster>& clusters);
     model::Result<void> insertOne(const model::Instance& instance);
     model::Result<void> attachFilesystems(const model::Instance& instance);
     model::Result<void> loadGpusAndFilesystems(std::vector<model::Instance>& instances);

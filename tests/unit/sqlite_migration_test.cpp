@@ -1,5 +1,5 @@
-// Schema migration v4 → v5 on a database built with the v4 schema as it shipped (the
-// statements are copied here on purpose: the test must not follow later edits of them).
+// Schema migrations v4 → v5 and v5 → v6 on databases built with the schema as it shipped
+// (the statements are copied here on purpose: the test must not follow later edits of them).
 #include <doctest/doctest.h>
 #include <sqlite3.h>
 
@@ -124,13 +124,14 @@ std::filesystem::path makeV4(const test::TempDir& dir) {
 
 }  // namespace
 
-TEST_CASE("migration v4 → v5: instances, filesystem order, GPUs and cascades survive, and a reopen is a no-op") {
+TEST_CASE(
+    "migration v4 → v5: instances, filesystem order, GPUs and cascades survive, and a reopen is a no-op") {
     test::TempDir dir("gpuhost-migrate");
     auto file = makeV4(dir);
     std::string schemaAfter;
     {
         agent::SqliteStore store(file, nullptr);
-        REQUIRE(store.schemaVersion() == 5);
+        REQUIRE(store.schemaVersion() == agent::SqliteStore::latestSchemaVersion());
         auto loaded = store.loadInstances();
         REQUIRE(loaded.ok());
         REQUIRE(loaded->size() == 3);
@@ -188,12 +189,12 @@ TEST_CASE("migration v4 → v5: instances, filesystem order, GPUs and cascades s
               "instances|instances_name_per_owner");
         schemaAfter = raw.column("SELECT sql FROM sqlite_master ORDER BY name");
     }
-    // A second open finds version 5 and changes nothing.
+    // A second open finds the latest version and changes nothing.
     Raw raw(file);
     auto dataBefore = raw.column("SELECT id || name || state FROM instances ORDER BY rowid");
     {
         agent::SqliteStore again(file, nullptr);
-        CHECK(again.schemaVersion() == 5);
+        CHECK(again.schemaVersion() == agent::SqliteStore::latestSchemaVersion());
         CHECK(again.loadInstances()->size() == 3);
     }
     CHECK(raw.column("SELECT sql FROM sqlite_master ORDER BY name") == schemaAfter);
@@ -217,4 +218,102 @@ TEST_CASE("migration v4 → v5: a dangling reference stops the migration and lea
     CHECK(raw.column("SELECT name FROM pragma_table_info('instances') WHERE name = 'filesystems'") ==
           "filesystems");
     CHECK(raw.column("SELECT count(*) FROM gpu_allocations") == "3");
+}
+
+namespace {
+
+// The schema of a v5 database as v5 left it (the tables of a migrated and of a fresh one
+// are the same), with one project, filesystem, instance (a cluster member), GPU and mark.
+const char* const kSchemaV5 = R"sql(
+    CREATE TABLE projects (id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL UNIQUE, tags TEXT NOT NULL,
+                           state TEXT NOT NULL, created_at TEXT NOT NULL) STRICT;
+    CREATE TABLE agent_meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) STRICT;
+    CREATE TABLE gpu_allocations (
+        host TEXT NOT NULL, address TEXT NOT NULL,
+        instance_id TEXT NOT NULL REFERENCES instances(id) ON DELETE CASCADE,
+        PRIMARY KEY (host, address)) STRICT, WITHOUT ROWID;
+    CREATE INDEX gpu_allocations_by_instance ON gpu_allocations(instance_id);
+    CREATE TABLE filesystems (
+        id TEXT PRIMARY KEY NOT NULL, project_id TEXT NOT NULL REFERENCES projects(id), name TEXT NOT NULL,
+        size_bytes INTEGER NOT NULL, host TEXT NOT NULL, state TEXT NOT NULL, reason TEXT NOT NULL,
+        created_at TEXT NOT NULL, UNIQUE (project_id, name)) STRICT;
+    CREATE TABLE instance_filesystems (
+        instance_id TEXT NOT NULL REFERENCES instances(id) ON DELETE CASCADE,
+        filesystem_id TEXT NOT NULL REFERENCES filesystems(id), position INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (instance_id, filesystem_id)) STRICT, WITHOUT ROWID;
+    CREATE INDEX instance_filesystems_by_filesystem ON instance_filesystems(filesystem_id);
+    CREATE TABLE "instances" (
+        id TEXT PRIMARY KEY NOT NULL, project_id TEXT NOT NULL REFERENCES projects(id), name TEXT NOT NULL,
+        type TEXT NOT NULL, image TEXT NOT NULL, user_data BLOB NOT NULL, ephemeral INTEGER NOT NULL,
+        preemptible INTEGER NOT NULL, tags TEXT NOT NULL, state TEXT NOT NULL, ip TEXT, reason TEXT NOT NULL,
+        created_at TEXT NOT NULL, host TEXT NOT NULL DEFAULT '', owner_cluster TEXT NOT NULL DEFAULT '',
+        owner_kind TEXT NOT NULL DEFAULT '', owner_cluster_name TEXT NOT NULL DEFAULT '',
+        owner_pool TEXT NOT NULL DEFAULT '', owner_role TEXT NOT NULL DEFAULT '',
+        owner_index INTEGER NOT NULL DEFAULT 0) STRICT;
+    CREATE UNIQUE INDEX instances_name_per_owner ON instances(project_id, owner_cluster, name);
+    PRAGMA user_version=5;
+)sql";
+
+const char* const kOwner = "d0000000-0000-4000-8000-00000000000d";
+
+const char* const kDataV5 = R"sql(
+    INSERT INTO projects VALUES ('11111111-1111-4111-8111-111111111111', 'ml', '{}', 'active',
+                                 '2026-01-01T00:00:00.000Z');
+    INSERT INTO filesystems VALUES ('f0000000-0000-4000-8000-000000000001',
+        '11111111-1111-4111-8111-111111111111', 'one', 1073741824, 'local', 'available', '',
+        '2026-01-01T00:00:01.000Z');
+    INSERT INTO instances VALUES
+      ('a0000000-0000-4000-8000-00000000000a', '11111111-1111-4111-8111-111111111111', 'hpc-gpu-0',
+       'h100.2x', 'image://ubuntu22.04', X'00FF', 0, 0, '{}', 'running', '192.168.122.7', '',
+       '2026-01-02T00:00:00.000Z', 'local', 'd0000000-0000-4000-8000-00000000000d', 'slurm', 'hpc', 'gpu',
+       'worker', 0);
+    INSERT INTO gpu_allocations VALUES ('local', '0000:18:00.0', 'a0000000-0000-4000-8000-00000000000a');
+    INSERT INTO instance_filesystems VALUES
+      ('a0000000-0000-4000-8000-00000000000a', 'f0000000-0000-4000-8000-000000000001', 0);
+    INSERT INTO agent_meta VALUES ('agent_id', '9b1d0c3e-7a64-4f2e-8c51-3d2e1f0a9b87');
+)sql";
+
+}  // namespace
+
+TEST_CASE("migration v5 → v6: instances stay, the cluster tables come empty and work") {
+    test::TempDir dir("gpuhost-migrate");
+    auto file = dir.path / "gpuhost.db";
+    {
+        Raw db(file);
+        db.exec(kSchemaV5);
+        db.exec(kDataV5);
+    }
+    agent::SqliteStore store(file, nullptr);
+    CHECK(store.schemaVersion() == 6);
+    auto loaded = store.loadInstances();
+    REQUIRE(loaded.ok());
+    REQUIRE(loaded->size() == 1);
+    const auto& a = (*loaded)[0];
+    CHECK(a.id.str() == kA);
+    CHECK(a.userData == std::string("\0\xff", 2));
+    CHECK(a.ip == "192.168.122.7");
+    REQUIRE(a.owner.has_value());
+    CHECK(a.owner->clusterId.str() == kOwner);
+    CHECK(a.owner->nodePool == "gpu");
+    CHECK(a.gpus == std::vector{*model::PciAddress::parse("0000:18:00.0")});
+    CHECK(a.filesystems == std::vector{*model::Uuid::parse(kFs[0])});
+    CHECK(store.agentId()->str() == "9b1d0c3e-7a64-4f2e-8c51-3d2e1f0a9b87");
+    CHECK(store.loadClusters()->empty());
+    Raw raw(file);
+    CHECK(raw.column("SELECT count(*) FROM cluster_pools") == "0");
+    CHECK(raw.column("SELECT count(*) FROM cluster_users") == "0");
+    CHECK(raw.column("PRAGMA foreign_key_check").empty());
+
+    // The new tables take a cluster of the old project, and it keeps the project.
+    model::Cluster cluster;
+    cluster.id = *model::Uuid::parse(kOwner);
+    cluster.projectId = *model::Uuid::parse(kProject);
+    cluster.name = "hpc";
+    cluster.controllerType = "cpu.large";
+    cluster.pools = {{"gpu", "h100.2x", 1, {"gpu"}}};
+    cluster.users = {{"alice", {"ssh-ed25519 AAAAC3Nza alice@laptop"}, true, model::kFirstClusterUid}};
+    REQUIRE(store.insertCluster(cluster, std::string(1024, '\x5a')).ok());
+    CHECK(store.loadClusters()->at(0).pools == cluster.pools);
+    REQUIRE(store.deleteInstance(a.id).ok());
+    CHECK(store.deleteProjectIfEmpty(cluster.projectId).error().code == model::ErrorCode::Conflict);
 }
