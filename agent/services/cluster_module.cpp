@@ -24,6 +24,7 @@ ClusterModule::ClusterModule(ClusterStore& store, BlockingPool& storePool, const
                              InstanceModule& instances, std::vector<ClusterKindDriver*> kinds,
                              boost::asio::any_io_executor executor, ClusterOptions options, RetryPolicy retry)
     : store_(store),
+      instances_(instances),
       options_(std::move(options)),
       controller_(executor, table_, instances.service(), instances.controller(), instances.hosts(), store,
                   storePool, std::move(kinds), options_, retry),
@@ -31,6 +32,11 @@ ClusterModule::ClusterModule(ClusterStore& store, BlockingPool& storePool, const
       contributor_(controller_) {
     instances.addSeedContributor(&contributor_);
     instances.addMemberObserver(controller_);
+}
+
+ClusterModule::~ClusterModule() {
+    instances_.removeSeedContributor(&contributor_);
+    instances_.removeMemberObserver(controller_);
 }
 
 model::Result<void> ClusterModule::loadBlocking() {

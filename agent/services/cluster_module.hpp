@@ -33,6 +33,10 @@ class ClusterModule {
     ClusterModule(ClusterStore& store, BlockingPool& storePool, const Catalog& catalog, InstanceModule& instances,
                   std::vector<ClusterKindDriver*> kinds, boost::asio::any_io_executor executor,
                   ClusterOptions options, RetryPolicy retry = {});
+    /// Detaches from the instance machinery (seed part, member news). Stop it first.
+    ~ClusterModule();
+    ClusterModule(const ClusterModule&) = delete;
+    ClusterModule& operator=(const ClusterModule&) = delete;
 
     /// Loads the clusters and their secrets. Blocking: call before serving (and before the
     /// instance machinery starts, whose members' seeds need them).
@@ -46,6 +50,7 @@ class ClusterModule {
 
   private:
     ClusterStore& store_;
+    InstanceModule& instances_;
     ClusterOptions options_;
     ClusterTable table_;
     ClusterController controller_;

@@ -46,6 +46,11 @@ void InstanceController::addObserver(MemberObserver& observer) {
     observers_.push_back(&observer);
 }
 
+void InstanceController::removeObserver(MemberObserver& observer) {
+    std::lock_guard lock(observersMutex_);
+    std::erase(observers_, &observer);
+}
+
 void InstanceController::notify(const Instance& instance) {
     if (!instance.owner) {
         return;

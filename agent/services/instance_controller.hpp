@@ -44,6 +44,8 @@ class InstanceController {
     bool busy(const model::Uuid& id) const { return queue_.busy(id); }
 
     void addObserver(MemberObserver& observer);
+    /// After it, no new notice is posted to `observer` (ones already posted still run).
+    void removeObserver(MemberObserver& observer);
     /// Tells the observers about a change of `instance` (when it has an owner).
     void notify(const model::Instance& instance);
     void notifyGone(const model::Uuid& id, const model::InstanceOwner& owner);

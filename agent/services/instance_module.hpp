@@ -35,9 +35,11 @@ class InstanceModule {
     model::Result<void> loadBlocking();
     /// Where filesystems are looked up (null: none exist). Set before serving.
     void setFilesystems(const FilesystemDirectory* filesystems);
-    /// A cluster machinery's bootstrap parts and member news. Before start().
+    /// A cluster machinery's bootstrap parts and member news (before start()), and their removal.
     void addSeedContributor(const SeedContributor* contributor) { provisioner_.addContributor(contributor); }
+    void removeSeedContributor(const SeedContributor* contributor) { provisioner_.removeContributor(contributor); }
     void addMemberObserver(MemberObserver& observer) { controller_.addObserver(observer); }
+    void removeMemberObserver(MemberObserver& observer) { controller_.removeObserver(observer); }
     /// Subscribes to libvirt events and starts each host's reconcile loop.
     void start();
     /// Jobs stop at their next step (the store keeps the transitional state; the next start

@@ -158,7 +158,12 @@ asio::awaitable<Result<void>> InstanceProvisioner::provision(Instance instance, 
     if (!root) {
         co_return root.error();
     }
-    auto userData = seedUserData(instance, contributors_);
+    std::vector<const SeedContributor*> contributors;
+    {
+        std::lock_guard lock(contributorsMutex_);
+        contributors = contributors_;
+    }
+    auto userData = seedUserData(instance, contributors);
     if (!userData) {
         co_return userData.error();
     }
@@ -296,6 +301,16 @@ drivers::DomainSpec InstanceProvisioner::domainSpec(const Instance& instance, co
     spec.initrd = image.initrd.string();
     spec.cmdline = image.cmdline;
     return spec;
+}
+
+void InstanceProvisioner::addContributor(const SeedContributor* contributor) {
+    std::lock_guard lock(contributorsMutex_);
+    contributors_.push_back(contributor);
+}
+
+void InstanceProvisioner::removeContributor(const SeedContributor* contributor) {
+    std::lock_guard lock(contributorsMutex_);
+    std::erase(contributors_, contributor);
 }
 
 }  // namespace gpuhost::agent

@@ -4,6 +4,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <optional>
 #include <string>
+#include <mutex>
 #include <vector>
 
 #include "model/instance.hpp"
@@ -41,8 +42,9 @@ class InstanceProvisioner {
     void setAgentId(const model::Uuid& agentId) { agentId_ = agentId; }
     const model::Uuid& agentId() const { return agentId_; }
     void setFilesystems(const FilesystemDirectory* filesystems) { filesystems_ = filesystems; }
-    /// Another part for the seeds (a cluster's bootstrap). Before start().
-    void addContributor(const SeedContributor* contributor) { contributors_.push_back(contributor); }
+    /// Another part for the seeds (a cluster's bootstrap), and its removal.
+    void addContributor(const SeedContributor* contributor);
+    void removeContributor(const SeedContributor* contributor);
     void stop() { stopping_.store(true); }
 
     /// Disks, seed and a running domain (`freshRoot`: a new root disk from the image).
@@ -60,6 +62,7 @@ class InstanceProvisioner {
     const HostRegistry& hosts_;
     const Catalog& catalog_;
     ImageCache& images_;
+    mutable std::mutex contributorsMutex_;
     std::vector<const SeedContributor*> contributors_;
     const InstanceOptions& options_;
     const FilesystemDirectory* filesystems_ = nullptr;

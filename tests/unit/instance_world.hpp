@@ -62,10 +62,11 @@ struct World {
     /// `adjust` changes the service's options (network, bridge, …) before it is built.
     explicit World(std::vector<FakeHost> fakes = {{"local", {8, 16ull << 30, {}}, {}}},
                    std::chrono::milliseconds shutdownTimeout = std::chrono::milliseconds(500),
-                   const std::function<void(agent::InstanceOptions&)>& adjust = {})
+                   const std::function<void(agent::InstanceOptions&)>& adjust = {},
+                   drivers::GuestAgent* guestAgent = nullptr)
         : hosts(makeHosts(fakes)),
           host(hosts.front()),
-          bindings(bind(fakes, hosts)),
+          bindings(bind(fakes, hosts, guestAgent)),
           module(store, agentStore, catalog, pool, pool, bindings, ioc.get_executor(),
                  options(shutdownTimeout, adjust),
                  agent::RetryPolicy{std::chrono::milliseconds(50), std::chrono::milliseconds(500), 0.2}) {
@@ -77,11 +78,17 @@ struct World {
         waitFor([&] { return service.capacity().ok(); });
     }
     ~World() {
+        stopIo();
+        pool.join();  // blocking work in flight still uses the service: let it finish first
+    }
+    /// Stops the machinery and its I/O thread (what sits on top of the module may then go).
+    void stopIo() {
         module.stop();
         work.reset();
         ioc.stop();
-        runner.join();
-        pool.join();  // blocking work in flight still uses the service: let it finish first
+        if (runner.joinable()) {
+            runner.join();
+        }
     }
     static std::deque<test::FakeHypervisor> makeHosts(const std::vector<FakeHost>& fakes) {
         std::deque<test::FakeHypervisor> made;
@@ -91,10 +98,11 @@ struct World {
         return made;
     }
     static std::vector<agent::HostBinding> bind(const std::vector<FakeHost>& fakes,
-                                                std::deque<test::FakeHypervisor>& made) {
+                                                std::deque<test::FakeHypervisor>& made,
+                                                drivers::GuestAgent* guestAgent) {
         std::vector<agent::HostBinding> bindings;
         for (std::size_t i = 0; i < fakes.size(); ++i) {
-            bindings.push_back({fakes[i].name, &made[i], &made[i], &made[i], nullptr, nullptr});
+            bindings.push_back({fakes[i].name, &made[i], &made[i], &made[i], guestAgent, nullptr});
         }
         return bindings;
     }
