@@ -5,6 +5,7 @@
 #include "metrics.hpp"
 #include "render_cache.hpp"
 #include "services/catalog.hpp"
+#include "services/cluster_service.hpp"
 #include "services/filesystem_service.hpp"
 #include "services/instance_service.hpp"
 #include "services/project_service.hpp"
@@ -19,6 +20,9 @@ struct ApiContext {
     agent::FilesystemService& filesystems;
     const agent::Catalog& catalog;
     agent::Metrics& metrics;
+    /// Clusters of every kind; null in a daemon without the cluster service, where the
+    /// Slurm routes answer 501 and /capabilities does not list "slurm".
+    agent::ClusterApi* clusters = nullptr;
     RenderCache projectLists{};
 };
 

@@ -8,7 +8,8 @@ using http::verb;
 using enum Access;
 
 // Every route of the API. A null handler answers 501 until its issue lands;
-// /capabilities derives "implemented" from this column, so it cannot lie.
+// /capabilities derives "implemented" from this column (and from whether the daemon
+// has the service a feature needs), so it cannot lie.
 const std::vector<Route>& routeTable() {
     // clang-format off
     static const std::vector<Route> routes = {
@@ -48,18 +49,21 @@ const std::vector<Route>& routeTable() {
         {verb::get,    "/api/v1alpha1/kubernetes/node-pools",                  Project,  false, "kubernetes", nullptr},
         {verb::get,    "/api/v1alpha1/kubernetes/clusters/{id}/kubeconfig",    Project,  false, "kubernetes", nullptr},
 
-        {verb::post,   "/api/v1alpha1/slurm/clusters",                         Project,  true,  "slurm", nullptr},
-        {verb::get,    "/api/v1alpha1/slurm/clusters",                         Project,  false, "slurm", nullptr},
-        {verb::get,    "/api/v1alpha1/slurm/clusters/{id}",                    Project,  false, "slurm", nullptr},
-        {verb::delete_,"/api/v1alpha1/slurm/clusters/{id}",                    Project,  false, "slurm", nullptr},
-        {verb::get,    "/api/v1alpha1/slurm/clusters/{id}/node-pools",         Project,  false, "slurm", nullptr},
-        {verb::get,    "/api/v1alpha1/slurm/clusters/{id}/node-pools/{pool}",  Project,  false, "slurm", nullptr},
-        {verb::get,    "/api/v1alpha1/slurm/node-pools",                       Project,  false, "slurm", nullptr},
-        {verb::get,    "/api/v1alpha1/slurm/clusters/{id}/users",              Project,  false, "slurm", nullptr},
-        {verb::post,   "/api/v1alpha1/slurm/clusters/{id}/users",              Project,  true,  "slurm", nullptr},
-        {verb::get,    "/api/v1alpha1/slurm/clusters/{id}/users/{username}",   Project,  false, "slurm", nullptr},
-        {verb::put,    "/api/v1alpha1/slurm/clusters/{id}/users/{username}",   Project,  true,  "slurm", nullptr},
-        {verb::delete_,"/api/v1alpha1/slurm/clusters/{id}/users/{username}",   Project,  false, "slurm", nullptr},
+        {verb::post,   "/api/v1alpha1/slurm/clusters",                         Project,  true,  "slurm", h::createSlurmCluster},
+        {verb::get,    "/api/v1alpha1/slurm/clusters",                         Project,  false, "slurm", h::listSlurmClusters},
+        {verb::get,    "/api/v1alpha1/slurm/clusters/{id}",                    Project,  false, "slurm", h::getSlurmCluster},
+        {verb::delete_,"/api/v1alpha1/slurm/clusters/{id}",                    Project,  false, "slurm", h::deleteSlurmCluster},
+        {verb::get,    "/api/v1alpha1/slurm/clusters/{id}/node-pools",         Project,  false, "slurm", h::listSlurmClusterPools},
+        {verb::post,   "/api/v1alpha1/slurm/clusters/{id}/node-pools",         Project,  true,  "slurm", h::addSlurmPool},  // extension
+        {verb::get,    "/api/v1alpha1/slurm/clusters/{id}/node-pools/{pool}",  Project,  false, "slurm", h::getSlurmClusterPool},
+        {verb::patch,  "/api/v1alpha1/slurm/clusters/{id}/node-pools/{pool}",  Project,  true,  "slurm", h::scaleSlurmPool},  // extension
+        {verb::delete_,"/api/v1alpha1/slurm/clusters/{id}/node-pools/{pool}",  Project,  false, "slurm", h::removeSlurmPool},  // extension
+        {verb::get,    "/api/v1alpha1/slurm/node-pools",                       Project,  false, "slurm", h::listSlurmPools},
+        {verb::get,    "/api/v1alpha1/slurm/clusters/{id}/users",              Project,  false, "slurm", h::listSlurmUsers},
+        {verb::post,   "/api/v1alpha1/slurm/clusters/{id}/users",              Project,  true,  "slurm", h::addSlurmUser},
+        {verb::get,    "/api/v1alpha1/slurm/clusters/{id}/users/{username}",   Project,  false, "slurm", h::getSlurmUser},
+        {verb::put,    "/api/v1alpha1/slurm/clusters/{id}/users/{username}",   Project,  true,  "slurm", h::updateSlurmUser},
+        {verb::delete_,"/api/v1alpha1/slurm/clusters/{id}/users/{username}",   Project,  false, "slurm", h::removeSlurmUser},
     };
     // clang-format on
     return routes;

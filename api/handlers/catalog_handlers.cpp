@@ -31,6 +31,11 @@ model::Result<bool> queryFlag(std::string_view target, std::string_view name) {
     return flag.value_or(false);
 }
 
+// A feature whose service this daemon lacks answers 501 on every route, handlers or not.
+bool served(const ApiContext& ctx, std::string_view feature) {
+    return (feature != "slurm" && feature != "kubernetes") || ctx.clusters != nullptr;
+}
+
 }  // namespace
 
 Awaitable listInstanceTypes(ApiContext& ctx, const Call&) {
@@ -42,7 +47,8 @@ Awaitable listInstanceTypes(ApiContext& ctx, const Call&) {
 }
 
 // Features are derived from the route table: one is implemented when every one of
-// its routes has a handler, so this answer changes only when the code does.
+// its routes has a handler and the daemon has the service behind them, so this answer
+// changes only when the code or the daemon's wiring does.
 Awaitable getCapabilities(ApiContext& ctx, const Call& call) {
     auto detail = queryFlag(call.request.target(), "detail");
     if (!detail) {
@@ -51,7 +57,7 @@ Awaitable getCapabilities(ApiContext& ctx, const Call& call) {
     std::map<std::string_view, bool> implemented;
     for (const auto& route : routeTable()) {
         auto [it, inserted] = implemented.emplace(route.feature, true);
-        it->second = it->second && route.handler != nullptr;
+        it->second = it->second && route.handler != nullptr && served(ctx, route.feature);
     }
     if (!*detail) {
         // The Atlas contract: a JSON array of the implemented features' names.

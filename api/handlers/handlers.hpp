@@ -32,6 +32,22 @@ Awaitable listFilesystems(ApiContext& ctx, const Call& call);
 Awaitable getFilesystem(ApiContext& ctx, const Call& call);
 Awaitable deleteFilesystem(ApiContext& ctx, const Call& call);
 
+Awaitable createSlurmCluster(ApiContext& ctx, const Call& call);
+Awaitable listSlurmClusters(ApiContext& ctx, const Call& call);
+Awaitable getSlurmCluster(ApiContext& ctx, const Call& call);
+Awaitable deleteSlurmCluster(ApiContext& ctx, const Call& call);
+Awaitable listSlurmClusterPools(ApiContext& ctx, const Call& call);
+Awaitable getSlurmClusterPool(ApiContext& ctx, const Call& call);
+Awaitable listSlurmPools(ApiContext& ctx, const Call& call);
+Awaitable addSlurmPool(ApiContext& ctx, const Call& call);
+Awaitable scaleSlurmPool(ApiContext& ctx, const Call& call);
+Awaitable removeSlurmPool(ApiContext& ctx, const Call& call);
+Awaitable listSlurmUsers(ApiContext& ctx, const Call& call);
+Awaitable addSlurmUser(ApiContext& ctx, const Call& call);
+Awaitable getSlurmUser(ApiContext& ctx, const Call& call);
+Awaitable updateSlurmUser(ApiContext& ctx, const Call& call);
+Awaitable removeSlurmUser(ApiContext& ctx, const Call& call);
+
 Awaitable listInstanceTypes(ApiContext& ctx, const Call& call);
 Awaitable getCapabilities(ApiContext& ctx, const Call& call);
 

@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <regex>
@@ -92,12 +93,17 @@ TEST_CASE("auth matrix: every {id} route × another project's resource → 404, 
              return nlohmann::json::parse(created.body).at("id").get<std::string>();
          }},
     };
+    // A feature the daemon does not serve (Slurm without the cluster service) answers 501 on
+    // every route, handler or not: /capabilities leaves it out, and so does this test.
+    auto served = nlohmann::json::parse(
+        httpRequest(daemon.port(), "GET", kBase + "/capabilities", inProject(owner)).body);
     std::map<std::string, std::string> made;
     int covered = 0;
     for (const auto& route : api::routeTable()) {
         std::string path(route.path);
         auto at = path.find("{id}");
-        if (route.access != api::Access::Project || route.handler == nullptr || at == std::string::npos) {
+        if (route.access != api::Access::Project || route.handler == nullptr || at == std::string::npos ||
+            std::find(served.begin(), served.end(), std::string(route.feature)) == served.end()) {
             continue;
         }
         auto prefix = path.substr(0, at);
