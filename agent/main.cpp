@@ -29,7 +29,9 @@
 #include "seed/iso_seed_writer.hpp"
 #include "server.hpp"
 #include "services/catalog.hpp"
+#include "services/cluster_module.hpp"
 #include "services/instance_module.hpp"
+#include "services/slurm_kind.hpp"
 #include "services/project_service.hpp"
 #include "store/sqlite_store.hpp"
 #include "unmount/socket_releaser.hpp"
@@ -73,6 +75,7 @@ struct Runtime {
     api::Server& server;
     api::TokenAuthenticator& auth;
     agent::InstanceModule& instances;
+    agent::ClusterModule& clusters;
     agent::FilesystemService& filesystems;
     agent::BlockingPool& blocking;
     asio::signal_set& signals;
@@ -107,6 +110,7 @@ void handleSignals(Runtime& runtime) {
         agent::log::info("shutting down", {{"signal", strsignal(signal)}});
         // Jobs stop at their next step; the store keeps their transitional state and
         // the reconciler finishes them at the next start.
+        runtime.clusters.stop();
         runtime.instances.stop();
         runtime.filesystems.stop();
         asio::co_spawn(
@@ -117,6 +121,22 @@ void handleSignals(Runtime& runtime) {
             },
             asio::detached);
     });
+}
+
+agent::SlurmOptions slurmOptions(const agent::Config& config) {
+    agent::SlurmOptions options;
+    options.image = "image://" + config.slurm.image;
+    options.version = config.slurm.version;
+    options.installPackages = config.slurm.installPackages;
+    return options;
+}
+
+agent::ClusterOptions clusterOptions(const agent::Config& config) {
+    agent::ClusterOptions options;
+    options.maxNodesPerPool = config.clusters.maxNodesPerPool;
+    options.maxNodesPerCluster = config.clusters.maxNodesPerCluster;
+    options.defaultControllerType = config.clusters.controllerType;
+    return options;
 }
 
 agent::InstanceOptions instanceOptions(const agent::Config& config) {
@@ -257,7 +277,17 @@ int run(const std::filesystem::path& configFile, const agent::Config& config) {
     instances.setFilesystems(&filesystems);
     metrics.addResourceCounter([&filesystems] { return filesystems.countByState(); });
 
+    // Clusters ride on the instance machinery: loaded before it starts, as members' seeds
+    // need their cluster.
+    agent::SlurmKind slurm(catalog, slurmOptions(config));
+    agent::ClusterModule clusters(store, storePool, catalog, instances, {&slurm}, ioc.get_executor(),
+                                  clusterOptions(config));
+    if (auto loaded = clusters.loadBlocking(); !loaded) {
+        throw std::runtime_error(loaded.error().message);
+    }
+
     api::ApiContext context{projects, instances.service(), filesystems, catalog, metrics};
+    context.clusters = &clusters.api();
     api::TokenAuthenticator auth(config.tokens);
     api::RequestHandler handler(context, auth);
 
@@ -265,10 +295,11 @@ int run(const std::filesystem::path& configFile, const agent::Config& config) {
                        api::ServerOptions{config.listenHost, config.listenPort, config.limits, config.tls});
     server.start();
     asio::signal_set signals(ioc, SIGTERM, SIGINT, SIGHUP);
-    Runtime runtime{configFile, config, server, auth, instances, filesystems, storePool, signals};
+    Runtime runtime{configFile, config, server, auth, instances, clusters, filesystems, storePool, signals};
     handleSignals(runtime);
     filesystems.start();  // first: instances wait for their filesystems' mounts
     instances.start();
+    clusters.start();
 
     std::string address = config.listenHost + ":" + std::to_string(server.port());
     agent::log::info(

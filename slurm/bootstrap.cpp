@@ -22,7 +22,6 @@ using model::Result;
 constexpr unsigned kMinUid = 1000;
 constexpr unsigned kMaxUid = 59999;
 constexpr std::size_t kMaxPackageName = 100;
-constexpr const char* kSudoRule = "ALL=(ALL) NOPASSWD:ALL";
 
 struct File {
     std::string path;
@@ -143,6 +142,7 @@ void emitUsers(YAML::Emitter& yaml, const std::vector<NodeUser>& users) {
         yaml << YAML::BeginMap;
         yaml << YAML::Key << "name" << YAML::Value << user.name;
         yaml << YAML::Key << "uid" << YAML::Value << user.uid;
+        yaml << YAML::Key << "gecos" << YAML::Value << std::string(kUserGecos);
         yaml << YAML::Key << "shell" << YAML::Value << "/bin/bash";
         yaml << YAML::Key << "lock_passwd" << YAML::Value << true;
         yaml << YAML::Key << "ssh_authorized_keys" << YAML::Value << YAML::BeginSeq;
@@ -150,9 +150,6 @@ void emitUsers(YAML::Emitter& yaml, const std::vector<NodeUser>& users) {
             yaml << YAML::DoubleQuoted << key;
         }
         yaml << YAML::EndSeq;
-        if (user.sudo) {
-            yaml << YAML::Key << "sudo" << YAML::Value << YAML::DoubleQuoted << kSudoRule;
-        }
         yaml << YAML::EndMap;
     }
     yaml << YAML::EndSeq;
@@ -160,7 +157,15 @@ void emitUsers(YAML::Emitter& yaml, const std::vector<NodeUser>& users) {
 
 void emitFiles(YAML::Emitter& yaml, const Document& doc) {
     yaml << YAML::Key << "write_files" << YAML::Value << YAML::BeginSeq;
-    for (const auto& file : doc.files) {
+    auto files = doc.files;
+    // Sudo as the agent applies it later (a file of our own, not cloud-init's shared one), so
+    // a user's sudo can be taken away again on every node.
+    for (const auto& user : doc.users) {
+        if (user.sudo) {
+            files.push_back({sudoersPath(user.name), sudoersRule(user.name), "root:root", "0440"});
+        }
+    }
+    for (const auto& file : files) {
         yaml << YAML::BeginMap;
         yaml << YAML::Key << "path" << YAML::Value << file.path;
         yaml << YAML::Key << "owner" << YAML::Value << file.owner;
@@ -280,6 +285,14 @@ Result<cloudinit::Part> loginPart(const ClusterSpec& spec, const Layout& layout,
     doc->files = {{"/etc/slurm/slurm.conf", *conf}};
     doc->runcmd = {kRestartMunge};
     return render(*doc, "gpuhost-slurm-login.cfg", "gpuhost: Slurm login node");
+}
+
+std::string sudoersPath(const std::string& username) {
+    return "/etc/sudoers.d/gpuhost-" + username;
+}
+
+std::string sudoersRule(const std::string& username) {
+    return username + " ALL=(ALL:ALL) NOPASSWD: ALL\n";
 }
 
 }  // namespace gpuhost::slurm

@@ -57,4 +57,11 @@ model::Result<cloudinit::Part> nodePart(const ClusterSpec& spec, const Layout& l
 model::Result<cloudinit::Part> loginPart(const ClusterSpec& spec, const Layout& layout, std::string_view mungeKey,
                                          const std::vector<NodeUser>& users, const BootstrapOptions& options = {});
 
+/// Cluster users carry this GECOS field on every node: the agent removes only accounts it
+/// made (never one a user with sudo made by hand, nor a system account).
+inline constexpr std::string_view kUserGecos = "gpuhost cluster user";
+/// The sudo rule of a user with sudo, in a file of its own (removable when sudo is taken away).
+std::string sudoersPath(const std::string& username);
+std::string sudoersRule(const std::string& username);
+
 }  // namespace gpuhost::slurm

@@ -3,6 +3,8 @@
 #include <charconv>
 #include <sstream>
 
+#include "bootstrap.hpp"
+
 namespace gpuhost::agent {
 
 namespace asio = boost::asio;
@@ -10,7 +12,8 @@ using model::ClusterUser;
 
 namespace {
 
-constexpr unsigned kClusterUidSpan = 100000;
+// Debian's normal users end at 59999; 60000-64999 are Debian's static system uids (slurm is 64030).
+constexpr unsigned kLastClusterUid = 59999;
 
 struct Step {
     std::string problem;
@@ -41,7 +44,7 @@ std::string home(const ClusterUser& user) {
 }
 
 std::string sudoersFile(const std::string& username) {
-    return "/etc/sudoers.d/gpuhost-" + username;
+    return slurm::sudoersPath(username);
 }
 
 // One user as desired: the account, its keys, its sudo rule.
@@ -50,7 +53,8 @@ asio::awaitable<Step> applyOne(const GuestTarget& guest, const ClusterUser& user
     const auto uid = std::to_string(user.uid);
     if (!exists) {
         // -U: a group of the same name and gid; -m: the home; `--` ends the options.
-        auto made = co_await runStep(guest, guestArgv("useradd", "-m", "-u", uid, "-U", "-s", "/bin/bash", "--", user.username),
+        auto made = co_await runStep(guest, guestArgv("useradd", "-m", "-u", uid, "-U", "-c", std::string(slurm::kUserGecos),
+                                                          "-s", "/bin/bash", "--", user.username),
                                      timeout);
         if (!made.ok()) {
             co_return made;
@@ -75,7 +79,7 @@ asio::awaitable<Step> applyOne(const GuestTarget& guest, const ClusterUser& user
     }
     // sudo ignores files whose name holds a '.': the candidate is inert until visudo passed it.
     auto candidate = "/etc/sudoers.d/.gpuhost-" + user.username + ".new";
-    auto rule = user.username + " ALL=(ALL:ALL) NOPASSWD: ALL\n";
+    auto rule = slurm::sudoersRule(user.username);
     auto staged = co_await writeFile(guest, guestFile(candidate, rule, 0440, "root", "root"), timeout);
     if (!staged) {
         co_return Step{staged.error().message, staged.error().code == model::ErrorCode::Unavailable};
@@ -99,15 +103,17 @@ std::map<std::string, unsigned> clusterAccounts(const std::string& passwd) {
         auto first = line.find(':');
         auto second = first == std::string::npos ? first : line.find(':', first + 1);
         auto third = second == std::string::npos ? second : line.find(':', second + 1);
-        if (third == std::string::npos) {
-            continue;
+        auto fourth = third == std::string::npos ? third : line.find(':', third + 1);
+        auto fifth = fourth == std::string::npos ? fourth : line.find(':', fourth + 1);
+        if (fifth == std::string::npos || line.substr(fourth + 1, fifth - fourth - 1) != slurm::kUserGecos) {
+            continue;  // not an account the agent made
         }
         unsigned uid = 0;
         auto [end, ec] = std::from_chars(line.data() + second + 1, line.data() + third, uid);
         if (ec != std::errc() || end != line.data() + third) {
             continue;
         }
-        if (uid >= model::kFirstClusterUid && uid < model::kFirstClusterUid + kClusterUidSpan) {
+        if (uid >= model::kFirstClusterUid && uid <= kLastClusterUid) {
             accounts[line.substr(0, first)] = uid;
         }
     }

@@ -15,8 +15,8 @@ using AppliedUsers = std::map<std::string, model::ClusterUser>;
 /// Makes the cluster users on one guest what `desired` says, through the guest agent and
 /// argv only: accounts with their uid (useradd), ~/.ssh/authorized_keys 0600, and
 /// /etc/sudoers.d/gpuhost-<name> checked with `visudo -c` before it is put in place.
-/// Accounts in the cluster uid range that `desired` no longer has are removed (userdel -r),
-/// so a removal survives an agent restart. Skips users `applied` already has as desired.
+/// Accounts the agent made (uid in the cluster range and its GECOS marker) that `desired` no
+/// longer has are removed (userdel -r), so a removal survives an agent restart. Skips users `applied` already has as desired.
 /// Returns what is applied now (partial on error: the error says which user failed).
 struct UsersResult {
     AppliedUsers applied;
@@ -26,7 +26,8 @@ struct UsersResult {
 boost::asio::awaitable<UsersResult> applyUsers(GuestTarget guest, const std::vector<model::ClusterUser>& desired,
                                                AppliedUsers applied, std::chrono::milliseconds timeout);
 
-/// The accounts of `getent passwd` output whose uid is in the cluster range (pure, for tests).
+/// The accounts of `getent passwd` output the agent made: the cluster uid range and its GECOS
+/// marker (pure, for tests).
 std::map<std::string, unsigned> clusterAccounts(const std::string& passwd);
 
 }  // namespace gpuhost::agent

@@ -142,15 +142,20 @@ class FakeSlurmGuests final : public drivers::GuestAgent {
             return exited(0);
         }
         if (program == "getent") {
-            std::string passwd = "root:x:0:0:root:/root:/bin/bash\n";
+            // The image's own accounts (slurm's uid is above the cluster range) and one a user
+            // made by hand inside it: never the agent's to remove.
+            std::string passwd = "root:x:0:0:root:/root:/bin/bash\n"
+                                 "slurm:x:64030:64030::/nonexistent:/usr/sbin/nologin\n"
+                                 "bob:x:20500:20500:Bob:/home/bob:/bin/bash\n";
             for (const auto& [name, uid] : guest.accounts) {
-                passwd += name + ":x:" + std::to_string(uid) + ":" + std::to_string(uid) + "::/home/" + name +
-                          ":/bin/bash\n";
+                passwd += name + ":x:" + std::to_string(uid) + ":" + std::to_string(uid) + ":" + gecos_[name] +
+                          ":/home/" + name + ":/bin/bash\n";
             }
             return exited(0, passwd);
         }
         if (program == "useradd") {
             guest.accounts[argv.back()] = static_cast<unsigned>(std::stoul(argv.at(3)));
+            gecos_[argv.back()] = argv.at(5) == "-c" ? argv.at(6) : "";
             return exited(0);
         }
         if (program == "userdel") {
@@ -186,6 +191,7 @@ class FakeSlurmGuests final : public drivers::GuestAgent {
 
     std::mutex mutex_;
     std::map<std::string, Guest> guests_;
+    std::map<std::string, std::string> gecos_;
     std::map<std::string, std::vector<std::vector<std::string>>> commands_;
     std::map<std::int64_t, drivers::GuestExecStatus> results_;
     std::int64_t nextPid_ = 1;

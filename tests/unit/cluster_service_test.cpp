@@ -179,6 +179,12 @@ TEST_CASE("users are applied on every node with one uid, replaced and removed") 
     });
     CHECK(w.api().user(w.world.project, ClusterKind::Slurm, id, "alice").error().code ==
           model::ErrorCode::NotFound);
+    // Accounts the agent did not make (slurm, a user's own bob) were never touched.
+    for (const auto& member : w.members(id)) {
+        for (const auto& argv : w.guests.commands(domainOf(member))) {
+            CHECK_FALSE((argv.front() == "userdel" && argv.back() != "alice"));
+        }
+    }
 }
 
 TEST_CASE("delete: DELETING until every VM is gone, then 404 and no row") {

@@ -172,7 +172,7 @@ TEST_CASE("slurm: every bad create body is a 400 naming the field") {
           http::status::created);
 }
 
-TEST_CASE("slurm: get, list and delete; a Kubernetes cluster or a bad id is not found here") {
+TEST_CASE("slurm: get, list and delete - a Kubernetes cluster or a bad id is not found here") {
     SlurmFixture f;
     auto id = f.createCluster("hpc");
     auto other = f.createCluster("other");

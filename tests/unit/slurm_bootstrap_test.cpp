@@ -96,7 +96,10 @@ YAML::Node loadCommon(const cloudinit::Part& part) {
     CHECK(users[1]["name"].as<std::string>() == "alice");
     CHECK(users[1]["uid"].as<unsigned>() == 20000);
     CHECK(users[1]["lock_passwd"].as<bool>());
-    CHECK(users[1]["sudo"].as<std::string>() == "ALL=(ALL) NOPASSWD:ALL");
+    CHECK(users[1]["gecos"].as<std::string>() == std::string(slurm::kUserGecos));
+    CHECK_FALSE(users[1]["sudo"].IsDefined());  // a sudoers file of our own, removable later
+    CHECK(fileAt(doc, "/etc/sudoers.d/gpuhost-alice")["content"].as<std::string>() == slurm::sudoersRule("alice"));
+    CHECK(fileAt(doc, "/etc/sudoers.d/gpuhost-alice")["permissions"].as<std::string>() == "0440");
     CHECK(users[1]["ssh_authorized_keys"][0].as<std::string>() == kEd25519 + " alice@laptop");
     CHECK_FALSE(users[2]["sudo"].IsDefined());
     CHECK(users[2]["ssh_authorized_keys"].size() == 2);
@@ -118,7 +121,7 @@ TEST_CASE("slurm bootstrap: the controller's part holds the key, gres.conf, cgro
     CHECK(gres["permissions"].as<std::string>() == "0644");
     CHECK(gres["owner"].as<std::string>() == "root:root");
     CHECK(fileAt(doc, "/etc/slurm/cgroup.conf")["content"].as<std::string>() == slurm::cgroupConf());
-    CHECK(doc["write_files"].size() == 3);  // no slurm.conf: the agent writes it
+    CHECK(doc["write_files"].size() == 4);  // gres, cgroup, sudoers, key: no slurm.conf, the agent writes it
     CHECK(runcmd(doc) == std::vector<std::vector<std::string>>{{"systemctl", "restart", "munge"}});
 }
 
