@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole suite: installs what is missing, builds with ASan+UBSan, runs ctest.
-# Tiers (ctest labels): unit, integration, and e2e (a real qemu:///system VM from the dev
-# image under TCG, ~3 minutes, needs root; GPUHOST_E2E=0 skips it). Then a fuzz smoke
+# Tiers (ctest labels): unit, integration, and e2e (real qemu:///system VMs from the dev
+# images under TCG, a Slurm cluster among them, needs root; GPUHOST_E2E=0 skips it). Then a fuzz smoke
 # (tests/fuzz/run.sh, ~45 s plus a clang build). Extra arguments go to ctest (e.g. -L unit)
 # and skip the fuzz smoke.
 set -euo pipefail
@@ -19,6 +19,7 @@ scripts/install-deps.sh "${groups[@]}"
 if [ "$e2e" = ON ]; then
   scripts/ensure-libvirtd.sh --network default
   images/build-dev-image.sh  # cached after the first run
+  images/build-dev-image.sh --slurm  # the Slurm e2e test's image, cached likewise
 else
   scripts/ensure-libvirtd.sh
 fi

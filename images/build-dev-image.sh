@@ -45,10 +45,12 @@ done
 packages=systemd-sysv,udev,dbus,libpam-systemd,cloud-init,qemu-guest-agent,linux-image-cloud-amd64,e2fsprogs,isc-dhcp-client,ifupdown,locales,netbase
 variant_hooks=()
 if [ "$variant" = slurm ]; then
-  packages+=,slurmctld,slurmd,slurm-client,munge
+  # sudo and sshd for the cluster's users (keys and sudo rules the agent writes).
+  packages+=,slurmctld,slurmd,slurm-client,munge,sudo,openssh-server
   # The package's key would be every VM's: gone, so munged waits for the cluster's key
   # (cloud-init writes it and restarts munge). Disabled, not masked: `enable --now` works.
-  variant_hooks+=(--customize-hook='rm -f "$1/etc/munge/munge.key"'
+  # SSH host keys likewise: cloud-init makes each VM its own at first boot.
+  variant_hooks+=(--customize-hook='rm -f "$1/etc/munge/munge.key" "$1"/etc/ssh/ssh_host_*'
                   --customize-hook='chroot "$1" systemctl disable --quiet slurmctld.service slurmd.service'
                   --customize-hook='chroot "$1" systemctl enable --quiet munge.service')
 fi
@@ -63,10 +65,11 @@ mmdebstrap --variant=apt --include="$packages" \
 if [ "$variant" = slurm ]; then  # what the guests rely on, checked before it is packed
   root=$work/rootfs
   wants=$root/etc/systemd/system/multi-user.target.wants
-  for f in usr/sbin/slurmctld usr/sbin/slurmd usr/bin/sinfo usr/sbin/munged; do
+  for f in usr/sbin/slurmctld usr/sbin/slurmd usr/bin/sinfo usr/sbin/munged usr/sbin/visudo usr/sbin/sshd; do
     [ -x "$root/$f" ] || { echo "slurm image: /$f missing" >&2; exit 1; }
   done
   [ ! -e "$root/etc/munge/munge.key" ] || { echo "slurm image: /etc/munge/munge.key left in" >&2; exit 1; }
+  ! compgen -G "$root/etc/ssh/ssh_host_*" >/dev/null || { echo "slurm image: SSH host keys left in" >&2; exit 1; }
   if [ -e "$wants/slurmctld.service" ] || [ -e "$wants/slurmd.service" ]; then
     echo "slurm image: slurmctld or slurmd still enabled" >&2
     exit 1
