@@ -7,6 +7,7 @@ cd "$(dirname "$0")"
 scripts/install-deps.sh build run image
 # The dev image that examples/dev.yaml maps image://ubuntu22.04 to (cached after the first run).
 images/build-dev-image.sh
+images/build-dev-image.sh --slurm   # Slurm clusters' image (slurm.image in the dev config)
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGPUHOST_TESTS=OFF >/dev/null
 cmake --build build -j "$(nproc)"
 

@@ -8,8 +8,8 @@ namespace gpuhost::agent::config_yaml {
 void parseClusters(Config& config, const YAML::Node& node) {
     rejectUnknownKeys(node, "clusters", {"max_nodes_per_pool", "max_nodes_per_cluster", "controller_type"});
     if (node["max_nodes_per_pool"]) {
-        config.clusters.maxNodesPerPool =
-            static_cast<unsigned>(positiveInteger(node["max_nodes_per_pool"], "clusters.max_nodes_per_pool", 1024));
+        config.clusters.maxNodesPerPool = static_cast<unsigned>(
+            positiveInteger(node["max_nodes_per_pool"], "clusters.max_nodes_per_pool", 1024));
     }
     if (node["max_nodes_per_cluster"]) {
         config.clusters.maxNodesPerCluster = static_cast<unsigned>(
@@ -17,8 +17,9 @@ void parseClusters(Config& config, const YAML::Node& node) {
     }
     if (node["controller_type"]) {
         config.clusters.controllerType = scalar(node["controller_type"], "clusters.controller_type");
-        bool known = std::any_of(config.instanceTypes.begin(), config.instanceTypes.end(),
-                                 [&](const model::InstanceType& t) { return t.name == config.clusters.controllerType; });
+        bool known = std::any_of(
+            config.instanceTypes.begin(), config.instanceTypes.end(),
+            [&](const model::InstanceType& t) { return t.name == config.clusters.controllerType; });
         if (!known) {
             fail("clusters.controller_type", "is not one of instance_types");
         }

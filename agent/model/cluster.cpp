@@ -15,7 +15,8 @@ bool isAlnum(char c) {
 
 bool equalsIgnoringCase(std::string_view a, std::string_view b) {
     return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+               return std::tolower(static_cast<unsigned char>(x)) ==
+                      std::tolower(static_cast<unsigned char>(y));
            });
 }
 
@@ -37,14 +38,22 @@ std::optional<ClusterKind> parseClusterKind(std::string_view text) {
 
 std::string_view nameOf(ClusterPhase phase) {
     switch (phase) {
-        case ClusterPhase::Pending: return "PENDING";
-        case ClusterPhase::Provisioning: return "PROVISIONING";
-        case ClusterPhase::Bootstrapping: return "BOOTSTRAPPING";
-        case ClusterPhase::Ready: return "READY";
-        case ClusterPhase::Scaling: return "SCALING";
-        case ClusterPhase::Deleting: return "DELETING";
-        case ClusterPhase::OutOfStock: return "OUT_OF_STOCK";
-        case ClusterPhase::Error: return "ERROR";
+        case ClusterPhase::Pending:
+            return "PENDING";
+        case ClusterPhase::Provisioning:
+            return "PROVISIONING";
+        case ClusterPhase::Bootstrapping:
+            return "BOOTSTRAPPING";
+        case ClusterPhase::Ready:
+            return "READY";
+        case ClusterPhase::Scaling:
+            return "SCALING";
+        case ClusterPhase::Deleting:
+            return "DELETING";
+        case ClusterPhase::OutOfStock:
+            return "OUT_OF_STOCK";
+        case ClusterPhase::Error:
+            return "ERROR";
     }
     return "ERROR";
 }
@@ -55,7 +64,8 @@ const ClusterPool* Cluster::findPool(std::string_view pool) const {
 }
 
 const ClusterUser* Cluster::findUser(std::string_view username) const {
-    auto it = std::find_if(users.begin(), users.end(), [&](const ClusterUser& u) { return u.username == username; });
+    auto it = std::find_if(users.begin(), users.end(),
+                           [&](const ClusterUser& u) { return u.username == username; });
     return it == users.end() ? nullptr : &*it;
 }
 
@@ -78,7 +88,8 @@ Result<void> validatePartitionName(std::string_view name, const std::string& fie
     if (!isAlnum(name.front()) || !std::all_of(name.begin(), name.end(), [](char c) {
             return isAlnum(c) || c == '_' || c == '.' || c == '-';
         })) {
-        return Error::invalid(field, "must be letters, digits, '_', '.' or '-', starting with a letter or digit");
+        return Error::invalid(field,
+                              "must be letters, digits, '_', '.' or '-', starting with a letter or digit");
     }
     if (equalsIgnoringCase(name, "default") || equalsIgnoringCase(name, "all")) {
         return Error::invalid(field, "DEFAULT and ALL are Slurm keywords");

@@ -82,7 +82,7 @@ struct ClusterStatus {
 struct ClusterNode {
     std::string name;  // Slurm node name (<pool>-<index>), or the role for the controller
     Uuid instanceId;
-    std::string instanceState;  // the VM's state (running, creating, ...)
+    std::string instanceState;        // the VM's state (running, creating, ...)
     std::vector<std::string> states;  // from the scheduler; until it answers, from the VM's state
     std::string slurmdVersion;
     std::optional<std::string> publicIp;

@@ -146,8 +146,8 @@ Result<std::vector<ClusterUserView>> ClusterService::users(const model::Uuid& pr
     return views;
 }
 
-Result<ClusterUserView> ClusterService::user(const model::Uuid& project, ClusterKind kind, const model::Uuid& id,
-                                             const std::string& username) const {
+Result<ClusterUserView> ClusterService::user(const model::Uuid& project, ClusterKind kind,
+                                             const model::Uuid& id, const std::string& username) const {
     auto entry = visible(project, kind, id);
     if (!entry) {
         return entry.error();
@@ -172,8 +172,8 @@ asio::awaitable<Result<ClusterUserView>> ClusterService::addUser(const model::Uu
                              "username"};
             }
             if (cluster.users.size() >= model::kMaxClusterUsers) {
-                return Error::invalid("username", "at most " + std::to_string(model::kMaxClusterUsers) +
-                                                      " users per cluster");
+                return Error::invalid(
+                    "username", "at most " + std::to_string(model::kMaxClusterUsers) + " users per cluster");
             }
             user.uid = cluster.nextUid();
             cluster.users.push_back(user);
@@ -186,8 +186,9 @@ asio::awaitable<Result<ClusterUserView>> ClusterService::addUser(const model::Uu
     co_return this->user(project, kind, id, user.username);
 }
 
-asio::awaitable<Result<ClusterUserView>> ClusterService::updateUser(const model::Uuid& project, ClusterKind kind,
-                                                                    const model::Uuid& id, std::string username,
+asio::awaitable<Result<ClusterUserView>> ClusterService::updateUser(const model::Uuid& project,
+                                                                    ClusterKind kind, const model::Uuid& id,
+                                                                    std::string username,
                                                                     model::ClusterUserUpdate update) {
     auto changed = co_await change(
         project, kind, id,

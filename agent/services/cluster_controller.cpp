@@ -12,9 +12,9 @@ using model::ErrorCode;
 using model::Instance;
 using model::InstanceState;
 
-ClusterController::ClusterController(asio::any_io_executor executor, ClusterTable& table, InstanceService& instances,
-                                     InstanceController& instanceController, const HostRegistry& hosts,
-                                     ClusterStore& store, BlockingPool& storePool,
+ClusterController::ClusterController(asio::any_io_executor executor, ClusterTable& table,
+                                     InstanceService& instances, InstanceController& instanceController,
+                                     const HostRegistry& hosts, ClusterStore& store, BlockingPool& storePool,
                                      std::vector<ClusterKindDriver*> kinds, const ClusterOptions& options,
                                      RetryPolicy retry)
     : executor_(executor),
@@ -26,7 +26,8 @@ ClusterController::ClusterController(asio::any_io_executor executor, ClusterTabl
       storePool_(storePool),
       kinds_(std::move(kinds)),
       options_(options),
-      queue_(executor, [this](model::Uuid id, unsigned job) { return run(id, job); }, retry) {}
+      queue_(
+          executor, [this](model::Uuid id, unsigned job) { return run(id, job); }, retry) {}
 
 void ClusterController::start() {
     for (const auto& id : table_.ids()) {
@@ -88,10 +89,14 @@ void ClusterController::memberGone(const model::Uuid&, const model::InstanceOwne
 
 asio::awaitable<WorkOutcome> ClusterController::run(model::Uuid id, unsigned job) {
     switch (job) {
-        case Members: co_return co_await reconcileMembers(id);
-        case Bootstrap: co_return co_await bootstrap(id);
-        case Poll: co_return co_await poll(id);
-        default: co_return WorkOutcome::Done;
+        case Members:
+            co_return co_await reconcileMembers(id);
+        case Bootstrap:
+            co_return co_await bootstrap(id);
+        case Poll:
+            co_return co_await poll(id);
+        default:
+            co_return WorkOutcome::Done;
     }
 }
 
@@ -110,7 +115,9 @@ asio::awaitable<WorkOutcome> ClusterController::reconcileMembers(model::Uuid id)
     }
     auto plan = planMembers(cluster, kind->roles(cluster), kind->image(), current->members);
     if (!plan.create.empty()) {
-        table_.updateProgress(id, [&](ClusterProgress& p) { p.step = "admitting " + std::to_string(plan.create.size()) + " VMs"; });
+        table_.updateProgress(id, [&](ClusterProgress& p) {
+            p.step = "admitting " + std::to_string(plan.create.size()) + " VMs";
+        });
         auto created = co_await instances_.createGroup(cluster.projectId, std::move(plan.create));
         if (!created) {
             log::warn("cluster members not admitted; retrying",
@@ -165,7 +172,8 @@ asio::awaitable<WorkOutcome> ClusterController::finishDelete(const ClusterState&
     auto removeRow = [this, id] { return store_.deleteCluster(id); };
     auto gone = co_await storePool_.run(std::move(removeRow));
     if (!gone) {
-        log::warn("cluster row not removed; retrying", {{"cluster", id.str()}, {"error", gone.error().message}});
+        log::warn("cluster row not removed; retrying",
+                  {{"cluster", id.str()}, {"error", gone.error().message}});
         co_return WorkOutcome::Retry;
     }
     {
@@ -195,7 +203,11 @@ asio::awaitable<WorkOutcome> ClusterController::bootstrap(model::Uuid id) {
         }
     });
     if (!outcome.problem.empty()) {
-        log::warn("cluster step failed", {{"cluster", id.str()}, {"step", outcome.step}, {"error", outcome.problem}});
+        log::warn("cluster step failed",
+                  {{"cluster", id.str()}, {"step", outcome.step}, {"error", outcome.problem}});
+    }
+    if (outcome.recheck) {
+        queue_.scheduleAfter(id, Bootstrap, options_.bootRecheck);
     }
     co_return outcome.retrySoon ? WorkOutcome::Retry : WorkOutcome::Done;
 }

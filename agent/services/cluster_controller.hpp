@@ -31,8 +31,8 @@ class ClusterController final : public MemberObserver {
   public:
     ClusterController(boost::asio::any_io_executor executor, ClusterTable& table, InstanceService& instances,
                       InstanceController& instanceController, const HostRegistry& hosts, ClusterStore& store,
-                      BlockingPool& storePool, std::vector<ClusterKindDriver*> kinds, const ClusterOptions& options,
-                      RetryPolicy retry = {});
+                      BlockingPool& storePool, std::vector<ClusterKindDriver*> kinds,
+                      const ClusterOptions& options, RetryPolicy retry = {});
 
     void schedule(const model::Uuid& id, unsigned jobs) { queue_.schedule(id, jobs); }
     /// Every known cluster gets each job once (after a restart: every step is checked again).

@@ -40,17 +40,25 @@ struct ClusterState {
 
 /// What one in-guest step did.
 struct StepOutcome {
-    bool done = false;         // nothing left to do until something changes
-    bool retrySoon = false;    // transient (a guest not answering yet): try again with backoff
-    std::string step;          // what is under way or was last done
-    std::string problem;       // why it failed ("" when it did not)
-    bool failed = false;       // the failure will not pass on its own (the cluster is in ERROR)
+    bool done = false;       // nothing left to do until something changes
+    bool retrySoon = false;  // transient (a guest not answering yet): try again with backoff
+    std::string step;        // what is under way or was last done
+    std::string problem;     // why it failed ("" when it did not)
+    bool failed = false;     // the failure will not pass on its own (the cluster is in ERROR)
+    bool recheck = false;    // see waiting()
     /// The users now known to be applied, per member (nullopt: unchanged).
     std::optional<std::map<model::Uuid, std::map<std::string, model::ClusterUser>>> usersOn{};
 
     static StepOutcome finished(std::string step) { return make(true, false, std::move(step), {}, false); }
     static StepOutcome transient(std::string step, std::string problem) {
         return make(false, true, std::move(step), std::move(problem), false);
+    }
+    /// A normal wait (a guest still booting): looked at again after a short, fixed delay,
+    /// not the growing backoff of a failure.
+    static StepOutcome waiting(std::string step) {
+        auto outcome = make(false, false, std::move(step), {}, false);
+        outcome.recheck = true;
+        return outcome;
     }
     static StepOutcome fatal(std::string step, std::string problem) {
         return make(false, false, std::move(step), std::move(problem), true);
@@ -91,8 +99,8 @@ class ClusterKindDriver {
 
     /// The member's bootstrap part (nullopt: none). Unavailable while it cannot be made yet
     /// (a node needs the controller's address): its provisioning waits and retries.
-    virtual model::Result<std::optional<cloudinit::Part>> bootstrapPart(const ClusterState& cluster,
-                                                                        const model::Instance& member) const = 0;
+    virtual model::Result<std::optional<cloudinit::Part>> bootstrapPart(
+        const ClusterState& cluster, const model::Instance& member) const = 0;
     /// One pass of in-guest work (configure the controller, apply users); idempotent, as it
     /// runs again after every restart.
     virtual boost::asio::awaitable<StepOutcome> bootstrap(const ClusterState& cluster) = 0;
@@ -101,8 +109,8 @@ class ClusterKindDriver {
     virtual boost::asio::awaitable<model::Result<SchedulerReport>> observe(const ClusterState& cluster) = 0;
     /// Takes `leaving` out of the scheduler (drain, then remove). True once none of them is
     /// known to it any more, so their VMs may go; false while a node still runs work.
-    virtual boost::asio::awaitable<model::Result<bool>> retire(const ClusterState& cluster,
-                                                               const std::vector<model::Instance>& leaving) = 0;
+    virtual boost::asio::awaitable<model::Result<bool>> retire(
+        const ClusterState& cluster, const std::vector<model::Instance>& leaving) = 0;
 };
 
 }  // namespace gpuhost::agent

@@ -23,7 +23,8 @@ MemberRequest request(const model::Cluster& cluster, InstanceOwner owner, const 
 }
 
 InstanceOwner ownerFor(const model::Cluster& cluster, std::string role, std::string pool, unsigned index) {
-    return InstanceOwner{cluster.id, std::string(model::nameOf(cluster.kind)), cluster.name, std::move(pool),
+    return InstanceOwner{cluster.id,      std::string(model::nameOf(cluster.kind)),
+                         cluster.name,    std::move(pool),
                          std::move(role), index};
 }
 
@@ -74,8 +75,8 @@ std::size_t longestMemberName(const model::Cluster& cluster, const std::vector<R
     return longest;
 }
 
-MemberPlan planMembers(const model::Cluster& cluster, const std::vector<RoleSlot>& roles, const std::string& image,
-                       const std::vector<Instance>& members) {
+MemberPlan planMembers(const model::Cluster& cluster, const std::vector<RoleSlot>& roles,
+                       const std::string& image, const std::vector<Instance>& members) {
     MemberPlan plan;
     std::map<std::string, std::vector<const Instance*>> byRole;
     std::map<std::string, std::vector<const Instance*>> byPool;
@@ -99,7 +100,8 @@ MemberPlan planMembers(const model::Cluster& cluster, const std::vector<RoleSlot
         compare(byRole[role.role], role.count, missing, plan.retire);
         byRole.erase(role.role);
         for (unsigned index : missing) {
-            plan.create.push_back(request(cluster, ownerFor(cluster, role.role, "", index), role.type, image, role.count));
+            plan.create.push_back(
+                request(cluster, ownerFor(cluster, role.role, "", index), role.type, image, role.count));
         }
     }
     for (const auto& pool : cluster.pools) {
@@ -107,7 +109,8 @@ MemberPlan planMembers(const model::Cluster& cluster, const std::vector<RoleSlot
         compare(byPool[pool.name], pool.count, missing, plan.retire);
         byPool.erase(pool.name);
         for (unsigned index : missing) {
-            plan.create.push_back(request(cluster, ownerFor(cluster, "worker", pool.name, index), pool.type, image, 0));
+            plan.create.push_back(
+                request(cluster, ownerFor(cluster, "worker", pool.name, index), pool.type, image, 0));
         }
     }
     // Roles and pools the spec no longer has.

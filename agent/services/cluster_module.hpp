@@ -30,9 +30,9 @@ class ClusterBootstrapContributor final : public SeedContributor {
 /// uses, and the seed contributor. Kinds are passed in (Slurm, later Kubernetes).
 class ClusterModule {
   public:
-    ClusterModule(ClusterStore& store, BlockingPool& storePool, const Catalog& catalog, InstanceModule& instances,
-                  std::vector<ClusterKindDriver*> kinds, boost::asio::any_io_executor executor,
-                  ClusterOptions options, RetryPolicy retry = {});
+    ClusterModule(ClusterStore& store, BlockingPool& storePool, const Catalog& catalog,
+                  InstanceModule& instances, std::vector<ClusterKindDriver*> kinds,
+                  boost::asio::any_io_executor executor, ClusterOptions options, RetryPolicy retry = {});
     /// Detaches from the instance machinery (seed part, member news). Stop it first.
     ~ClusterModule();
     ClusterModule(const ClusterModule&) = delete;

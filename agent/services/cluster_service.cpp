@@ -38,8 +38,8 @@ std::string smallestCpuType(const Catalog& catalog) {
 }  // namespace
 
 ClusterService::ClusterService(ClusterTable& table, ClusterController& controller, ClusterStore& store,
-                               BlockingPool& storePool, const Catalog& catalog, const InstanceService& instances,
-                               const ClusterOptions& options)
+                               BlockingPool& storePool, const Catalog& catalog,
+                               const InstanceService& instances, const ClusterOptions& options)
     : table_(table),
       controller_(controller),
       store_(store),
@@ -89,8 +89,9 @@ Result<void> ClusterService::checkSpec(const Cluster& cluster, const ClusterKind
                                                " VMs per cluster (controller and login nodes included)");
     }
     if (longestMemberName(cluster, roles, options_.maxNodesPerPool) > kMaxHostname) {
-        return Error::invalid("name", "with the pool names, member hostnames (<cluster>-<pool>-<index>) would "
-                                      "exceed 63 characters: choose shorter names");
+        return Error::invalid("name",
+                              "with the pool names, member hostnames (<cluster>-<pool>-<index>) would "
+                              "exceed 63 characters: choose shorter names");
     }
     return kind.validate(cluster);
 }
@@ -99,7 +100,9 @@ asio::awaitable<Result<ClusterView>> ClusterService::create(const model::Uuid& p
                                                             CreateCluster request) {
     auto* kind = controller_.driver(kindName);
     if (kind == nullptr) {
-        co_return Error{ErrorCode::NotImplemented, std::string(model::nameOf(kindName)) + " clusters are not offered here", {}};
+        co_return Error{ErrorCode::NotImplemented,
+                        std::string(model::nameOf(kindName)) + " clusters are not offered here",
+                        {}};
     }
     Cluster cluster;
     cluster.id = model::Uuid::random();
@@ -107,14 +110,15 @@ asio::awaitable<Result<ClusterView>> ClusterService::create(const model::Uuid& p
     cluster.kind = kindName;
     cluster.name = std::move(request.name);
     cluster.version = request.version.empty() ? kind->defaultVersion() : std::move(request.version);
-    cluster.controllerType =
-        request.controllerType.empty()
-            ? (options_.defaultControllerType.empty() ? smallestCpuType(catalog_) : options_.defaultControllerType)
-            : std::move(request.controllerType);
+    cluster.controllerType = request.controllerType.empty()
+                                 ? (options_.defaultControllerType.empty() ? smallestCpuType(catalog_)
+                                                                           : options_.defaultControllerType)
+                                 : std::move(request.controllerType);
     cluster.loginCount = request.loginCount;
     cluster.loginType = request.loginType.empty() ? cluster.controllerType : std::move(request.loginType);
     cluster.pools = std::move(request.pools);
-    cluster.createdAt = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+    cluster.createdAt =
+        std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
     if (cluster.pools.empty()) {
         co_return Error::invalid("nodePools", "at least one node pool is required");
     }
@@ -145,7 +149,8 @@ asio::awaitable<Result<ClusterView>> ClusterService::create(const model::Uuid& p
     if (!stored) {
         co_return stored.error();
     }
-    log::info("cluster created", {{"cluster", cluster.id.str()}, {"kind", std::string(model::nameOf(kindName))},
+    log::info("cluster created", {{"cluster", cluster.id.str()},
+                                  {"kind", std::string(model::nameOf(kindName))},
                                   {"name", cluster.name}});
     controller_.schedule(cluster.id, Members | Bootstrap | Poll);
     co_return viewNow(cluster.id);
@@ -173,7 +178,8 @@ Result<ClusterView> ClusterService::viewNow(const model::Uuid& id) const {
     return viewOf(*state, *kind);
 }
 
-Result<ClusterView> ClusterService::get(const model::Uuid& project, ClusterKind kind, const model::Uuid& id) const {
+Result<ClusterView> ClusterService::get(const model::Uuid& project, ClusterKind kind,
+                                        const model::Uuid& id) const {
     if (auto entry = visible(project, kind, id); !entry) {
         return entry.error();
     }
@@ -201,7 +207,8 @@ std::vector<ClusterView> ClusterService::list(const model::Uuid& project, Cluste
 
 asio::awaitable<Result<Cluster>> ClusterService::change(const model::Uuid& project, ClusterKind kind,
                                                         const model::Uuid& id,
-                                                        std::function<Result<void>(Cluster&)> edit, unsigned jobs) {
+                                                        std::function<Result<void>(Cluster&)> edit,
+                                                        unsigned jobs) {
     Cluster updated;
     {
         auto locked = table_.lock();

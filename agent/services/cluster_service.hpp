@@ -2,8 +2,8 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <functional>
-#include <set>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -36,9 +36,11 @@ class ClusterApi {
                                                                              CreateCluster request) = 0;
     virtual model::Result<model::ClusterView> get(const model::Uuid& project, model::ClusterKind kind,
                                                   const model::Uuid& id) const = 0;
-    virtual std::vector<model::ClusterView> list(const model::Uuid& project, model::ClusterKind kind) const = 0;
+    virtual std::vector<model::ClusterView> list(const model::Uuid& project,
+                                                 model::ClusterKind kind) const = 0;
     /// Marks it deleting (durable); GET shows DELETING until every VM is gone, then 404.
-    virtual boost::asio::awaitable<model::Result<void>> remove(const model::Uuid& project, model::ClusterKind kind,
+    virtual boost::asio::awaitable<model::Result<void>> remove(const model::Uuid& project,
+                                                               model::ClusterKind kind,
                                                                const model::Uuid& id) = 0;
 
     /// Node pools. Conflict while the cluster is deleting; NotFound for an unknown pool.
@@ -49,9 +51,11 @@ class ClusterApi {
     virtual boost::asio::awaitable<model::Result<model::ClusterView>> scalePool(const model::Uuid& project,
                                                                                 model::ClusterKind kind,
                                                                                 const model::Uuid& id,
-                                                                                std::string pool, unsigned count) = 0;
+                                                                                std::string pool,
+                                                                                unsigned count) = 0;
     virtual boost::asio::awaitable<model::Result<void>> removePool(const model::Uuid& project,
-                                                                   model::ClusterKind kind, const model::Uuid& id,
+                                                                   model::ClusterKind kind,
+                                                                   const model::Uuid& id,
                                                                    std::string pool) = 0;
 
     /// Users of the cluster's nodes (Slurm). add: Conflict when the name is taken.
@@ -59,16 +63,17 @@ class ClusterApi {
                                                                      model::ClusterKind kind,
                                                                      const model::Uuid& id) const = 0;
     virtual model::Result<model::ClusterUserView> user(const model::Uuid& project, model::ClusterKind kind,
-                                                       const model::Uuid& id, const std::string& username) const = 0;
-    virtual boost::asio::awaitable<model::Result<model::ClusterUserView>> addUser(const model::Uuid& project,
-                                                                                  model::ClusterKind kind,
-                                                                                  const model::Uuid& id,
-                                                                                  model::ClusterUser user) = 0;
+                                                       const model::Uuid& id,
+                                                       const std::string& username) const = 0;
+    virtual boost::asio::awaitable<model::Result<model::ClusterUserView>> addUser(
+        const model::Uuid& project, model::ClusterKind kind, const model::Uuid& id,
+        model::ClusterUser user) = 0;
     virtual boost::asio::awaitable<model::Result<model::ClusterUserView>> updateUser(
         const model::Uuid& project, model::ClusterKind kind, const model::Uuid& id, std::string username,
         model::ClusterUserUpdate update) = 0;
     virtual boost::asio::awaitable<model::Result<void>> removeUser(const model::Uuid& project,
-                                                                   model::ClusterKind kind, const model::Uuid& id,
+                                                                   model::ClusterKind kind,
+                                                                   const model::Uuid& id,
                                                                    std::string username) = 0;
 };
 
@@ -89,8 +94,9 @@ namespace gpuhost::agent {
 /// and records the spec (durable before it answers) and hands the work to the controller.
 class ClusterService final : public ClusterApi {
   public:
-    ClusterService(ClusterTable& table, ClusterController& controller, ClusterStore& store, BlockingPool& storePool,
-                   const Catalog& catalog, const InstanceService& instances, const ClusterOptions& options);
+    ClusterService(ClusterTable& table, ClusterController& controller, ClusterStore& store,
+                   BlockingPool& storePool, const Catalog& catalog, const InstanceService& instances,
+                   const ClusterOptions& options);
 
     boost::asio::awaitable<model::Result<model::ClusterView>> create(const model::Uuid& project,
                                                                      model::ClusterKind kind,
@@ -102,30 +108,34 @@ class ClusterService final : public ClusterApi {
                                                        const model::Uuid& id) override;
 
     boost::asio::awaitable<model::Result<model::ClusterView>> addPool(const model::Uuid& project,
-                                                                      model::ClusterKind kind, const model::Uuid& id,
+                                                                      model::ClusterKind kind,
+                                                                      const model::Uuid& id,
                                                                       model::ClusterPool pool) override;
     boost::asio::awaitable<model::Result<model::ClusterView>> scalePool(const model::Uuid& project,
                                                                         model::ClusterKind kind,
-                                                                        const model::Uuid& id, std::string pool,
+                                                                        const model::Uuid& id,
+                                                                        std::string pool,
                                                                         unsigned count) override;
-    boost::asio::awaitable<model::Result<void>> removePool(const model::Uuid& project, model::ClusterKind kind,
-                                                           const model::Uuid& id, std::string pool) override;
+    boost::asio::awaitable<model::Result<void>> removePool(const model::Uuid& project,
+                                                           model::ClusterKind kind, const model::Uuid& id,
+                                                           std::string pool) override;
 
-    model::Result<std::vector<model::ClusterUserView>> users(const model::Uuid& project, model::ClusterKind kind,
+    model::Result<std::vector<model::ClusterUserView>> users(const model::Uuid& project,
+                                                             model::ClusterKind kind,
                                                              const model::Uuid& id) const override;
     model::Result<model::ClusterUserView> user(const model::Uuid& project, model::ClusterKind kind,
-                                               const model::Uuid& id, const std::string& username) const override;
+                                               const model::Uuid& id,
+                                               const std::string& username) const override;
     boost::asio::awaitable<model::Result<model::ClusterUserView>> addUser(const model::Uuid& project,
                                                                           model::ClusterKind kind,
                                                                           const model::Uuid& id,
                                                                           model::ClusterUser user) override;
-    boost::asio::awaitable<model::Result<model::ClusterUserView>> updateUser(const model::Uuid& project,
-                                                                             model::ClusterKind kind,
-                                                                             const model::Uuid& id,
-                                                                             std::string username,
-                                                                             model::ClusterUserUpdate update) override;
-    boost::asio::awaitable<model::Result<void>> removeUser(const model::Uuid& project, model::ClusterKind kind,
-                                                           const model::Uuid& id, std::string username) override;
+    boost::asio::awaitable<model::Result<model::ClusterUserView>> updateUser(
+        const model::Uuid& project, model::ClusterKind kind, const model::Uuid& id, std::string username,
+        model::ClusterUserUpdate update) override;
+    boost::asio::awaitable<model::Result<void>> removeUser(const model::Uuid& project,
+                                                           model::ClusterKind kind, const model::Uuid& id,
+                                                           std::string username) override;
 
   private:
     /// The cluster as `project` may see it through a route of `kind` (NotFound otherwise).

@@ -50,7 +50,9 @@ struct ClusterIndexTraits {
     static model::Uuid id(const ClusterEntry& entry) { return entry.cluster.id; }
     static model::Uuid owner(const ClusterEntry& entry) { return entry.cluster.projectId; }
     /// Names are unique per project and kind.
-    static std::string scope(const ClusterEntry& entry) { return std::string(model::nameOf(entry.cluster.kind)); }
+    static std::string scope(const ClusterEntry& entry) {
+        return std::string(model::nameOf(entry.cluster.kind));
+    }
     static const std::string& name(const ClusterEntry& entry) { return entry.cluster.name; }
 };
 

@@ -18,7 +18,8 @@ const std::vector<std::string> kUsableStates = {"IDLE", "ALLOCATED", "MIXED", "C
 
 bool usable(const NodeReport& node) {
     return !node.states.empty() &&
-           std::find(kUsableStates.begin(), kUsableStates.end(), node.states.front()) != kUsableStates.end() &&
+           std::find(kUsableStates.begin(), kUsableStates.end(), node.states.front()) !=
+               kUsableStates.end() &&
            std::find(node.states.begin(), node.states.end(), "NOT_RESPONDING") == node.states.end();
 }
 
@@ -88,15 +89,16 @@ model::ClusterStatus statusOf(const ClusterState& state, const ClusterKindDriver
         live += member.state == InstanceState::Deleting ? 0 : 1;
     }
     if (cluster.deleting) {
-        return {ClusterPhase::Deleting, state.members.empty() ? "removing the cluster"
-                                                              : std::to_string(state.members.size()) +
-                                                                    " VMs still to delete"};
+        return {ClusterPhase::Deleting, state.members.empty()
+                                            ? "removing the cluster"
+                                            : std::to_string(state.members.size()) + " VMs still to delete"};
     }
     if (progress.failed) {
         return {ClusterPhase::Error, progress.step + ": " + progress.problem};
     }
     if (!outOfStock.empty()) {
-        return {ClusterPhase::OutOfStock, "not enough capacity for the cluster's VMs as a group: " + join(outOfStock)};
+        return {ClusterPhase::OutOfStock,
+                "not enough capacity for the cluster's VMs as a group: " + join(outOfStock)};
     }
     if (!broken.empty()) {
         return {ClusterPhase::Error, "VMs in error: " + join(broken)};
@@ -116,20 +118,27 @@ model::ClusterStatus statusOf(const ClusterState& state, const ClusterKindDriver
         if (!waiting.empty()) {
             details += (details.empty() ? "" : "; ") + std::string("VMs not running yet: ") + join(waiting);
         }
-        auto phase = progress.everReady ? ClusterPhase::Scaling
-                                        : (state.members.empty() ? ClusterPhase::Pending : ClusterPhase::Provisioning);
+        auto phase = progress.everReady
+                         ? ClusterPhase::Scaling
+                         : (state.members.empty() ? ClusterPhase::Pending : ClusterPhase::Provisioning);
         return {phase, withProblem(details)};
     }
     if (allNodesReady(state, kind)) {
         return {ClusterPhase::Ready, ""};
     }
     std::vector<std::string> notReady;
+    const auto& report = progress.report;
     for (const auto& member : state.members) {
         if (member.owner->nodePool.empty()) {
             continue;
         }
         auto node = nodeOf(member, state, kind);
-        notReady.push_back(node.name + " (" + join(node.states) + (node.reason ? ": " + *node.reason : "") + ")");
+        auto reported = report ? report->nodes.find(node.name) : decltype(report->nodes.end()){};
+        if (report && reported != report->nodes.end() && usable(reported->second)) {
+            continue;
+        }
+        notReady.push_back(node.name + " (" + join(node.states) + (node.reason ? ": " + *node.reason : "") +
+                           ")");
     }
     std::string details = progress.step.empty() ? "" : "step: " + progress.step;
     if (!notReady.empty()) {

@@ -111,7 +111,8 @@ bool validName(const std::string& name) {
 
 }  // namespace
 
-GuestFile guestFile(std::string path, std::string bytes, unsigned mode, std::string owner, std::string group) {
+GuestFile guestFile(std::string path, std::string bytes, unsigned mode, std::string owner,
+                    std::string group) {
     GuestFile file;
     file.path = std::move(path);
     file.bytes = std::move(bytes);

@@ -1,14 +1,15 @@
 #include "services/slurm_kind.hpp"
 
 #include <algorithm>
+#include <iterator>
 #include <set>
 
 #include "bootstrap.hpp"
 #include "log.hpp"
 #include "munge_key.hpp"
 #include "node_states.hpp"
-#include "slurm_conf.hpp"
 #include "services/slurm_users.hpp"
+#include "slurm_conf.hpp"
 
 namespace gpuhost::agent {
 
@@ -45,7 +46,8 @@ bool busy(const slurm::SlurmNode& node) {
 
 }  // namespace
 
-SlurmKind::SlurmKind(const Catalog& catalog, SlurmOptions options) : catalog_(catalog), options_(std::move(options)) {}
+SlurmKind::SlurmKind(const Catalog& catalog, SlurmOptions options)
+    : catalog_(catalog), options_(std::move(options)) {}
 
 Result<std::string> SlurmKind::newSecret() const {
     return slurm::mungeKey();
@@ -66,7 +68,8 @@ std::string SlurmKind::nodeName(const model::InstanceOwner& owner) const {
     return owner.role == kLogin ? owner.role + "-" + std::to_string(owner.index) : owner.role;
 }
 
-Result<slurm::ClusterSpec> SlurmKind::specOf(const ClusterState& state, const std::string& controllerAddress) const {
+Result<slurm::ClusterSpec> SlurmKind::specOf(const ClusterState& state,
+                                             const std::string& controllerAddress) const {
     const auto& cluster = state.entry.cluster;
     slurm::ClusterSpec spec;
     spec.name = cluster.name;
@@ -103,8 +106,10 @@ Result<slurm::ClusterSpec> SlurmKind::specOf(const ClusterState& state, const st
 Result<void> SlurmKind::validate(const model::Cluster& cluster) const {
     auto imageName = model::parseImageReference(options_.image);
     if (!imageName || catalog_.findImage(*imageName) == nullptr) {
-        return Error{ErrorCode::Unavailable,
-                     "this region has no Slurm image (slurm.image " + options_.image + " is not among images:)", {}};
+        return Error{
+            ErrorCode::Unavailable,
+            "this region has no Slurm image (slurm.image " + options_.image + " is not among images:)",
+            {}};
     }
     if (cluster.version != options_.version && !cluster.version.starts_with(options_.version + ".")) {
         return Error::invalid("version", "this region offers Slurm " + options_.version);
@@ -122,7 +127,7 @@ Result<void> SlurmKind::validate(const model::Cluster& cluster) const {
 }
 
 Result<std::optional<cloudinit::Part>> SlurmKind::bootstrapPart(const ClusterState& state,
-                                                               const Instance& member) const {
+                                                                const Instance& member) const {
     const auto& owner = *member.owner;
     slurm::BootstrapOptions bootstrap;
     bootstrap.installPackages = options_.installPackages;
@@ -147,9 +152,9 @@ Result<std::optional<cloudinit::Part>> SlurmKind::bootstrapPart(const ClusterSta
     if (!spec) {
         return spec.error();
     }
-    auto part = owner.role == kLogin
-                    ? slurm::loginPart(*spec, {}, state.entry.secret, users, bootstrap)
-                    : slurm::nodePart(*spec, {}, owner.nodePool, owner.index, state.entry.secret, users, bootstrap);
+    auto part = owner.role == kLogin ? slurm::loginPart(*spec, {}, state.entry.secret, users, bootstrap)
+                                     : slurm::nodePart(*spec, {}, owner.nodePool, owner.index,
+                                                       state.entry.secret, users, bootstrap);
     if (!part) {
         return part.error();
     }
@@ -169,14 +174,16 @@ asio::awaitable<Result<std::string>> SlurmKind::run(const ClusterState& state, c
         co_return result.error();
     }
     if (!result->succeeded()) {
-        co_return Error::internal(program + " on " + member.name + " failed" +
-                                  (result->exitCode ? " (exit " + std::to_string(*result->exitCode) + ")" : "") +
-                                  (result->timedOut ? " (timed out)" : "") + ": " + result->stdErr.substr(0, 300));
+        co_return Error::internal(
+            program + " on " + member.name + " failed" +
+            (result->exitCode ? " (exit " + std::to_string(*result->exitCode) + ")" : "") +
+            (result->timedOut ? " (timed out)" : "") + ": " + result->stdErr.substr(0, 300));
     }
     co_return std::move(result->stdOut);
 }
 
-asio::awaitable<StepOutcome> SlurmKind::configureController(const ClusterState& state, const Instance& controller) {
+asio::awaitable<StepOutcome> SlurmKind::configureController(const ClusterState& state,
+                                                            const Instance& controller) {
     const auto& id = state.entry.cluster.id;
     auto spec = specOf(state, *controller.ip);
     if (!spec) {
@@ -197,8 +204,13 @@ asio::awaitable<StepOutcome> SlurmKind::configureController(const ClusterState& 
         co_return StepOutcome::transient("configuring the controller", "its host is not configured");
     }
     // The munge key and the other files come with cloud-init's final stage: wait for it.
-    auto waited = co_await exec(*guest, guestArgv("cloud-init", "status", "--wait"), {}, options_.cloudInitTimeout);
+    auto waited =
+        co_await exec(*guest, guestArgv("cloud-init", "status", "--wait"), {}, options_.cloudInitTimeout);
     if (!waited) {
+        // Not answering yet is the normal wait of a first boot, not a failure to report.
+        if (waited.error().code == ErrorCode::Unavailable) {
+            co_return StepOutcome::waiting("waiting for the controller's guest agent");
+        }
         co_return StepOutcome::transient("waiting for cloud-init on the controller", waited.error().message);
     }
     auto current = co_await exec(*guest, guestArgv("cat", kSlurmConf), {}, options_.commandTimeout);
@@ -209,9 +221,11 @@ asio::awaitable<StepOutcome> SlurmKind::configureController(const ClusterState& 
             co_return StepOutcome::transient("writing slurm.conf on the controller", written.error().message);
         }
     }
-    auto active = co_await exec(*guest, guestArgv("systemctl", "is-active", "--quiet", "slurmctld"), {}, options_.commandTimeout);
+    auto active = co_await exec(*guest, guestArgv("systemctl", "is-active", "--quiet", "slurmctld"), {},
+                                options_.commandTimeout);
     bool running = active && active->succeeded();
-    auto argv = running ? guestArgv("scontrol", "reconfigure") : guestArgv("systemctl", "enable", "--now", "slurmctld");
+    auto argv = running ? guestArgv("scontrol", "reconfigure")
+                        : guestArgv("systemctl", "enable", "--now", "slurmctld");
     if (!running || !same) {
         auto started = co_await run(state, controller, argv, options_.commandTimeout);
         if (!started) {
@@ -246,8 +260,14 @@ asio::awaitable<StepOutcome> SlurmKind::bootstrap(const ClusterState& state) {
         if (!guest) {
             continue;
         }
-        auto applied = co_await applyUsers(*guest, state.entry.cluster.users, usersOn[member.id], options_.commandTimeout);
+        auto applied = co_await applyUsers(*guest, state.entry.cluster.users, usersOn[member.id],
+                                           options_.commandTimeout);
         usersOn[member.id] = std::move(applied.applied);
+        if (applied.unreachable) {
+            auto waiting = StepOutcome::waiting("waiting for the guest agent of " + member.name);
+            waiting.usersOn = std::move(usersOn);
+            co_return waiting;
+        }
         if (!applied.problem.empty()) {
             outcome.done = false;
             outcome.retrySoon = true;
@@ -274,7 +294,8 @@ asio::awaitable<Result<SchedulerReport>> SlurmKind::observe(const ClusterState& 
         co_return sinfo.error();
     }
     std::map<std::string, std::vector<std::string>> reservations;
-    if (auto res = co_await run(state, *controller, guestArgv("scontrol", "show", "res", "-o"), options_.commandTimeout)) {
+    if (auto res = co_await run(state, *controller, guestArgv("scontrol", "show", "res", "-o"),
+                                options_.commandTimeout)) {
         if (auto parsed = slurm::parseReservations(*res)) {
             reservations = slurm::reservationsByNode(*parsed);
         }
@@ -292,16 +313,20 @@ asio::awaitable<Result<SchedulerReport>> SlurmKind::observe(const ClusterState& 
             // A node with no VM behind it (a crash between its VM's delete and its removal, or
             // a VM deleted from outside): take it out so sinfo lists only real nodes.
             if (isSafeNodeName(node.name) && !busy(node)) {
-                auto removed = co_await run(state, *controller, guestArgv("scontrol", "delete", "nodename=" + node.name),
-                                            options_.commandTimeout);
+                auto removed =
+                    co_await run(state, *controller, guestArgv("scontrol", "delete", "nodename=" + node.name),
+                                 options_.commandTimeout);
                 log::info("removed a Slurm node with no VM",
-                          {{"cluster", state.entry.cluster.id.str()}, {"node", node.name},
+                          {{"cluster", state.entry.cluster.id.str()},
+                           {"node", node.name},
                            {"ok", removed ? "true" : removed.error().message}});
             }
             continue;
         }
         NodeReport entry;
-        entry.states = node.states;
+        // Every node of ours is dynamic: DYNAMIC_NORM says nothing a user needs.
+        std::copy_if(node.states.begin(), node.states.end(), std::back_inserter(entry.states),
+                     [](const std::string& state) { return state != "DYNAMIC_NORM"; });
         entry.version = node.slurmdVersion;
         entry.partitions = node.partitions;
         if (!node.reason.empty()) {
@@ -315,7 +340,8 @@ asio::awaitable<Result<SchedulerReport>> SlurmKind::observe(const ClusterState& 
     co_return report;
 }
 
-asio::awaitable<Result<bool>> SlurmKind::retire(const ClusterState& state, const std::vector<Instance>& leaving) {
+asio::awaitable<Result<bool>> SlurmKind::retire(const ClusterState& state,
+                                                const std::vector<Instance>& leaving) {
     std::vector<std::string> names;
     for (const auto& member : leaving) {
         if (member.owner && !member.owner->nodePool.empty()) {
@@ -352,7 +378,8 @@ asio::awaitable<Result<bool>> SlurmKind::retire(const ClusterState& state, const
         }
         if (!node->hasState("DRAIN")) {
             auto drained = co_await run(state, *controller,
-                                        guestArgv("scontrol", "update", "nodename=" + name, "state=drain", "reason=gpuhost-scale-down"),
+                                        guestArgv("scontrol", "update", "nodename=" + name, "state=drain",
+                                                  "reason=gpuhost-scale-down"),
                                         options_.commandTimeout);
             if (!drained) {
                 co_return drained.error();

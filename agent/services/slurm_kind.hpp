@@ -12,9 +12,10 @@ namespace gpuhost::agent {
 
 /// How this region runs Slurm (config: `slurm:`).
 struct SlurmOptions {
-    std::string image = "image://debian12-slurm";  // has slurmctld, slurmd, munge (images/build-dev-image.sh --slurm)
-    std::string version = "22.05";                 // what the image ships; the only version offered
-    bool installPackages = false;                  // cloud-init installs the packages (images without them)
+    std::string image =
+        "image://debian12-slurm";   // has slurmctld, slurmd, munge (images/build-dev-image.sh --slurm)
+    std::string version = "22.05";  // what the image ships; the only version offered
+    bool installPackages = false;   // cloud-init installs the packages (images without them)
     std::chrono::milliseconds cloudInitTimeout{20 * 60 * 1000};
     std::chrono::milliseconds commandTimeout{60 * 1000};
 };
@@ -45,13 +46,16 @@ class SlurmKind final : public ClusterKindDriver {
                                                        const std::vector<model::Instance>& leaving) override;
 
     /// The generators' view of a cluster, with the controller reached at `controllerAddress`.
-    model::Result<slurm::ClusterSpec> specOf(const ClusterState& cluster, const std::string& controllerAddress) const;
+    model::Result<slurm::ClusterSpec> specOf(const ClusterState& cluster,
+                                             const std::string& controllerAddress) const;
 
   private:
     /// slurm.conf on the controller says what it should; slurmctld runs it.
-    boost::asio::awaitable<StepOutcome> configureController(const ClusterState& cluster, const model::Instance& controller);
+    boost::asio::awaitable<StepOutcome> configureController(const ClusterState& cluster,
+                                                            const model::Instance& controller);
     /// Runs `argv` on the member's guest: its stdout, or an error with its stderr.
-    boost::asio::awaitable<model::Result<std::string>> run(const ClusterState& cluster, const model::Instance& member,
+    boost::asio::awaitable<model::Result<std::string>> run(const ClusterState& cluster,
+                                                           const model::Instance& member,
                                                            std::vector<std::string> argv,
                                                            std::chrono::milliseconds timeout) const;
 

@@ -22,8 +22,8 @@ struct Step {
 };
 
 // `okExit`: another exit code that means success (e.g. userdel's "no such user").
-asio::awaitable<Step> runStep(const GuestTarget& guest, std::vector<std::string> argv, std::chrono::milliseconds timeout,
-                              int okExit = 0) {
+asio::awaitable<Step> runStep(const GuestTarget& guest, std::vector<std::string> argv,
+                              std::chrono::milliseconds timeout, int okExit = 0) {
     auto program = argv.front();
     auto result = co_await exec(guest, std::move(argv), {}, timeout);
     if (!result) {
@@ -53,15 +53,19 @@ asio::awaitable<Step> applyOne(const GuestTarget& guest, const ClusterUser& user
     const auto uid = std::to_string(user.uid);
     if (!exists) {
         // -U: a group of the same name and gid; -m: the home; `--` ends the options.
-        auto made = co_await runStep(guest, guestArgv("useradd", "-m", "-u", uid, "-U", "-c", std::string(slurm::kUserGecos),
-                                                          "-s", "/bin/bash", "--", user.username),
-                                     timeout);
+        auto made =
+            co_await runStep(guest,
+                             guestArgv("useradd", "-m", "-u", uid, "-U", "-c", std::string(slurm::kUserGecos),
+                                       "-s", "/bin/bash", "--", user.username),
+                             timeout);
         if (!made.ok()) {
             co_return made;
         }
     }
-    auto dir = co_await runStep(
-        guest, guestArgv("install", "-d", "-m", "0700", "-o", user.username, "-g", user.username, home(user) + "/.ssh"), timeout);
+    auto dir = co_await runStep(guest,
+                                guestArgv("install", "-d", "-m", "0700", "-o", user.username, "-g",
+                                          user.username, home(user) + "/.ssh"),
+                                timeout);
     if (!dir.ok()) {
         co_return dir;
     }
@@ -70,7 +74,8 @@ asio::awaitable<Step> applyOne(const GuestTarget& guest, const ClusterUser& user
         keys += key + "\n";
     }
     auto written = co_await writeFile(
-        guest, guestFile(home(user) + "/.ssh/authorized_keys", keys, 0600, user.username, user.username), timeout);
+        guest, guestFile(home(user) + "/.ssh/authorized_keys", keys, 0600, user.username, user.username),
+        timeout);
     if (!written) {
         co_return Step{written.error().message, written.error().code == model::ErrorCode::Unavailable};
     }
@@ -89,7 +94,8 @@ asio::awaitable<Step> applyOne(const GuestTarget& guest, const ClusterUser& user
         co_await runStep(guest, guestArgv("rm", "-f", "--", candidate), timeout);
         co_return checked;
     }
-    co_return co_await runStep(guest, guestArgv("mv", "-f", "--", candidate, sudoersFile(user.username)), timeout);
+    co_return co_await runStep(guest, guestArgv("mv", "-f", "--", candidate, sudoersFile(user.username)),
+                               timeout);
 }
 
 }  // namespace

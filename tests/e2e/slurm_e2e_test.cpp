@@ -26,8 +26,9 @@ const std::string kKey =
 
 std::string slurmConfig() {
     return "images:\n  debian12-slurm:\n    path: " + (kSlurmImage / "root.qcow2").string() +
-           "\n    kernel: " + (kSlurmImage / "vmlinuz").string() + "\n    initrd: " +
-           (kSlurmImage / "initrd.img").string() + "\n    cmdline: \"" + readFile(kSlurmImage / "cmdline") +
+           "\n    kernel: " + (kSlurmImage / "vmlinuz").string() +
+           "\n    initrd: " + (kSlurmImage / "initrd.img").string() + "\n    cmdline: \"" +
+           readFile(kSlurmImage / "cmdline") +
            "\"\n"
            "instance_types:\n  - {name: e2e.tiny, cpu: 1, memory: 768Mi}\n"
            "capacity:\n  cpu_overcommit: 4\n"
@@ -135,11 +136,13 @@ TEST_CASE("e2e: a Slurm cluster boots, runs a user's job, scales up and down wit
         REQUIRE(passwd.has_value());
         CHECK(passwd->find("alice:x:20000:20000:") == 0);
         CHECK(guestExec(domain, {"cat", "/home/alice/.ssh/authorized_keys"}) == kKey + "\n");
-        CHECK(guestExec(domain, {"stat", "-c", "%a %U", "/home/alice/.ssh/authorized_keys"}) == "600 alice\n");
+        CHECK(guestExec(domain, {"stat", "-c", "%a %U", "/home/alice/.ssh/authorized_keys"}) ==
+              "600 alice\n");
         CHECK(guestExec(domain, {"sudo", "-l", "-U", "alice"}).value_or("").find("NOPASSWD: ALL") !=
               std::string::npos);
     }
-    auto job = guestExec(controller, {"runuser", "-u", "alice", "--", "srun", "-N1", "-w", "cpu-0", "id", "-un"});
+    auto job =
+        guestExec(controller, {"runuser", "-u", "alice", "--", "srun", "-N1", "-w", "cpu-0", "id", "-un"});
     CHECK_MESSAGE(job == "alice\n", job.value_or("(no answer)"));
 
     // Scale to 2 and back to 1: the leaving node is drained and removed before its VM goes.
@@ -154,9 +157,7 @@ TEST_CASE("e2e: a Slurm cluster boots, runs a user's job, scales up and down wit
 
     auto down = api.call("PATCH", "/slurm/clusters/" + api.cluster + "/node-pools/cpu", R"({"count":1})");
     REQUIRE_MESSAGE(down.status / 100 == 2, down.body);
-    view = api.waitFor([&](const json& v) {
-        return ready(v, 1) && virsh({"domstate", second}).empty();
-    });
+    view = api.waitFor([&](const json& v) { return ready(v, 1) && virsh({"domstate", second}).empty(); });
     REQUIRE_MESSAGE(ready(view, 1), view.dump(2) << "\n" << daemon.log());
     CHECK(sinfoNodes(controller) == "cpu-0\n");  // no ghost of cpu-1
 

@@ -56,7 +56,8 @@ class FakeSlurmGuests final : public drivers::GuestAgent {
         return {};
     }
 
-    model::Result<std::int64_t> startExec(const std::string& domain, const drivers::GuestCommand& command) override {
+    model::Result<std::int64_t> startExec(const std::string& domain,
+                                          const drivers::GuestCommand& command) override {
         std::lock_guard lock(mutex_);
         auto& guest = guests_[domain];
         if (!guest.up) {
@@ -110,12 +111,14 @@ class FakeSlurmGuests final : public drivers::GuestAgent {
                              {"address", name},
                              {"hostname", name}});
         }
-        nlohmann::json doc = {{"meta", {{"Slurm", {{"release", "22.05.8"}}}}}, {"errors", nlohmann::json::array()},
+        nlohmann::json doc = {{"meta", {{"Slurm", {{"release", "22.05.8"}}}}},
+                              {"errors", nlohmann::json::array()},
                               {"nodes", nodes}};
         return exited(0, doc.dump());
     }
 
-    drivers::GuestExecStatus run(Guest& guest, const std::vector<std::string>& argv, const std::string& input) {
+    drivers::GuestExecStatus run(Guest& guest, const std::vector<std::string>& argv,
+                                 const std::string& input) {
         const auto& program = argv.front();
         if (program == "cloud-init" || program == "systemctl" || program == "visudo" || program == "rm") {
             if (program == "systemctl" && argv.size() >= 3 && argv[1] == "is-active") {
@@ -128,7 +131,8 @@ class FakeSlurmGuests final : public drivers::GuestAgent {
         }
         if (program == "cat") {
             auto it = guest.files.find(argv.at(1));
-            return it == guest.files.end() ? exited(1, {}, "No such file or directory") : exited(0, it->second);
+            return it == guest.files.end() ? exited(1, {}, "No such file or directory")
+                                           : exited(0, it->second);
         }
         if (program == "install" && argv.size() >= 2 && argv[1] == "-D") {
             guest.files[argv.back()] = input;
@@ -144,12 +148,13 @@ class FakeSlurmGuests final : public drivers::GuestAgent {
         if (program == "getent") {
             // The image's own accounts (slurm's uid is above the cluster range) and one a user
             // made by hand inside it: never the agent's to remove.
-            std::string passwd = "root:x:0:0:root:/root:/bin/bash\n"
-                                 "slurm:x:64030:64030::/nonexistent:/usr/sbin/nologin\n"
-                                 "bob:x:20500:20500:Bob:/home/bob:/bin/bash\n";
+            std::string passwd =
+                "root:x:0:0:root:/root:/bin/bash\n"
+                "slurm:x:64030:64030::/nonexistent:/usr/sbin/nologin\n"
+                "bob:x:20500:20500:Bob:/home/bob:/bin/bash\n";
             for (const auto& [name, uid] : guest.accounts) {
-                passwd += name + ":x:" + std::to_string(uid) + ":" + std::to_string(uid) + ":" + gecos_[name] +
-                          ":/home/" + name + ":/bin/bash\n";
+                passwd += name + ":x:" + std::to_string(uid) + ":" + std::to_string(uid) + ":" +
+                          gecos_[name] + ":/home/" + name + ":/bin/bash\n";
             }
             return exited(0, passwd);
         }

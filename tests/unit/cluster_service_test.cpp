@@ -16,7 +16,8 @@ using test::ClusterWorld;
 
 namespace {
 
-const std::string kKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@laptop";
+const std::string kKey =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@laptop";
 
 std::string domainOf(const model::Instance& member) {
     return drivers::domainName(member.id);
@@ -48,7 +49,8 @@ TEST_CASE("a Slurm cluster comes up: controller configured through the guest age
     auto guest = w.guests.guest(domainOf(*controller));
     CHECK(guest.slurmctld);
     REQUIRE(guest.files.contains("/etc/slurm/slurm.conf"));
-    CHECK(guest.files["/etc/slurm/slurm.conf"].find("SlurmctldHost=hpc-controller(192.0.2.10)") != std::string::npos);
+    CHECK(guest.files["/etc/slurm/slurm.conf"].find("SlurmctldHost=hpc-controller(192.0.2.10)") !=
+          std::string::npos);
     CHECK(guest.files["/etc/slurm/slurm.conf"].find("PartitionName=batch") != std::string::npos);
 
     // Each node's first boot got the munge key and its slurmd drop-in pointing at the controller.
@@ -69,7 +71,8 @@ TEST_CASE("a Slurm cluster comes up: controller configured through the guest age
     CHECK(view.loginNodes[0].instanceId == controller->id);
 
     // Members belong to the cluster: the user cannot delete one.
-    auto refused = w.world.await(w.world.service.act(w.world.project, node->id, model::InstanceAction::Delete));
+    auto refused =
+        w.world.await(w.world.service.act(w.world.project, node->id, model::InstanceAction::Delete));
     CHECK(refused.error().code == model::ErrorCode::Conflict);
 }
 
@@ -87,7 +90,9 @@ TEST_CASE("node states are reported from the VMs until slurmctld answers") {
     CHECK(view.status.phase != ClusterPhase::Ready);
 }
 
-TEST_CASE("scale up and down: new nodes join, leaving nodes are drained and removed from slurmctld before their VMs go") {
+TEST_CASE(
+    "scale up and down: new nodes join, leaving nodes are drained and removed from slurmctld before their "
+    "VMs go") {
     ClusterWorld w;
     auto created = w.create("sc", {ClusterPool{"cpu", "cpu.small", 1, {}}});
     REQUIRE(created.ok());
@@ -105,7 +110,8 @@ TEST_CASE("scale up and down: new nodes join, leaving nodes are drained and remo
 
     auto down = w.world.await(w.api().scalePool(w.world.project, ClusterKind::Slurm, id, "cpu", 1));
     REQUIRE(down.ok());
-    w.runGuestsUntil(id, [&] { return w.members(id).size() == 2 && w.view(id).status.phase == ClusterPhase::Ready; });
+    w.runGuestsUntil(
+        id, [&] { return w.members(id).size() == 2 && w.view(id).status.phase == ClusterPhase::Ready; });
     CHECK(hasNode(w, controller, "cpu-0"));
     CHECK_FALSE(hasNode(w, controller, "cpu-1"));  // no ghost: deleted from slurmctld
     CHECK_FALSE(hasNode(w, controller, "cpu-2"));
@@ -136,8 +142,8 @@ TEST_CASE("users are applied on every node with one uid, replaced and removed") 
     auto id = created->cluster.id;
     w.runGuestsUntil(id, [&] { return w.view(id).status.phase == ClusterPhase::Ready; });
 
-    auto added = w.world.await(
-        w.api().addUser(w.world.project, ClusterKind::Slurm, id, model::ClusterUser{"alice", {kKey}, true, 0}));
+    auto added = w.world.await(w.api().addUser(w.world.project, ClusterKind::Slurm, id,
+                                               model::ClusterUser{"alice", {kKey}, true, 0}));
     REQUIRE(added.ok());
     CHECK(added->user.uid == model::kFirstClusterUid);
     auto duplicate = w.world.await(
@@ -158,14 +164,15 @@ TEST_CASE("users are applied on every node with one uid, replaced and removed") 
     // PUT without sudo keeps it; new keys replace the old ones.
     model::ClusterUserUpdate update;
     update.sshKeys = std::vector<std::string>{};
-    auto updated = w.world.await(w.api().updateUser(w.world.project, ClusterKind::Slurm, id, "alice", update));
+    auto updated =
+        w.world.await(w.api().updateUser(w.world.project, ClusterKind::Slurm, id, "alice", update));
     REQUIRE(updated.ok());
     CHECK(updated->user.sudo);
     CHECK(updated->user.sshKeys.empty());
     w.runGuestsUntil(id, [&] {
         return w.guests.guest(domainOf(w.members(id).front()))
-                   .files["/home/alice/.ssh/authorized_keys"]
-                   .empty();
+            .files["/home/alice/.ssh/authorized_keys"]
+            .empty();
     });
 
     REQUIRE(w.world.await(w.api().removeUser(w.world.project, ClusterKind::Slurm, id, "alice")).ok());
@@ -217,7 +224,8 @@ TEST_CASE("bad specs are refused naming the field, and nothing is stored") {
     CHECK(tooMany.error().field == "nodePools[0].count");
     auto keyword = w.create("bad", {ClusterPool{"cpu", "cpu.small", 1, {"ALL"}}});
     CHECK(keyword.error().field == "nodePools[0].partitions[0]");
-    auto twice = w.create("bad", {ClusterPool{"cpu", "cpu.small", 1, {}}, ClusterPool{"cpu", "cpu.small", 1, {}}});
+    auto twice =
+        w.create("bad", {ClusterPool{"cpu", "cpu.small", 1, {}}, ClusterPool{"cpu", "cpu.small", 1, {}}});
     CHECK(twice.error().field == "nodePools[1].name");
     auto none = w.create("bad", {});
     CHECK(none.error().field == "nodePools");
@@ -225,7 +233,8 @@ TEST_CASE("bad specs are refused naming the field, and nothing is stored") {
     CHECK(longName.error().field == "name");
     CHECK(w.clusterStore.loadClusters()->empty());
     REQUIRE(w.create("taken", {ClusterPool{"cpu", "cpu.small", 1, {}}}).ok());
-    CHECK(w.create("taken", {ClusterPool{"cpu", "cpu.small", 1, {}}}).error().code == model::ErrorCode::Conflict);
+    CHECK(w.create("taken", {ClusterPool{"cpu", "cpu.small", 1, {}}}).error().code ==
+          model::ErrorCode::Conflict);
 }
 
 TEST_CASE("a GPU pool that does not fit leaves the whole cluster out of stock, holding no GPU") {
@@ -258,6 +267,65 @@ TEST_CASE("after a restart the cluster machinery finds its clusters and finishes
         return v.status.phase == ClusterPhase::Ready && v.pools[0].nodes.size() == 2;
     });
     CHECK(w.members(id).size() == 3);
+}
+
+}  // namespace gpuhost
+
+namespace gpuhost {
+
+TEST_CASE("separate login nodes: their first boot brings slurm.conf with the controller's address") {
+    ClusterWorld w;
+    agent::CreateCluster request;
+    request.name = "lg";
+    request.loginCount = 1;
+    request.pools = {ClusterPool{"cpu", "cpu.small", 1, {}}};
+    auto created = w.world.await(w.api().create(w.world.project, ClusterKind::Slurm, request));
+    REQUIRE(created.ok());
+    auto id = created->cluster.id;
+    w.runGuestsUntil(id, [&] { return w.view(id).status.phase == ClusterPhase::Ready; });
+    auto members = w.members(id);
+    REQUIRE(members.size() == 3);
+    const auto* login = w.member(members, "login");
+    REQUIRE(login != nullptr);
+    CHECK(login->name == "lg-login");
+    auto seed = w.world.host.seed(agent::seedVolumeName(login->id));
+    REQUIRE(seed.has_value());
+    CHECK(seed->userData.find("gpuhost-slurm-login.cfg") != std::string::npos);
+    auto view = w.view(id);
+    REQUIRE(view.loginNodes.size() == 1);
+    CHECK(view.loginNodes[0].instanceId == login->id);
+    CHECK(view.loginNodes[0].name == "login-0");
+    REQUIRE(view.controller.has_value());
+    CHECK(view.controller->instanceId != login->id);
+}
+
+TEST_CASE("pools are added and removed through the spec, a cluster keeps at least one") {
+    ClusterWorld w;
+    auto created = w.create("pl", {ClusterPool{"cpu", "cpu.small", 1, {}}});
+    REQUIRE(created.ok());
+    auto id = created->cluster.id;
+    auto added = w.world.await(w.api().addPool(w.world.project, ClusterKind::Slurm, id,
+                                               ClusterPool{"more", "cpu.small", 1, {"extra"}}));
+    REQUIRE(added.ok());
+    CHECK(added->pools.size() == 2);
+    auto twice = w.world.await(
+        w.api().addPool(w.world.project, ClusterKind::Slurm, id, ClusterPool{"more", "cpu.small", 1, {}}));
+    CHECK(twice.error().code == model::ErrorCode::Conflict);
+    auto badType = w.world.await(
+        w.api().addPool(w.world.project, ClusterKind::Slurm, id, ClusterPool{"gpu", "nope", 1, {}}));
+    CHECK(badType.error().field == "type");
+    w.runGuestsUntil(id, [&] { return w.view(id).status.phase == ClusterPhase::Ready; });
+    auto controller = *w.member(w.members(id), "controller");
+    CHECK(w.guests.guest(domainOf(controller)).files["/etc/slurm/slurm.conf"].find("PartitionName=extra") !=
+          std::string::npos);
+    REQUIRE(w.world.await(w.api().removePool(w.world.project, ClusterKind::Slurm, id, "more")).ok());
+    w.runGuestsUntil(
+        id, [&] { return w.members(id).size() == 2 && w.view(id).status.phase == ClusterPhase::Ready; });
+    CHECK_FALSE(hasNode(w, controller, "more-0"));
+    CHECK(w.world.await(w.api().removePool(w.world.project, ClusterKind::Slurm, id, "cpu")).error().code ==
+          model::ErrorCode::Conflict);
+    CHECK(w.world.await(w.api().removePool(w.world.project, ClusterKind::Slurm, id, "nope")).error().code ==
+          model::ErrorCode::NotFound);
 }
 
 }  // namespace gpuhost

@@ -26,6 +26,7 @@ inline agent::ClusterOptions testClusterOptions() {
     options.maxNodesPerCluster = 16;
     options.observeInterval = std::chrono::milliseconds(50);
     options.drainRecheck = std::chrono::milliseconds(50);
+    options.bootRecheck = std::chrono::milliseconds(50);
     return options;
 }
 
@@ -35,7 +36,8 @@ struct ClusterWorld {
     FakeClusterStore clusterStore;
     agent::SlurmKind slurm{world.catalog, testSlurmOptions()};
     std::unique_ptr<agent::ClusterModule> clusters;
-    std::vector<std::unique_ptr<agent::ClusterModule>> retired;  // stopped: notices already posted may still reach them
+    std::vector<std::unique_ptr<agent::ClusterModule>>
+        retired;  // stopped: notices already posted may still reach them
 
     explicit ClusterWorld(std::vector<FakeHost> fakes = {{"local", {16, 64ull << 30, {}}, {}}})
         : world(std::move(fakes), std::chrono::milliseconds(500), {}, &guests) {
@@ -54,8 +56,8 @@ struct ClusterWorld {
             retired.push_back(std::move(clusters));
         }
         clusters = std::make_unique<agent::ClusterModule>(
-            clusterStore, world.pool, world.catalog, world.module, std::vector<agent::ClusterKindDriver*>{&slurm},
-            world.ioc.get_executor(), testClusterOptions(),
+            clusterStore, world.pool, world.catalog, world.module,
+            std::vector<agent::ClusterKindDriver*>{&slurm}, world.ioc.get_executor(), testClusterOptions(),
             agent::RetryPolicy{std::chrono::milliseconds(20), std::chrono::milliseconds(200), 0.2});
         REQUIRE(clusters->loadBlocking().ok());
         clusters->start();
