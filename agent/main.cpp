@@ -285,6 +285,7 @@ int run(const std::filesystem::path& configFile, const agent::Config& config) {
     if (auto loaded = clusters.loadBlocking(); !loaded) {
         throw std::runtime_error(loaded.error().message);
     }
+    metrics.addResourceCounter([&clusters] { return clusters.service().countByPhase(); });
 
     api::ApiContext context{projects, instances.service(), filesystems, catalog, metrics};
     context.clusters = &clusters.api();

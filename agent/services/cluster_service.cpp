@@ -1,5 +1,8 @@
 #include "services/cluster_service.hpp"
 
+#include <algorithm>
+#include <map>
+
 #include "log.hpp"
 #include "model/validation.hpp"
 #include "services/cluster_members.hpp"
@@ -257,6 +260,22 @@ asio::awaitable<Result<void>> ClusterService::remove(const model::Uuid& project,
     }
     log::info("cluster deleting", {{"cluster", id.str()}});
     co_return Result<void>{};
+}
+
+std::vector<ResourceCount> ClusterService::countByPhase() const {
+    std::map<std::pair<std::string, std::string>, std::uint64_t> counts;
+    for (const auto& id : table_.ids()) {
+        if (auto view = viewNow(id)) {
+            auto phase = std::string(model::nameOf(view->status.phase));
+            std::transform(phase.begin(), phase.end(), phase.begin(), [](unsigned char c) { return std::tolower(c); });
+            ++counts[{std::string(model::nameOf(view->cluster.kind)) + "_cluster", phase}];
+        }
+    }
+    std::vector<ResourceCount> samples;
+    for (const auto& [key, count] : counts) {
+        samples.push_back({key.first, key.second, count});
+    }
+    return samples;
 }
 
 }  // namespace gpuhost::agent

@@ -80,6 +80,7 @@ class ClusterApi {
 }  // namespace gpuhost::agent
 
 #include "blocking_pool.hpp"
+#include "metrics.hpp"
 #include "services/catalog.hpp"
 #include "services/cluster_controller.hpp"
 #include "services/cluster_options.hpp"
@@ -136,6 +137,9 @@ class ClusterService final : public ClusterApi {
     boost::asio::awaitable<model::Result<void>> removeUser(const model::Uuid& project,
                                                            model::ClusterKind kind, const model::Uuid& id,
                                                            std::string username) override;
+
+    /// Clusters per kind and status, for /metrics (kind "slurm_cluster", state "ready", ...).
+    std::vector<ResourceCount> countByPhase() const;
 
   private:
     /// The cluster as `project` may see it through a route of `kind` (NotFound otherwise).

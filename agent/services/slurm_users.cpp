@@ -144,7 +144,8 @@ asio::awaitable<UsersResult> applyUsers(GuestTarget guest, const std::vector<Clu
         co_return result;
     }
     auto accounts = clusterAccounts(passwd->stdOut);
-    for (const auto& [name, uid] : accounts) {
+    for (const auto& account : accounts) {
+        const auto& name = account.first;  // named: clang cannot capture a structured binding
         bool wanted = std::any_of(desired.begin(), desired.end(),
                                   [&](const ClusterUser& user) { return user.username == name; });
         if (wanted) {

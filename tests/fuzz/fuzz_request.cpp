@@ -9,24 +9,35 @@
 
 #include "auth.hpp"
 #include "fakes/fake_agent_store.hpp"
+#include "fakes/fake_cluster_store.hpp"
 #include "fakes/fake_filesystem_store.hpp"
 #include "fakes/fake_hypervisor.hpp"
 #include "fakes/fake_instance_store.hpp"
 #include "fakes/fake_project_store.hpp"
 #include "log.hpp"
 #include "request_handler.hpp"
+#include "services/cluster_module.hpp"
 #include "services/instance_module.hpp"
+#include "services/slurm_kind.hpp"
 #include "support/run_coroutine.hpp"
 
 using namespace gpuhost;
 
 namespace {
 
+// One CPU type and the Slurm image, so cluster creates get past the catalog checks.
+agent::Config fuzzConfig() {
+    agent::Config config;
+    config.instanceTypes.push_back({"cpu.small", 1, 1ull << 30, 0, "", 0});
+    config.images.push_back({"debian12-slurm", "/nonexistent/root.qcow2", "qcow2", {}, {}, {}});
+    return config;
+}
+
 struct World {
     test::FakeProjectStore store;
     agent::BlockingPool pool{1};
     agent::ProjectService projects{store, pool};
-    agent::Config config;
+    agent::Config config = fuzzConfig();
     agent::Catalog catalog{config};
     agent::Metrics metrics;
     test::FakeInstanceStore instanceStore;
@@ -46,12 +57,23 @@ struct World {
     agent::FilesystemService filesystems{
         filesystemStore,         pool, pool, {{"local", &host}}, jobs.get_executor(), 1ull << 40,
         std::chrono::seconds(30)};
+    // The Slurm routes over the real cluster service (its jobs stay queued too).
+    test::FakeClusterStore clusterStore;
+    agent::SlurmKind slurm{catalog, {}};
+    agent::ClusterModule clusters{clusterStore, pool, catalog, instanceModule, {&slurm}, jobs.get_executor(), {}};
     api::ApiContext context{projects, instances, filesystems, catalog, metrics};
     api::TokenAuthenticator auth{{agent::TokenConfig{"op", api::TokenAuthenticator::sha256("t"), true, {}}}};
     api::RequestHandler handler{context, auth};
     World() {
         agent::log::setLevel("error");
-        (void)test::runCoroutine(projects.create(model::Principal{"op", true, {}, "*"}, {"seed", {}}));
+        context.clusters = &clusters.api();
+        // A project with a fixed id, so corpus entries can name it in X-PROJECT-ID and reach
+        // the project-scoped handlers (instances, filesystems, Slurm).
+        model::Project seed;
+        seed.id = *model::Uuid::parse("00000000-0000-4000-8000-00000000f022");
+        seed.name = "seed";
+        (void)store.insertProject(seed);
+        (void)projects.loadBlocking();
     }
 };
 

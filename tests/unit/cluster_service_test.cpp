@@ -70,6 +70,12 @@ TEST_CASE("a Slurm cluster comes up: controller configured through the guest age
     REQUIRE(view.loginNodes.size() == 1);  // the controller is the login node
     CHECK(view.loginNodes[0].instanceId == controller->id);
 
+    auto counts = w.clusters->service().countByPhase();
+    REQUIRE(counts.size() == 1);
+    CHECK(counts[0].kind == "slurm_cluster");
+    CHECK(counts[0].state == "ready");
+    CHECK(counts[0].count == 1);
+
     // Members belong to the cluster: the user cannot delete one.
     auto refused =
         w.world.await(w.world.service.act(w.world.project, node->id, model::InstanceAction::Delete));
