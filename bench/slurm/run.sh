@@ -67,9 +67,17 @@ base=http://127.0.0.1:$port/api/v1alpha1
 auth=(-H "Authorization: Bearer $token")
 now_ms() { date +%s%3N; }
 secs() { awk "BEGIN {printf \"%.1f\", $1 / 1000}"; }
-api() {  # METHOD PATH [BODY] → body on stdout; fails on an HTTP error
-  curl -sf -X "$1" "${auth[@]}" -H "X-PROJECT-ID: ${project:-}" ${3:+-H 'Content-Type: application/json' -d "$3"} \
-       "$base$2"
+api() {  # METHOD PATH [BODY] → body on stdout; fails on an HTTP error (its body on stderr, unless a GET)
+  local out code
+  out=$(curl -s -w '\n%{http_code}' -X "$1" "${auth[@]}" -H "X-PROJECT-ID: ${project:-}" \
+        ${3:+-H 'Content-Type: application/json' -d "$3"} "$base$2") || return 1
+  code=${out##*$'\n'}
+  out=${out%$'\n'*}
+  if [ "${code:0:1}" != 2 ]; then
+    [ "$1" = GET ] || echo "$1 $2: HTTP $code $out" >&2
+    return 1
+  fi
+  printf '%s\n' "$out"
 }
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 
@@ -169,7 +177,7 @@ capacity: {cpu_overcommit: 4}" > "$work/gpuhostd.yaml"
   project=$(api POST /projects '{"name":"bench"}' | jq -r .id)
   # Import the base image before anything is timed (the floor copies it untimed too).
   local warm
-  warm=$(api POST /instances '{"name":"warm","type":"bench.vm","image":"debian12-slurm"}' | jq -r .id)
+  warm=$(api POST /instances '{"name":"warm","type":"bench.vm","image":"image://debian12-slurm"}' | jq -r .id)
   until [ "$(api GET "/instances/$warm" | jq -r .state)" = running ]; do sleep 0.5; done
   api DELETE "/instances/$warm" >/dev/null
   while api GET "/instances/$warm" >/dev/null 2>&1; do sleep 0.5; done
