@@ -16,7 +16,7 @@
 # image is imported before the first round on both sides (not timed). Times are wall clock
 # from POST (gpuhost) and from the first `qemu-img create` (floor), polled at 1 s.
 #
-#   bench/slurm/run.sh [rounds=1] [both|gpuhost|floor]   # ~4-8 minutes a round under TCG
+#   bench/slurm/run.sh [rounds=1] [both|gpuhost|floor]   # 4-9 minutes a round under TCG here
 #   GPUHOST_BENCH_DAEMON=path/to/gpuhostd  # use that binary instead of building build-bench/gpuhostd
 #   GPUHOST_BENCH_IMAGE=dir                # a Slurm dev image built earlier instead of images/cache/debian12-slurm
 set -euo pipefail
