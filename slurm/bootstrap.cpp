@@ -173,15 +173,19 @@ void emitFiles(YAML::Emitter& yaml, const Document& doc) {
         yaml << YAML::Key << "content" << YAML::Value << YAML::Literal << file.content;
         yaml << YAML::EndMap;
     }
-    // Deferred (cloud-init >= 21.4): written in the final stage, after packages, so the
-    // munge user exists; before runcmd, which restarts munged with it.
+    // With packages to install, deferred (cloud-init >= 21.4): written in the final stage,
+    // after packages, so the munge user exists; before runcmd, which restarts munged with it.
+    // An image with Slurm baked in has the user: written early (init stage), so the agent
+    // can start slurmctld without waiting for the rest of cloud-init.
     yaml << YAML::BeginMap;
     yaml << YAML::Key << "path" << YAML::Value << "/etc/munge/munge.key";
     yaml << YAML::Key << "owner" << YAML::Value << "munge:munge";
     yaml << YAML::Key << "permissions" << YAML::Value << YAML::SingleQuoted << "0400";
     yaml << YAML::Key << "encoding" << YAML::Value << "b64";
     yaml << YAML::Key << "content" << YAML::Value << doc.mungeKeyBase64;
-    yaml << YAML::Key << "defer" << YAML::Value << true;
+    if (!doc.packages.empty()) {
+        yaml << YAML::Key << "defer" << YAML::Value << true;
+    }
     yaml << YAML::EndMap;
     yaml << YAML::EndSeq;
 }

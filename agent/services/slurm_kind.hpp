@@ -16,7 +16,6 @@ struct SlurmOptions {
         "image://debian12-slurm";   // has slurmctld, slurmd, munge (images/build-dev-image.sh --slurm)
     std::string version = "22.05";  // what the image ships; the only version offered
     bool installPackages = false;   // cloud-init installs the packages (images without them)
-    std::chrono::milliseconds cloudInitTimeout{20 * 60 * 1000};
     std::chrono::milliseconds commandTimeout{60 * 1000};
 };
 

@@ -25,15 +25,17 @@ class FakeSlurmGuests final : public drivers::GuestAgent {
     };
     struct Guest {
         bool up = false;
+        std::string hostname;  // what cloud-init set (the instance's name)
         std::map<std::string, std::string> files;
         std::map<std::string, unsigned> accounts;  // name -> uid
         bool slurmctld = false;
         std::map<std::string, Node> nodes;  // on a controller
     };
 
-    void boot(const std::string& domain) {
+    void boot(const std::string& domain, const std::string& hostname) {
         std::lock_guard lock(mutex_);
         guests_[domain].up = true;
+        guests_[domain].hostname = hostname;
     }
     void registerNode(const std::string& controller, const std::string& node, std::string state = "idle") {
         std::lock_guard lock(mutex_);
@@ -120,6 +122,12 @@ class FakeSlurmGuests final : public drivers::GuestAgent {
     drivers::GuestExecStatus run(Guest& guest, const std::vector<std::string>& argv,
                                  const std::string& input) {
         const auto& program = argv.front();
+        if (program == "test") {  // test -s PATH: the munge key cloud-init writes at first boot
+            return exited(0);
+        }
+        if (program == "hostname") {
+            return exited(0, guest.hostname + "\n");
+        }
         if (program == "cloud-init" || program == "systemctl" || program == "visudo" || program == "rm") {
             if (program == "systemctl" && argv.size() >= 3 && argv[1] == "is-active") {
                 return exited(guest.slurmctld ? 0 : 3);

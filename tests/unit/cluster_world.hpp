@@ -16,7 +16,6 @@ inline agent::SlurmOptions testSlurmOptions() {
     agent::SlurmOptions options;
     options.image = "image://ubuntu22.04";
     options.commandTimeout = std::chrono::seconds(5);
-    options.cloudInitTimeout = std::chrono::seconds(5);
     return options;
 }
 
@@ -93,7 +92,7 @@ struct ClusterWorld {
             const auto* controller = member(all, "controller");
             for (const auto& m : all) {
                 if (m.state == model::InstanceState::Running) {
-                    guests.boot(drivers::domainName(m.id));
+                    guests.boot(drivers::domainName(m.id), m.name);
                     if (controller != nullptr && !m.owner->nodePool.empty() &&
                         guests.guest(drivers::domainName(controller->id)).slurmctld &&
                         !registered_.contains(m.id)) {
