@@ -115,12 +115,17 @@ asio::awaitable<Result<void>> ClusterService::removePool(const model::Uuid& proj
 }
 
 ClusterUserView ClusterService::userView(const ClusterEntry& entry, const ClusterUser& user) const {
-    // Applied: every member that runs has this very spec of the user (a member that is not
-    // running gets it when it is).
-    bool applied = true;
-    for (const auto& member : instances_.members(entry.cluster.id)) {
-        if (member.state != model::InstanceState::Running) {
+    // Applied: every member (but those leaving) runs and has this very spec of the user. A
+    // member still booting has not got it yet, whatever its first boot will bring.
+    auto members = instances_.members(entry.cluster.id);
+    bool applied = !members.empty();
+    for (const auto& member : members) {
+        if (member.state == model::InstanceState::Deleting) {
             continue;
+        }
+        if (member.state != model::InstanceState::Running) {
+            applied = false;
+            break;
         }
         auto on = entry.progress.usersOn.find(member.id);
         if (on == entry.progress.usersOn.end()) {

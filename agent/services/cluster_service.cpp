@@ -267,7 +267,8 @@ std::vector<ResourceCount> ClusterService::countByPhase() const {
     for (const auto& id : table_.ids()) {
         if (auto view = viewNow(id)) {
             auto phase = std::string(model::nameOf(view->status.phase));
-            std::transform(phase.begin(), phase.end(), phase.begin(), [](unsigned char c) { return std::tolower(c); });
+            std::transform(phase.begin(), phase.end(), phase.begin(),
+                           [](unsigned char c) { return std::tolower(c); });
             ++counts[{std::string(model::nameOf(view->cluster.kind)) + "_cluster", phase}];
         }
     }

@@ -37,7 +37,9 @@ class InstanceModule {
     void setFilesystems(const FilesystemDirectory* filesystems);
     /// A cluster machinery's bootstrap parts and member news (before start()), and their removal.
     void addSeedContributor(const SeedContributor* contributor) { provisioner_.addContributor(contributor); }
-    void removeSeedContributor(const SeedContributor* contributor) { provisioner_.removeContributor(contributor); }
+    void removeSeedContributor(const SeedContributor* contributor) {
+        provisioner_.removeContributor(contributor);
+    }
     void addMemberObserver(MemberObserver& observer) { controller_.addObserver(observer); }
     void removeMemberObserver(MemberObserver& observer) { controller_.removeObserver(observer); }
     /// Subscribes to libvirt events and starts each host's reconcile loop.

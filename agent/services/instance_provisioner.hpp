@@ -2,9 +2,9 @@
 
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
+#include <mutex>
 #include <optional>
 #include <string>
-#include <mutex>
 #include <vector>
 
 #include "model/instance.hpp"

@@ -206,7 +206,8 @@ asio::awaitable<StepOutcome> SlurmKind::configureController(const ClusterState& 
     // The munge key, gres.conf and cgroup.conf come with cloud-init's write_files (init stage
     // on an image with Slurm; after the packages otherwise): the key is the last of them.
     // Waiting for it, not for all of cloud-init, starts slurmctld about a minute sooner under TCG.
-    auto key = co_await exec(*guest, guestArgv("test", "-s", "/etc/munge/munge.key"), {}, options_.commandTimeout);
+    auto key =
+        co_await exec(*guest, guestArgv("test", "-s", "/etc/munge/munge.key"), {}, options_.commandTimeout);
     if (!key) {
         if (key.error().code == ErrorCode::Unavailable) {
             co_return StepOutcome::waiting("waiting for the controller's guest agent");

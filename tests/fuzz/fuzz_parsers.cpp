@@ -9,8 +9,8 @@
 #include "libvirt/libvirt_hypervisor.hpp"
 #include "model/validation.hpp"
 #include "node_states.hpp"
-#include "services/slurm_users.hpp"
 #include "seed.hpp"
+#include "services/slurm_users.hpp"
 
 using namespace gpuhost;
 

@@ -60,7 +60,8 @@ struct World {
     // The Slurm routes over the real cluster service (its jobs stay queued too).
     test::FakeClusterStore clusterStore;
     agent::SlurmKind slurm{catalog, {}};
-    agent::ClusterModule clusters{clusterStore, pool, catalog, instanceModule, {&slurm}, jobs.get_executor(), {}};
+    agent::ClusterModule clusters{clusterStore,        pool, catalog, instanceModule, {&slurm},
+                                  jobs.get_executor(), {}};
     api::ApiContext context{projects, instances, filesystems, catalog, metrics};
     api::TokenAuthenticator auth{{agent::TokenConfig{"op", api::TokenAuthenticator::sha256("t"), true, {}}}};
     api::RequestHandler handler{context, auth};
