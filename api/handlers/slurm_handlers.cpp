@@ -38,6 +38,11 @@ Result<Target> target(ApiContext& ctx, const Call& call) {
     if (!id) {
         return id.error();
     }
+    // Another project's cluster or an unknown one: 404 before anything else of the request is
+    // looked at, so the answer never depends on whether the id exists elsewhere.
+    if (auto found = (*clusters)->get(*call.project, model::ClusterKind::Slurm, *id); !found) {
+        return found.error();
+    }
     return Target{*clusters, *id};
 }
 

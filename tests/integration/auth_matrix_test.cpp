@@ -92,9 +92,17 @@ TEST_CASE("auth matrix: every {id} route × another project's resource → 404, 
              REQUIRE(created.status == 201);
              return nlohmann::json::parse(created.body).at("id").get<std::string>();
          }},
+        {"/api/v1alpha1/slurm/clusters/",
+         [&] {
+             auto created =
+                 httpRequest(daemon.port(), "POST", kBase + "/slurm/clusters", inProject(owner, true),
+                             R"({"name":"probe","nodePools":[{"name":"cpu","type":"cpu.small","count":1}]})");
+             REQUIRE(created.status == 201);
+             return nlohmann::json::parse(created.body).at("id").get<std::string>();
+         }},
     };
-    // A feature the daemon does not serve (Slurm without the cluster service) answers 501 on
-    // every route, handler or not: /capabilities leaves it out, and so does this test.
+    // A feature the daemon does not serve (Kubernetes today) answers 501 on every route,
+    // handler or not: /capabilities leaves it out, and so does this test.
     auto served = nlohmann::json::parse(
         httpRequest(daemon.port(), "GET", kBase + "/capabilities", inProject(owner)).body);
     std::map<std::string, std::string> made;
