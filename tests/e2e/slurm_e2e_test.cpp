@@ -30,6 +30,7 @@ std::string slurmConfig() {
            "\n    initrd: " + (kSlurmImage / "initrd.img").string() + "\n    cmdline: \"" +
            readFile(kSlurmImage / "cmdline") +
            "\"\n"
+           "slurm:\n  image: debian12-slurm\n"
            "instance_types:\n  - {name: e2e.tiny, cpu: 1, memory: 768Mi}\n"
            "capacity:\n  cpu_overcommit: 4\n"
            "libvirt:\n  uri: qemu:///system\n  virt_type: qemu\n  pool: @POOL@\n"
