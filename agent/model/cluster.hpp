@@ -4,6 +4,7 @@
 // state (its pools, counts, users) that the agent turns into owned instances and drives
 // from inside the guests. Values and validation only; no I/O.
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -45,6 +46,19 @@ struct ClusterUser {
 inline constexpr unsigned kFirstClusterUid = 20000;  // above Debian's dynamic range users (1000-59999 is
                                                      // "normal", but images create theirs from 1000)
 
+/// A Kubernetes cluster's address ranges (normalized CIDRs).
+struct KubernetesNetwork {
+    std::string podCidr;
+    std::string serviceCidr;
+
+    bool operator==(const KubernetesNetwork&) const = default;
+};
+
+/// The member the agent drives a cluster through: Slurm's controller, Kubernetes' control plane.
+inline bool isPrimaryRole(std::string_view role) {
+    return role == "controller" || role == "control-plane";
+}
+
 /// A cluster as the user asked for it (and as the store keeps it).
 struct Cluster {
     Uuid id;
@@ -57,6 +71,7 @@ struct Cluster {
     std::string loginType;
     std::vector<ClusterPool> pools;
     std::vector<ClusterUser> users;
+    std::optional<KubernetesNetwork> network;  // Kubernetes only
     bool deleting = false;
     Timestamp createdAt{};
 
@@ -77,8 +92,42 @@ struct ClusterStatus {
     std::string details;  // the step under way and the nodes still pending or failed
 };
 
+struct NodeCondition {
+    std::string type;
+    std::string status;
+    std::string lastHeartbeatTime;
+    std::string lastTransitionTime;
+    std::string reason;
+    std::string message;
+};
+
+struct NodeTaint {
+    std::string key;
+    std::string value;
+    std::string effect;
+};
+
+struct NodeAccelerator {
+    std::string type;
+    std::string product;
+    std::string driverVersion;
+};
+
+/// What a Kubernetes API server says of its node.
+struct KubernetesNodeFacts {
+    std::string state;  // Ready, NotReady, Unknown
+    bool unschedulable = false;
+    std::string kubeletVersion;
+    std::string createdAt;
+    std::vector<NodeCondition> conditions;
+    std::optional<NodeAccelerator> accelerator;
+    std::map<std::string, std::string> labels;
+    std::vector<NodeTaint> taints;
+};
+
 /// A node as the API shows it: the VM's facts and, once the cluster's scheduler answers,
-/// its own view (Slurm: states, slurmd version, partitions, reservation, reason).
+/// its own view (Slurm: states, slurmd version, partitions, reservation, reason;
+/// Kubernetes: the node object's state, conditions, labels, taints).
 struct ClusterNode {
     std::string name;  // Slurm node name (<pool>-<index>), or the role for the controller
     Uuid instanceId;
@@ -90,6 +139,7 @@ struct ClusterNode {
     std::vector<std::string> partitions;
     std::optional<std::string> reservation;
     std::optional<std::string> reason;
+    std::optional<KubernetesNodeFacts> kubernetes;  // once the API server lists the node
 };
 
 struct ClusterPoolView {
@@ -105,6 +155,9 @@ struct ClusterView {
     std::optional<ClusterNode> controller;
     std::vector<ClusterNode> loginNodes;  // the controller itself when there are no separate ones
     std::vector<ClusterPoolView> pools;
+    /// Kubernetes: the cluster CA (PEM) and the API server's URL once the control plane has an address.
+    std::optional<std::string> certificateAuthority;
+    std::optional<std::string> endpoint;
 };
 
 struct ClusterUserView {

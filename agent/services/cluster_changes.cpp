@@ -25,6 +25,45 @@ Result<void> notDeleting(const Cluster& cluster) {
 
 }  // namespace
 
+asio::awaitable<Result<ClusterView>> ClusterService::upgrade(const model::Uuid& project, ClusterKind kind,
+                                                             const model::Uuid& id, std::string version) {
+    auto* driver = controller_.driver(kind);
+    auto changed = co_await change(
+        project, kind, id,
+        [&](Cluster& cluster) -> Result<void> {
+            if (auto ok = notDeleting(cluster); !ok) {
+                return ok;
+            }
+            auto before = cluster;
+            cluster.version = version;
+            if (auto allowed = driver->validateChange(before, cluster); !allowed) {
+                return allowed;
+            }
+            return driver->validate(cluster);
+        },
+        Bootstrap | Poll);
+    if (!changed) {
+        co_return changed.error();
+    }
+    co_return viewNow(id);
+}
+
+Result<std::string> ClusterService::clientConfig(const model::Uuid& project, ClusterKind kind,
+                                                 const model::Uuid& id) const {
+    if (auto entry = visible(project, kind, id); !entry) {
+        return entry.error();
+    }
+    auto state = controller_.state(id);
+    auto* driver = controller_.driver(kind);
+    if (!state || driver == nullptr) {
+        return Error::notFound("cluster");
+    }
+    if (state->entry.cluster.deleting) {
+        return Error::conflict("the cluster is being deleted");
+    }
+    return driver->clientConfig(*state);
+}
+
 asio::awaitable<Result<ClusterView>> ClusterService::addPool(const model::Uuid& project, ClusterKind kind,
                                                              const model::Uuid& id, model::ClusterPool pool) {
     auto* driver = controller_.driver(kind);
@@ -90,6 +129,7 @@ asio::awaitable<Result<ClusterView>> ClusterService::scalePool(const model::Uuid
 
 asio::awaitable<Result<void>> ClusterService::removePool(const model::Uuid& project, ClusterKind kind,
                                                          const model::Uuid& id, std::string pool) {
+    auto* driver = controller_.driver(kind);
     auto changed = co_await change(
         project, kind, id,
         [&](Cluster& cluster) -> Result<void> {
@@ -101,10 +141,10 @@ asio::awaitable<Result<void>> ClusterService::removePool(const model::Uuid& proj
             if (it == cluster.pools.end()) {
                 return Error::notFound("node pool");
             }
-            if (cluster.pools.size() == 1) {
-                return Error::conflict("a cluster keeps at least one node pool; delete the cluster instead");
-            }
             cluster.pools.erase(it);
+            if (auto checked = checkSpec(cluster, *driver); !checked) {
+                return Error::conflict(checked.error().message + "; delete the cluster instead");
+            }
             return {};
         },
         Members | Bootstrap);

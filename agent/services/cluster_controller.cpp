@@ -74,7 +74,7 @@ void ClusterController::memberChanged(const Instance& member) {
     queue_.schedule(member.owner->clusterId, Members | Bootstrap);
     // A node's first boot waits for the controller's address (its seed names it): once the
     // controller has one, the nodes waiting for it go on at once rather than at their next retry.
-    if (member.owner->role == "controller" && member.ip) {
+    if (model::isPrimaryRole(member.owner->role) && member.ip) {
         for (const auto& other : instances_.members(member.owner->clusterId)) {
             if (other.id != member.id && other.state == InstanceState::Creating) {
                 instanceController_.schedule(other.id, InstanceJob::Converge);
@@ -194,6 +194,19 @@ asio::awaitable<WorkOutcome> ClusterController::bootstrap(model::Uuid id) {
         co_return WorkOutcome::Done;
     }
     auto outcome = co_await kind->bootstrap(*current);
+    if (outcome.kindState) {
+        // Durable before the next step relies on it (a join token, the upgrade roll's place).
+        auto save = [this, id, text = *outcome.kindState] { return store_.updateClusterKindState(id, text); };
+        if (auto saved = co_await storePool_.run(std::move(save)); !saved) {
+            log::warn("cluster progress not stored; retrying",
+                      {{"cluster", id.str()}, {"error", saved.error().message}});
+            co_return WorkOutcome::Retry;
+        }
+        auto locked = table_.lock();
+        if (auto* entry = table_.index().find(id)) {
+            entry->kindState = *outcome.kindState;
+        }
+    }
     table_.updateProgress(id, [&](ClusterProgress& p) {
         p.step = outcome.step;
         p.problem = outcome.problem;

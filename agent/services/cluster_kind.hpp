@@ -48,6 +48,8 @@ struct StepOutcome {
     bool recheck = false;    // see waiting()
     /// The users now known to be applied, per member (nullopt: unchanged).
     std::optional<std::map<model::Uuid, std::map<std::string, model::ClusterUser>>> usersOn{};
+    /// The kind's durable progress to store before the next step (nullopt: unchanged).
+    std::optional<std::string> kindState{};
 
     static StepOutcome finished(std::string step) { return make(true, false, std::move(step), {}, false); }
     static StepOutcome transient(std::string step, std::string problem) {
@@ -88,8 +90,26 @@ class ClusterKindDriver {
     virtual std::string defaultVersion() const = 0;
     /// The key material a new cluster gets (Slurm: a munge key); kept in the store, never shown.
     virtual model::Result<std::string> newSecret() const = 0;
+    /// The kind's durable progress a new cluster starts with (Kubernetes: its first join
+    /// token); kept in the store, never shown, updated through StepOutcome::kindState.
+    virtual model::Result<std::string> newKindState() const { return std::string(); }
     /// Kind rules on a new or changed spec (InvalidArgument naming the field).
     virtual model::Result<void> validate(const model::Cluster& cluster) const = 0;
+    /// Whether `after` may follow `before` (a version change: an upgrade). By default the
+    /// version stays what it was created with.
+    virtual model::Result<void> validateChange(const model::Cluster& before, const model::Cluster& after) const {
+        if (after.version != before.version) {
+            return model::Error::invalid("version", "this kind of cluster cannot change its version");
+        }
+        return {};
+    }
+    /// Adds what the kind shows of a cluster beyond its nodes (Kubernetes: the CA, the endpoint).
+    virtual void describe(const ClusterState& /*cluster*/, model::ClusterView& /*view*/) const {}
+    /// A client configuration for the cluster (Kubernetes: an admin kubeconfig).
+    virtual model::Result<std::string> clientConfig(const ClusterState& /*cluster*/) const {
+        return model::Error{model::ErrorCode::NotImplemented, "this kind of cluster has no client configuration",
+                            {}};
+    }
     /// The image every member boots.
     virtual std::string image() const = 0;
     /// The members outside the pools.

@@ -50,7 +50,11 @@ model::Result<void> ClusterModule::loadBlocking() {
         if (!secret) {
             return secret.error();
         }
-        table_.index().add(ClusterEntry{std::move(cluster), std::move(*secret), {}}, false);
+        auto kindState = store_.clusterKindState(cluster.id);
+        if (!kindState) {
+            return kindState.error();
+        }
+        table_.index().add(ClusterEntry{std::move(cluster), std::move(*secret), std::move(*kindState), {}}, false);
     }
     return {};
 }

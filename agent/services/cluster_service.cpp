@@ -80,7 +80,7 @@ Result<void> ClusterService::checkSpec(const Cluster& cluster, const ClusterKind
     }
     auto roles = kind.roles(cluster);
     for (const auto& role : roles) {
-        auto field = role.role == "controller" ? std::string("controllerType") : role.role + "Nodes.type";
+        auto field = model::isPrimaryRole(role.role) ? std::string("controllerType") : role.role + "Nodes.type";
         if (catalog_.findInstanceType(role.type) == nullptr) {
             return Error::invalid(field, role.type.empty() ? "no default type is configured"
                                                            : "unknown instance type " + role.type);
@@ -120,11 +120,9 @@ asio::awaitable<Result<ClusterView>> ClusterService::create(const model::Uuid& p
     cluster.loginCount = request.loginCount;
     cluster.loginType = request.loginType.empty() ? cluster.controllerType : std::move(request.loginType);
     cluster.pools = std::move(request.pools);
+    cluster.network = std::move(request.network);
     cluster.createdAt =
         std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
-    if (cluster.pools.empty()) {
-        co_return Error::invalid("nodePools", "at least one node pool is required");
-    }
     if (auto valid = checkSpec(cluster, *kind); !valid) {
         co_return valid.error();
     }
@@ -132,14 +130,20 @@ asio::awaitable<Result<ClusterView>> ClusterService::create(const model::Uuid& p
     if (!secret) {
         co_return secret.error();
     }
+    auto kindState = kind->newKindState();
+    if (!kindState) {
+        co_return kindState.error();
+    }
     {
         auto locked = table_.lock();
         if (table_.index().nameTaken(project, std::string(model::nameOf(kindName)), cluster.name)) {
             co_return Error{ErrorCode::Conflict, "a cluster named " + cluster.name + " exists", "name"};
         }
-        table_.index().add(ClusterEntry{cluster, *secret, {}}, true);
+        table_.index().add(ClusterEntry{cluster, *secret, *kindState, {}}, true);
     }
-    auto insert = [this, cluster, key = *secret] { return store_.insertCluster(cluster, key); };
+    auto insert = [this, cluster, key = *secret, progress = *kindState] {
+        return store_.insertCluster(cluster, key, progress);
+    };
     auto stored = co_await storePool_.run(std::move(insert));
     {
         auto locked = table_.lock();
@@ -218,6 +222,10 @@ asio::awaitable<Result<Cluster>> ClusterService::change(const model::Uuid& proje
         const auto* entry = table_.index().visible(project, id);
         if (entry == nullptr || entry->cluster.kind != kind) {
             co_return Error::notFound("cluster");
+        }
+        if (controller_.driver(kind) == nullptr) {
+            co_return Error{model::ErrorCode::Unavailable,
+                            std::string(model::nameOf(kind)) + " clusters are not offered here any more", {}};
         }
         if (changing_.contains(id)) {
             co_return Error::conflict("another change of this cluster is being saved; retry");

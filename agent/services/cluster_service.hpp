@@ -20,6 +20,7 @@ struct CreateCluster {
     unsigned loginCount = 0;
     std::string loginType;  // empty with loginCount > 0: the controller's type
     std::vector<model::ClusterPool> pools;
+    std::optional<model::KubernetesNetwork> network;  // Kubernetes: checked CIDRs
 };
 
 /// Clusters of every kind, as the API asks for them. Each call names the kind it is made
@@ -42,6 +43,16 @@ class ClusterApi {
     virtual boost::asio::awaitable<model::Result<void>> remove(const model::Uuid& project,
                                                                model::ClusterKind kind,
                                                                const model::Uuid& id) = 0;
+
+    /// A new version (an upgrade, when the kind allows it): the roll runs in the cluster's jobs.
+    virtual boost::asio::awaitable<model::Result<model::ClusterView>> upgrade(const model::Uuid& project,
+                                                                              model::ClusterKind kind,
+                                                                              const model::Uuid& id,
+                                                                              std::string version) = 0;
+    /// A client configuration (Kubernetes: an admin kubeconfig); Unavailable until the
+    /// cluster has the address it names.
+    virtual model::Result<std::string> clientConfig(const model::Uuid& project, model::ClusterKind kind,
+                                                    const model::Uuid& id) const = 0;
 
     /// Node pools. Conflict while the cluster is deleting; NotFound for an unknown pool.
     virtual boost::asio::awaitable<model::Result<model::ClusterView>> addPool(const model::Uuid& project,
@@ -108,6 +119,12 @@ class ClusterService final : public ClusterApi {
     boost::asio::awaitable<model::Result<void>> remove(const model::Uuid& project, model::ClusterKind kind,
                                                        const model::Uuid& id) override;
 
+    boost::asio::awaitable<model::Result<model::ClusterView>> upgrade(const model::Uuid& project,
+                                                                      model::ClusterKind kind,
+                                                                      const model::Uuid& id,
+                                                                      std::string version) override;
+    model::Result<std::string> clientConfig(const model::Uuid& project, model::ClusterKind kind,
+                                            const model::Uuid& id) const override;
     boost::asio::awaitable<model::Result<model::ClusterView>> addPool(const model::Uuid& project,
                                                                       model::ClusterKind kind,
                                                                       const model::Uuid& id,

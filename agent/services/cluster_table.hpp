@@ -12,13 +12,16 @@
 
 namespace gpuhost::agent {
 
-/// One node as the cluster's scheduler reports it (Slurm: sinfo on the controller).
+/// One node as the cluster's scheduler reports it (Slurm: sinfo on the controller;
+/// Kubernetes: the API server's node object).
 struct NodeReport {
+    bool ready = false;  // takes work (Slurm: idle/allocated/mixed and responding; Kubernetes: Ready)
     std::vector<std::string> states;
     std::string version;
     std::vector<std::string> partitions;
     std::optional<std::string> reservation;
     std::optional<std::string> reason;
+    std::optional<model::KubernetesNodeFacts> kubernetes;
 };
 
 /// The last answer of the scheduler, by node name.
@@ -42,7 +45,8 @@ struct ClusterProgress {
 
 struct ClusterEntry {
     model::Cluster cluster;
-    std::string secret;  // the kind's key material (Slurm: munge key); never rendered
+    std::string secret;     // the kind's key material (Slurm: munge key); never rendered
+    std::string kindState;  // the kind's durable progress (stored); never rendered
     ClusterProgress progress;
 };
 

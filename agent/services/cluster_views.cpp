@@ -14,15 +14,6 @@ using model::InstanceState;
 
 namespace {
 
-const std::vector<std::string> kUsableStates = {"IDLE", "ALLOCATED", "MIXED", "COMPLETING"};
-
-bool usable(const NodeReport& node) {
-    return !node.states.empty() &&
-           std::find(kUsableStates.begin(), kUsableStates.end(), node.states.front()) !=
-               kUsableStates.end() &&
-           std::find(node.states.begin(), node.states.end(), "NOT_RESPONDING") == node.states.end();
-}
-
 ClusterNode nodeOf(const Instance& member, const ClusterState& state, const ClusterKindDriver& kind) {
     ClusterNode node;
     node.name = kind.nodeName(*member.owner);
@@ -38,6 +29,7 @@ ClusterNode nodeOf(const Instance& member, const ClusterState& state, const Clus
         node.partitions = found->second.partitions;
         node.reservation = found->second.reservation;
         node.reason = found->second.reason;
+        node.kubernetes = found->second.kubernetes;
         return node;
     }
     node.states = {"UNKNOWN"};
@@ -134,7 +126,7 @@ model::ClusterStatus statusOf(const ClusterState& state, const ClusterKindDriver
         }
         auto node = nodeOf(member, state, kind);
         auto reported = report ? report->nodes.find(node.name) : decltype(report->nodes.end()){};
-        if (report && reported != report->nodes.end() && usable(reported->second)) {
+        if (report && reported != report->nodes.end() && reported->second.ready) {
             continue;
         }
         notReady.push_back(node.name + " (" + join(node.states) + (node.reason ? ": " + *node.reason : "") +
@@ -164,7 +156,7 @@ bool allNodesReady(const ClusterState& state, const ClusterKindDriver& kind) {
             continue;
         }
         auto found = report->nodes.find(kind.nodeName(*member.owner));
-        if (found == report->nodes.end() || !usable(found->second)) {
+        if (found == report->nodes.end() || !found->second.ready) {
             return false;
         }
     }
@@ -193,7 +185,7 @@ model::ClusterView viewOf(const ClusterState& state, const ClusterKindDriver& ki
         view.pools.push_back(std::move(poolView));
     }
     for (const auto& member : state.members) {
-        if (member.owner->role == "controller") {
+        if (model::isPrimaryRole(member.owner->role)) {
             view.controller = nodeOf(member, state, kind);
         } else if (member.owner->role == "login") {
             view.loginNodes.push_back(nodeOf(member, state, kind));
@@ -202,6 +194,7 @@ model::ClusterView viewOf(const ClusterState& state, const ClusterKindDriver& ki
     if (state.entry.cluster.loginCount == 0 && view.controller) {
         view.loginNodes.push_back(*view.controller);  // the controller is the login node
     }
+    kind.describe(state, view);
     return view;
 }
 

@@ -22,6 +22,13 @@ using model::Result;
 
 namespace {
 
+// A node Slurm can give jobs: a working base state and not unreachable.
+bool takesWork(const std::vector<std::string>& states) {
+    static const std::vector<std::string> kWorking = {"IDLE", "ALLOCATED", "MIXED", "COMPLETING"};
+    return !states.empty() && std::find(kWorking.begin(), kWorking.end(), states.front()) != kWorking.end() &&
+           std::find(states.begin(), states.end(), "NOT_RESPONDING") == states.end();
+}
+
 constexpr std::string_view kController = "controller";
 constexpr std::string_view kLogin = "login";
 const std::string kSlurmConf = "/etc/slurm/slurm.conf";
@@ -104,6 +111,9 @@ Result<slurm::ClusterSpec> SlurmKind::specOf(const ClusterState& state,
 }
 
 Result<void> SlurmKind::validate(const model::Cluster& cluster) const {
+    if (cluster.pools.empty()) {
+        return Error::invalid("nodePools", "a Slurm cluster needs at least one node pool");
+    }
     auto imageName = model::parseImageReference(options_.image);
     if (!imageName || catalog_.findImage(*imageName) == nullptr) {
         return Error{
@@ -355,6 +365,7 @@ asio::awaitable<Result<SchedulerReport>> SlurmKind::observe(const ClusterState& 
         if (auto it = reservations.find(node.name); it != reservations.end() && !it->second.empty()) {
             entry.reservation = it->second.front();
         }
+        entry.ready = takesWork(entry.states);
         report.nodes[node.name] = std::move(entry);
     }
     co_return report;

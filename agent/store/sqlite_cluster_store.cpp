@@ -57,6 +57,9 @@ std::optional<model::Cluster> clusterFromRow(const Statement& row) {
     cluster.loginType = row.text(7);
     cluster.deleting = row.integer(8) != 0;
     cluster.createdAt = *created;
+    if (cluster.kind == model::ClusterKind::Kubernetes) {
+        cluster.network = model::KubernetesNetwork{row.text(10), row.text(11)};
+    }
     return cluster;
 }
 
@@ -68,7 +71,7 @@ Result<std::vector<model::Cluster>> SqliteStore::loadClusters() {
     Statement statement(
         db_,
         "SELECT id, project_id, kind, name, version, controller_type, login_count, login_type, "
-        "deleting, created_at FROM clusters ORDER BY created_at, rowid");
+        "deleting, created_at, pod_cidr, service_cidr FROM clusters ORDER BY created_at, rowid");
     std::vector<model::Cluster> clusters;
     int rc = SQLITE_ROW;
     while ((rc = statement.step()) == SQLITE_ROW) {
@@ -126,14 +129,16 @@ Result<void> SqliteStore::loadPoolsAndUsers(std::vector<model::Cluster>& cluster
     return {};
 }
 
-Result<void> SqliteStore::insertCluster(const model::Cluster& cluster, const std::string& secret) {
+Result<void> SqliteStore::insertCluster(const model::Cluster& cluster, const std::string& secret,
+                                        const std::string& kindState) {
     Timer timer(metrics_, "insert_cluster");
     std::lock_guard lock(mutex_);
     Transaction transaction(db_);
     Statement statement(
         db_,
         "INSERT INTO clusters (id, project_id, kind, name, version, controller_type, login_count, "
-        "login_type, deleting, secret, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        "login_type, deleting, secret, created_at, pod_cidr, service_cidr, kind_state) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     statement.bind(1, cluster.id.str());
     statement.bind(2, cluster.projectId.str());
     statement.bind(3, std::string(model::nameOf(cluster.kind)));
@@ -145,6 +150,9 @@ Result<void> SqliteStore::insertCluster(const model::Cluster& cluster, const std
     statement.bindInt(9, cluster.deleting ? 1 : 0);
     statement.bindBlob(10, secret);
     statement.bind(11, model::formatTimestamp(cluster.createdAt));
+    statement.bind(12, cluster.network ? cluster.network->podCidr : std::string());
+    statement.bind(13, cluster.network ? cluster.network->serviceCidr : std::string());
+    statement.bind(14, kindState);
     int rc = statement.step();
     if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
         return Error::notFound("project");
@@ -231,6 +239,36 @@ Result<std::string> SqliteStore::clusterSecret(const model::Uuid& id) {
         return lastError("read cluster secret");
     }
     return statement.blob(0);
+}
+
+Result<std::string> SqliteStore::clusterKindState(const model::Uuid& id) {
+    Timer timer(metrics_, "cluster_kind_state");
+    std::lock_guard lock(mutex_);
+    Statement statement(db_, "SELECT kind_state FROM clusters WHERE id = ?");
+    statement.bind(1, id.str());
+    int rc = statement.step();
+    if (rc == SQLITE_DONE) {
+        return Error::notFound("cluster");
+    }
+    if (rc != SQLITE_ROW) {
+        return lastError("read cluster kind state");
+    }
+    return statement.text(0);
+}
+
+Result<void> SqliteStore::updateClusterKindState(const model::Uuid& id, const std::string& kindState) {
+    Timer timer(metrics_, "update_cluster_kind_state");
+    std::lock_guard lock(mutex_);
+    Statement update(db_, "UPDATE clusters SET kind_state = ? WHERE id = ?");
+    update.bind(1, kindState);
+    update.bind(2, id.str());
+    if (update.step() != SQLITE_DONE) {
+        return lastError("update cluster kind state");
+    }
+    if (sqlite3_changes(db_) == 0) {
+        return Error::notFound("cluster");
+    }
+    return {};
 }
 
 Result<void> SqliteStore::updateCluster(const model::Cluster& cluster) {

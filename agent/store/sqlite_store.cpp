@@ -175,6 +175,13 @@ const std::vector<const char*> kMigrations = {
         UNIQUE (cluster_id, uid)
     ) STRICT, WITHOUT ROWID;
     )sql",
+    // v7: Kubernetes clusters: their pod and service blocks ('' for Slurm), and the kind's
+    // durable progress (a JSON document the kind writes: the join token, the upgrade roll).
+    R"sql(
+    ALTER TABLE clusters ADD COLUMN pod_cidr TEXT NOT NULL DEFAULT '';
+    ALTER TABLE clusters ADD COLUMN service_cidr TEXT NOT NULL DEFAULT '';
+    ALTER TABLE clusters ADD COLUMN kind_state TEXT NOT NULL DEFAULT '';
+    )sql",
 };
 
 // Tables whose rows belong to a project (column project_id). A project is deleted

@@ -58,8 +58,11 @@ class SqliteStore final : public ProjectStore,
 
     // ClusterStore (sqlite_cluster_store.cpp)
     model::Result<std::vector<model::Cluster>> loadClusters() override;
-    model::Result<void> insertCluster(const model::Cluster& cluster, const std::string& secret) override;
+    model::Result<void> insertCluster(const model::Cluster& cluster, const std::string& secret,
+                                      const std::string& kindState = {}) override;
     model::Result<std::string> clusterSecret(const model::Uuid& id) override;
+    model::Result<std::string> clusterKindState(const model::Uuid& id) override;
+    model::Result<void> updateClusterKindState(const model::Uuid& id, const std::string& kindState) override;
     model::Result<void> updateCluster(const model::Cluster& cluster) override;
     model::Result<void> deleteCluster(const model::Uuid& id) override;
 

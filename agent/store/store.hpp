@@ -123,9 +123,13 @@ class ClusterStore {
     virtual model::Result<std::vector<model::Cluster>> loadClusters() = 0;
     /// NotFound when the project is gone; Conflict when the project has a cluster of that
     /// kind with that name.
-    virtual model::Result<void> insertCluster(const model::Cluster& cluster, const std::string& secret) = 0;
+    virtual model::Result<void> insertCluster(const model::Cluster& cluster, const std::string& secret,
+                                              const std::string& kindState = {}) = 0;
     /// The secret stored with the cluster; NotFound when the cluster is gone.
     virtual model::Result<std::string> clusterSecret(const model::Uuid& id) = 0;
+    /// The kind's durable progress; NotFound when the cluster is gone.
+    virtual model::Result<std::string> clusterKindState(const model::Uuid& id) = 0;
+    virtual model::Result<void> updateClusterKindState(const model::Uuid& id, const std::string& kindState) = 0;
     /// Replaces the stored spec (pools, users, deleting) in one transaction; NotFound when gone.
     virtual model::Result<void> updateCluster(const model::Cluster& cluster) = 0;
     /// Removes the cluster with its secret, pools and users; gone already is not an error.

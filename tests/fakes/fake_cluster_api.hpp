@@ -41,6 +41,7 @@ class FakeClusterApi final : public agent::ClusterApi {
             .loginType = request.loginType,
             .pools = request.pools,
             .users = {},
+            .network = request.network,
             .deleting = false,
             .createdAt = std::chrono::floor<std::chrono::milliseconds>(std::chrono::system_clock::now())};
         view.version = request.version;
@@ -79,6 +80,27 @@ class FakeClusterApi final : public agent::ClusterApi {
         (*found)->cluster.deleting = true;
         (*found)->status = {model::ClusterPhase::Deleting, "deleting"};
         co_return model::Result<void>{};
+    }
+
+    boost::asio::awaitable<model::Result<model::ClusterView>> upgrade(const model::Uuid& project,
+                                                                      model::ClusterKind kind,
+                                                                      const model::Uuid& id,
+                                                                      std::string version) override {
+        auto found = changeable(project, kind, id);
+        if (!found) {
+            co_return found.error();
+        }
+        (*found)->cluster.version = version;
+        co_return **found;
+    }
+
+    model::Result<std::string> clientConfig(const model::Uuid& project, model::ClusterKind kind,
+                                            const model::Uuid& id) const override {
+        auto found = find(project, kind, id);
+        if (!found) {
+            return found.error();
+        }
+        return "kubeconfig of " + (*found)->cluster.name;
     }
 
     boost::asio::awaitable<model::Result<model::ClusterView>> addPool(const model::Uuid& project,

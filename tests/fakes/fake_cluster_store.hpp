@@ -36,7 +36,8 @@ class FakeClusterStore final : public agent::ClusterStore {
         });
         return all;
     }
-    model::Result<void> insertCluster(const model::Cluster& cluster, const std::string& secret) override {
+    model::Result<void> insertCluster(const model::Cluster& cluster, const std::string& secret,
+                                      const std::string& kindState = {}) override {
         std::lock_guard lock(mutex_);
         if (auto error = takeFailure()) {
             return *error;
@@ -53,7 +54,7 @@ class FakeClusterStore final : public agent::ClusterStore {
         if (auto valid = checkLists(cluster); !valid) {
             return valid;
         }
-        clusters_[cluster.id] = Stored{cluster, secret, nextSequence_++};
+        clusters_[cluster.id] = Stored{cluster, secret, nextSequence_++, kindState};
         return {};
     }
     model::Result<std::string> clusterSecret(const model::Uuid& id) override {
@@ -66,6 +67,29 @@ class FakeClusterStore final : public agent::ClusterStore {
             return model::Error::notFound("cluster");
         }
         return it->second.secret;
+    }
+    model::Result<std::string> clusterKindState(const model::Uuid& id) override {
+        std::lock_guard lock(mutex_);
+        if (auto error = takeFailure()) {
+            return *error;
+        }
+        auto it = clusters_.find(id);
+        if (it == clusters_.end()) {
+            return model::Error::notFound("cluster");
+        }
+        return it->second.kindState;
+    }
+    model::Result<void> updateClusterKindState(const model::Uuid& id, const std::string& kindState) override {
+        std::lock_guard lock(mutex_);
+        if (auto error = takeFailure()) {
+            return *error;
+        }
+        auto it = clusters_.find(id);
+        if (it == clusters_.end()) {
+            return model::Error::notFound("cluster");
+        }
+        it->second.kindState = kindState;
+        return {};
     }
     model::Result<void> updateCluster(const model::Cluster& cluster) override {
         std::lock_guard lock(mutex_);
@@ -115,6 +139,7 @@ class FakeClusterStore final : public agent::ClusterStore {
         model::Cluster cluster;
         std::string secret;
         std::uint64_t sequence = 0;
+        std::string kindState;
     };
 
     // The SQLite keys of cluster_pools and cluster_users, checked by hand.

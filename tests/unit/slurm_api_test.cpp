@@ -203,10 +203,10 @@ TEST_CASE("slurm: nodes render with every field, absent ones as null") {
     view.version = "23.11.4";
     model::ClusterNode worker{"gpu-0",   instance,      "running",  {"IDLE", "RESERVED"},
                               "23.11.4", "203.0.113.5", "10.0.0.5", {"batch"},
-                              "maint",   std::nullopt};
+                              "maint",   std::nullopt, std::nullopt};
     model::ClusterNode controller{"controller", model::Uuid::random(), "creating",   {"PROVISIONING"},
                                   "",           std::nullopt,          std::nullopt, {},
-                                  std::nullopt, std::nullopt};
+                                  std::nullopt, std::nullopt,          std::nullopt};
     view.pools[0].nodes = {worker};
     view.controller = controller;
     view.loginNodes = {controller};

@@ -270,9 +270,38 @@ TEST_CASE("cluster store (sqlite): deleting a cluster deletes its pools and user
     checkSame((*loaded)[0], kept);
 }
 
-TEST_CASE("cluster store (sqlite): the schema is at version 6") {
+TEST_CASE("cluster store (sqlite): the schema is at version 7") {
     test::TempDir dir("gpuhost-cluster");
     agent::SqliteStore store(dir.path / "gpuhost.db", nullptr);
-    CHECK(store.schemaVersion() == 6);
-    CHECK(agent::SqliteStore::latestSchemaVersion() == 6);
+    CHECK(store.schemaVersion() == 7);
+    CHECK(agent::SqliteStore::latestSchemaVersion() == 7);
+}
+
+TEST_CASE("cluster store (sqlite): a Kubernetes cluster keeps its network and its kind's progress") {
+    test::TempDir dir("gpuhost-cluster");
+    auto file = dir.path / "gpuhost.db";
+    model::Cluster cluster;
+    {
+        agent::SqliteStore store(file, nullptr);
+        REQUIRE(store.insertProject(kProject).ok());
+        cluster.id = model::Uuid::random();
+        cluster.projectId = kProject.id;
+        cluster.kind = model::ClusterKind::Kubernetes;
+        cluster.name = "k8s";
+        cluster.version = "1.31.2";
+        cluster.network = model::KubernetesNetwork{"10.244.0.0/16", "10.96.0.0/12"};
+        REQUIRE(store.insertCluster(cluster, "{\"pki\":1}", "{\"token\":\"a\"}").ok());
+        CHECK(*store.clusterKindState(cluster.id) == "{\"token\":\"a\"}");
+        REQUIRE(store.updateClusterKindState(cluster.id, "{\"token\":\"b\"}").ok());
+        cluster.version = "1.32.0";
+        REQUIRE(store.updateCluster(cluster).ok());  // a spec change leaves the kind's progress alone
+        CHECK(store.updateClusterKindState(model::Uuid::random(), "x").error().code == model::ErrorCode::NotFound);
+    }
+    agent::SqliteStore reopened(file, nullptr);
+    auto loaded = reopened.loadClusters();
+    REQUIRE(loaded->size() == 1);
+    CHECK(loaded->at(0).network == cluster.network);
+    CHECK(loaded->at(0).version == "1.32.0");
+    CHECK(*reopened.clusterKindState(cluster.id) == "{\"token\":\"b\"}");
+    CHECK(*reopened.clusterSecret(cluster.id) == "{\"pki\":1}");
 }
