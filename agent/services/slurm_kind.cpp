@@ -8,6 +8,7 @@
 #include "log.hpp"
 #include "munge_key.hpp"
 #include "node_states.hpp"
+#include "services/cluster_guest.hpp"
 #include "services/slurm_users.hpp"
 #include "slurm_conf.hpp"
 
@@ -171,27 +172,6 @@ Result<std::optional<cloudinit::Part>> SlurmKind::bootstrapPart(const ClusterSta
     return std::optional<cloudinit::Part>(std::move(*part));
 }
 
-asio::awaitable<Result<std::string>> SlurmKind::run(const ClusterState& state, const Instance& member,
-                                                    std::vector<std::string> argv,
-                                                    std::chrono::milliseconds timeout) const {
-    auto guest = state.guestOf(member);
-    if (!guest) {
-        co_return Error{ErrorCode::Unavailable, "no guest agent for " + member.name, {}};
-    }
-    auto program = argv.front();
-    auto result = co_await exec(*guest, std::move(argv), {}, timeout);
-    if (!result) {
-        co_return result.error();
-    }
-    if (!result->succeeded()) {
-        co_return Error::internal(
-            program + " on " + member.name + " failed" +
-            (result->exitCode ? " (exit " + std::to_string(*result->exitCode) + ")" : "") +
-            (result->timedOut ? " (timed out)" : "") + ": " + result->stdErr.substr(0, 300));
-    }
-    co_return std::move(result->stdOut);
-}
-
 asio::awaitable<StepOutcome> SlurmKind::configureController(const ClusterState& state,
                                                             const Instance& controller) {
     const auto& id = state.entry.cluster.id;
@@ -237,7 +217,7 @@ asio::awaitable<StepOutcome> SlurmKind::configureController(const ClusterState& 
     auto mungeUp = co_await exec(*guest, guestArgv("systemctl", "is-active", "--quiet", "munge"), {},
                                  options_.commandTimeout);
     if (!mungeUp || !mungeUp->succeeded()) {
-        if (auto munge = co_await run(state, controller, guestArgv("systemctl", "restart", "munge"),
+        if (auto munge = co_await runInMember(state, controller, guestArgv("systemctl", "restart", "munge"),
                                       options_.commandTimeout);
             !munge) {
             co_return StepOutcome::transient("starting munge on the controller", munge.error().message);
@@ -257,7 +237,7 @@ asio::awaitable<StepOutcome> SlurmKind::configureController(const ClusterState& 
     auto argv = running ? guestArgv("scontrol", "reconfigure")
                         : guestArgv("systemctl", "enable", "--now", "slurmctld");
     if (!running || !same) {
-        auto started = co_await run(state, controller, argv, options_.commandTimeout);
+        auto started = co_await runInMember(state, controller, argv, options_.commandTimeout);
         if (!started) {
             co_return StepOutcome::transient("starting slurmctld", started.error().message);
         }
@@ -315,7 +295,7 @@ asio::awaitable<Result<SchedulerReport>> SlurmKind::observe(const ClusterState& 
     if (controller == nullptr || controller->state != InstanceState::Running) {
         co_return Error{ErrorCode::Unavailable, "the controller is not running", {}};
     }
-    auto text = co_await run(state, *controller, guestArgv("sinfo", "--json"), options_.commandTimeout);
+    auto text = co_await runInMember(state, *controller, guestArgv("sinfo", "--json"), options_.commandTimeout);
     if (!text) {
         co_return Error{ErrorCode::Unavailable, text.error().message, {}};
     }
@@ -324,7 +304,7 @@ asio::awaitable<Result<SchedulerReport>> SlurmKind::observe(const ClusterState& 
         co_return sinfo.error();
     }
     std::map<std::string, std::vector<std::string>> reservations;
-    if (auto res = co_await run(state, *controller, guestArgv("scontrol", "show", "res", "-o"),
+    if (auto res = co_await runInMember(state, *controller, guestArgv("scontrol", "show", "res", "-o"),
                                 options_.commandTimeout)) {
         if (auto parsed = slurm::parseReservations(*res)) {
             reservations = slurm::reservationsByNode(*parsed);
@@ -344,7 +324,7 @@ asio::awaitable<Result<SchedulerReport>> SlurmKind::observe(const ClusterState& 
             // a VM deleted from outside): take it out so sinfo lists only real nodes.
             if (isSafeNodeName(node.name) && !busy(node)) {
                 auto removed =
-                    co_await run(state, *controller, guestArgv("scontrol", "delete", "nodename=" + node.name),
+                    co_await runInMember(state, *controller, guestArgv("scontrol", "delete", "nodename=" + node.name),
                                  options_.commandTimeout);
                 log::info("removed a Slurm node with no VM",
                           {{"cluster", state.entry.cluster.id.str()},
@@ -387,7 +367,7 @@ asio::awaitable<Result<bool>> SlurmKind::retire(const ClusterState& state,
     if (controller->state != InstanceState::Running) {
         co_return Error{ErrorCode::Unavailable, "the controller is not running", {}};
     }
-    auto text = co_await run(state, *controller, guestArgv("sinfo", "--json"), options_.commandTimeout);
+    auto text = co_await runInMember(state, *controller, guestArgv("sinfo", "--json"), options_.commandTimeout);
     if (!text) {
         // slurmctld not up yet: no node can have registered; the ghost sweep covers a race.
         bool everAnswered = state.entry.progress.report.has_value();
@@ -408,7 +388,7 @@ asio::awaitable<Result<bool>> SlurmKind::retire(const ClusterState& state,
             continue;
         }
         if (!node->hasState("DRAIN")) {
-            auto drained = co_await run(state, *controller,
+            auto drained = co_await runInMember(state, *controller,
                                         guestArgv("scontrol", "update", "nodename=" + name, "state=drain",
                                                   "reason=gpuhost-scale-down"),
                                         options_.commandTimeout);
@@ -420,7 +400,7 @@ asio::awaitable<Result<bool>> SlurmKind::retire(const ClusterState& state,
             allGone = false;  // its jobs finish first
             continue;
         }
-        auto removed = co_await run(state, *controller, guestArgv("scontrol", "delete", "nodename=" + name),
+        auto removed = co_await runInMember(state, *controller, guestArgv("scontrol", "delete", "nodename=" + name),
                                     options_.commandTimeout);
         if (!removed) {
             co_return removed.error();

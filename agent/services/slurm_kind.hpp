@@ -52,11 +52,6 @@ class SlurmKind final : public ClusterKindDriver {
     /// slurm.conf on the controller says what it should; slurmctld runs it.
     boost::asio::awaitable<StepOutcome> configureController(const ClusterState& cluster,
                                                             const model::Instance& controller);
-    /// Runs `argv` on the member's guest: its stdout, or an error with its stderr.
-    boost::asio::awaitable<model::Result<std::string>> run(const ClusterState& cluster,
-                                                           const model::Instance& member,
-                                                           std::vector<std::string> argv,
-                                                           std::chrono::milliseconds timeout) const;
 
     const Catalog& catalog_;
     SlurmOptions options_;
