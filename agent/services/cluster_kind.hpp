@@ -93,6 +93,8 @@ class ClusterKindDriver {
     /// The kind's durable progress a new cluster starts with (Kubernetes: its first join
     /// token); kept in the store, never shown, updated through StepOutcome::kindState.
     virtual model::Result<std::string> newKindState() const { return std::string(); }
+    /// Fills what a new cluster left to the region (Kubernetes: the pod and service blocks).
+    virtual void applyDefaults(model::Cluster& /*cluster*/) const {}
     /// Kind rules on a new or changed spec (InvalidArgument naming the field).
     virtual model::Result<void> validate(const model::Cluster& cluster) const = 0;
     /// Whether `after` may follow `before` (a version change: an upgrade). By default the

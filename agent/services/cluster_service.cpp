@@ -121,6 +121,7 @@ asio::awaitable<Result<ClusterView>> ClusterService::create(const model::Uuid& p
     cluster.loginType = request.loginType.empty() ? cluster.controllerType : std::move(request.loginType);
     cluster.pools = std::move(request.pools);
     cluster.network = std::move(request.network);
+    kind->applyDefaults(cluster);
     cluster.createdAt =
         std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
     if (auto valid = checkSpec(cluster, *kind); !valid) {
