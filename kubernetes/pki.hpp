@@ -33,8 +33,10 @@ struct ClusterPki {
     bool operator==(const ClusterPki&) const = default;
 };
 
-/// Fresh CAs (self-signed, CA:TRUE, keyCertSign|cRLSign|digitalSignature) valid for
-/// `caValidity`, and a service-account key pair. Internal when OpenSSL fails.
+/// Fresh CAs as kubeadm makes them (RSA 2048, self-signed, CA:TRUE, keyCertSign|digitalSignature|
+/// keyEncipherment) valid for `caValidity`, and an RSA 2048 service-account key pair. Keys are
+/// "RSA PRIVATE KEY" PEMs, sa.pub a "PUBLIC KEY" PEM. InvalidArgument for a validity outside
+/// 1 hour..100 years; Internal when OpenSSL fails.
 model::Result<ClusterPki> generateClusterPki(std::chrono::hours caValidity);
 
 /// The PKI as one JSON document (what the store keeps as the cluster's secret) and back;
@@ -52,7 +54,9 @@ struct CertificateRequest {
     std::chrono::hours validity{24 * 365};
 };
 
-/// A new key and a certificate for it signed by `ca`. InvalidArgument for a bad CA or SAN.
+/// A new RSA 2048 key and a certificate for it signed (SHA-256) by `ca`: CA:FALSE,
+/// digitalSignature|keyEncipherment, clientAuth or serverAuth. InvalidArgument naming the field
+/// ("ca.certPem", "ca.keyPem", "commonName", "organizations", "ipSans", "dnsSans", "validity").
 model::Result<CertifiedKey> issueCertificate(const CertifiedKey& ca, const CertificateRequest& request);
 
 /// kubeadm's discovery hash of a CA: "sha256:" + hex SHA-256 of its SubjectPublicKeyInfo (DER).
