@@ -197,7 +197,7 @@ void parseTopLevel(Config& config, const YAML::Node& root, const std::filesystem
     rejectUnknownKeys(root, "",
                       {"region", "listen", "state_dir", "allow_insecure_http", "tls", "libvirt", "auth",
                        "images", "instance_types", "capacity", "limits", "log_level", "io_threads",
-                       "blocking_threads", "hosts", "filesystems", "clusters", "slurm"});
+                       "blocking_threads", "hosts", "filesystems", "clusters", "slurm", "kubernetes"});
     if (root["region"]) {
         config.region = scalar(root["region"], "region");
         if (auto ok = model::validateResourceName(config.region, "region"); !ok) {
@@ -252,6 +252,9 @@ void parseTopLevel(Config& config, const YAML::Node& root, const std::filesystem
     }
     if (root["clusters"]) {
         parseClusters(config, root["clusters"]);
+    }
+    if (root["kubernetes"]) {
+        parseKubernetes(config, root["kubernetes"]);
     }
     if (root["slurm"]) {
         parseSlurm(config, root["slurm"]);

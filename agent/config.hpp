@@ -81,6 +81,24 @@ struct SlurmConfig {
     bool installPackages = false;          // cloud-init installs Slurm (an image without it, with a package source)
 };
 
+/// How Kubernetes clusters are run (`kubernetes:`).
+struct KubernetesConfig {
+    std::string image = "debian12-kubernetes";  // an images: name; its VMs have containerd, kubeadm, kubelet
+    std::vector<std::string> versions = {"1.30", "1.31", "1.32", "1.33"};  // minor lines offered
+    std::string defaultVersion = "1.31.2";
+    std::string podCidr = "10.244.0.0/16";
+    std::string serviceCidr = "10.96.0.0/12";
+    std::vector<std::string> reservedCidrs = {"192.168.122.0/24"};  // the VM network(s)
+    bool installPackages = false;    // cloud-init installs containerd and kubeadm/kubelet/kubectl
+    std::string aptSource;           // empty: pkgs.k8s.io for the cluster's minor version
+    std::string aptKey;              // the source's armored signing key (text)
+    std::string packageRevision = "1.1";
+    std::string cniManifest;           // kubectl apply'd after kubeadm init (URL or path in the guest)
+    std::string devicePluginManifest;  // likewise, when the cluster has a GPU pool
+    std::chrono::seconds tokenTtl{std::chrono::hours(24)};
+    std::chrono::hours kubeconfigValidity{24 * 365};
+};
+
 struct Config {
     std::string region = "local";
     std::string listenHost = "127.0.0.1";
@@ -112,6 +130,7 @@ struct Config {
     Limits limits;
     ClusterConfig clusters;
     SlurmConfig slurm;
+    KubernetesConfig kubernetes;
     std::string logLevel = "info";
     unsigned ioThreads = 0;        // 0: one per core
     unsigned blockingThreads = 4;  // libvirt and process calls (the store has 2 of its own)

@@ -36,5 +36,6 @@ void parseFilesystems(Config& config, const YAML::Node& node, const std::filesys
 /// `clusters:` and `slurm:`; after instance_types (a controller type must be one of them).
 void parseClusters(Config& config, const YAML::Node& node);
 void parseSlurm(Config& config, const YAML::Node& node);
+void parseKubernetes(Config& config, const YAML::Node& node);
 
 }  // namespace gpuhost::agent::config_yaml

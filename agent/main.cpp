@@ -31,6 +31,7 @@
 #include "services/catalog.hpp"
 #include "services/cluster_module.hpp"
 #include "services/instance_module.hpp"
+#include "services/kubernetes_kind.hpp"
 #include "services/slurm_kind.hpp"
 #include "services/project_service.hpp"
 #include "store/sqlite_store.hpp"
@@ -128,6 +129,26 @@ agent::SlurmOptions slurmOptions(const agent::Config& config) {
     options.image = "image://" + config.slurm.image;
     options.version = config.slurm.version;
     options.installPackages = config.slurm.installPackages;
+    return options;
+}
+
+agent::KubernetesOptions kubernetesOptions(const agent::Config& config) {
+    const auto& k8s = config.kubernetes;
+    agent::KubernetesOptions options;
+    options.image = "image://" + k8s.image;
+    options.versions = k8s.versions;
+    options.defaultVersion = k8s.defaultVersion;
+    options.podCidr = k8s.podCidr;
+    options.serviceCidr = k8s.serviceCidr;
+    options.reservedCidrs = k8s.reservedCidrs;
+    options.tokenTtl = k8s.tokenTtl;
+    options.kubeconfigValidity = k8s.kubeconfigValidity;
+    options.bootstrap.installPackages = k8s.installPackages;
+    options.bootstrap.aptSource = k8s.aptSource;
+    options.bootstrap.aptKey = k8s.aptKey;
+    options.bootstrap.packageRevision = k8s.packageRevision;
+    options.bootstrap.cniManifest = k8s.cniManifest;
+    options.bootstrap.devicePluginManifest = k8s.devicePluginManifest;
     return options;
 }
 
@@ -280,7 +301,8 @@ int run(const std::filesystem::path& configFile, const agent::Config& config) {
     // Clusters ride on the instance machinery: loaded before it starts, as members' seeds
     // need their cluster.
     agent::SlurmKind slurm(catalog, slurmOptions(config));
-    agent::ClusterModule clusters(store, storePool, catalog, instances, {&slurm}, ioc.get_executor(),
+    agent::KubernetesKind kubernetes(catalog, kubernetesOptions(config));
+    agent::ClusterModule clusters(store, storePool, catalog, instances, {&slurm, &kubernetes}, ioc.get_executor(),
                                   clusterOptions(config));
     if (auto loaded = clusters.loadBlocking(); !loaded) {
         throw std::runtime_error(loaded.error().message);

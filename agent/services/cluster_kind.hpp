@@ -92,7 +92,9 @@ class ClusterKindDriver {
     virtual model::Result<std::string> newSecret() const = 0;
     /// The kind's durable progress a new cluster starts with (Kubernetes: its first join
     /// token); kept in the store, never shown, updated through StepOutcome::kindState.
-    virtual model::Result<std::string> newKindState() const { return std::string(); }
+    virtual model::Result<std::string> newKindState(const model::Cluster& /*cluster*/) const {
+        return std::string();
+    }
     /// Fills what a new cluster left to the region (Kubernetes: the pod and service blocks).
     virtual void applyDefaults(model::Cluster& /*cluster*/) const {}
     /// Kind rules on a new or changed spec (InvalidArgument naming the field).

@@ -131,7 +131,7 @@ asio::awaitable<Result<ClusterView>> ClusterService::create(const model::Uuid& p
     if (!secret) {
         co_return secret.error();
     }
-    auto kindState = kind->newKindState();
+    auto kindState = kind->newKindState(cluster);
     if (!kindState) {
         co_return kindState.error();
     }

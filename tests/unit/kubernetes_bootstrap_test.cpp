@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "bootstrap.hpp"
+#include "node_bootstrap.hpp"
 #include "support/golden.hpp"
 #include "support/kubeadm_field_check.hpp"
 #include "support/temp_dir.hpp"

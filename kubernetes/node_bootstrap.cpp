@@ -1,4 +1,4 @@
-#include "bootstrap.hpp"
+#include "node_bootstrap.hpp"
 
 #include <yaml-cpp/yaml.h>
 

@@ -1,0 +1,41 @@
+#include "services/kubernetes_progress.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace gpuhost::agent {
+
+std::string serializeProgress(const KubernetesProgress& progress) {
+    return nlohmann::json{{"token", progress.token},
+                          {"tokenIssuedAt", progress.tokenIssuedAt},
+                          {"controlPlaneVersion", progress.controlPlaneVersion},
+                          {"upgradedNodes", progress.upgradedNodes}}
+        .dump();
+}
+
+model::Result<KubernetesProgress> parseProgress(const std::string& text) {
+    auto json = nlohmann::json::parse(text, nullptr, false);
+    auto bad = [] { return model::Error::internal("store: malformed Kubernetes cluster progress"); };
+    if (!json.is_object() || !json.contains("token") || !json["token"].is_string() ||
+        !json.contains("tokenIssuedAt") || !json["tokenIssuedAt"].is_number_integer() ||
+        !json.contains("controlPlaneVersion") || !json["controlPlaneVersion"].is_string()) {
+        return bad();
+    }
+    KubernetesProgress progress;
+    progress.token = json["token"].get<std::string>();
+    progress.tokenIssuedAt = json["tokenIssuedAt"].get<std::int64_t>();
+    progress.controlPlaneVersion = json["controlPlaneVersion"].get<std::string>();
+    if (json.contains("upgradedNodes")) {
+        if (!json["upgradedNodes"].is_array()) {
+            return bad();
+        }
+        for (const auto& node : json["upgradedNodes"]) {
+            if (!node.is_string()) {
+                return bad();
+            }
+            progress.upgradedNodes.push_back(node.get<std::string>());
+        }
+    }
+    return progress;
+}
+
+}  // namespace gpuhost::agent
