@@ -134,6 +134,7 @@ class KeyedWorkQueue {
         Kinds pending = 0;
         bool running = false;
         unsigned failures = 0;
+        Kinds last = 0;  // the kind run last: the next is the one after it (round robin)
     };
 
     boost::asio::awaitable<void> drain(Key key) {
@@ -149,8 +150,12 @@ class KeyedWorkQueue {
                     }
                     co_return;
                 }
-                kind = Kinds{1} << std::countr_zero(slot.pending);
+                // Lowest kind first, but in turn: a kind that keeps coming back (a recheck)
+                // never starves the others.
+                Kinds later = slot.last == 0 ? 0 : slot.pending & ~((slot.last << 1) - 1);
+                kind = Kinds{1} << std::countr_zero(later != 0 ? later : slot.pending);
                 slot.pending &= ~kind;
+                slot.last = kind;
             }
             WorkOutcome outcome = WorkOutcome::Retry;
             try {

@@ -221,6 +221,8 @@ asio::awaitable<WorkOutcome> ClusterController::bootstrap(model::Uuid id) {
     }
     if (outcome.recheck) {
         queue_.scheduleAfter(id, Bootstrap, options_.bootRecheck);
+    } else if (outcome.recheckAfter) {
+        queue_.scheduleAfter(id, Bootstrap, *outcome.recheckAfter);
     }
     co_return outcome.retrySoon ? WorkOutcome::Retry : WorkOutcome::Done;
 }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -50,6 +51,8 @@ struct StepOutcome {
     std::optional<std::map<model::Uuid, std::map<std::string, model::ClusterUser>>> usersOn{};
     /// The kind's durable progress to store before the next step (nullopt: unchanged).
     std::optional<std::string> kindState{};
+    /// Look again after this long even when nothing changes (Kubernetes: renew the join token).
+    std::optional<std::chrono::milliseconds> recheckAfter{};
 
     static StepOutcome finished(std::string step) { return make(true, false, std::move(step), {}, false); }
     static StepOutcome transient(std::string step, std::string problem) {

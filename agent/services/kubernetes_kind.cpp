@@ -407,6 +407,8 @@ asio::awaitable<StepOutcome> KubernetesKind::bootstrap(const ClusterState& state
         joining += (joining.empty() ? "" : ", ") + nodeName(*member.owner);
     }
     auto outcome = joining.empty() ? StepOutcome::finished("") : StepOutcome::waiting("kubeadm join on " + joining);
+    // The token is looked at again well before it expires, whatever else happens.
+    outcome.recheckAfter = std::max<std::chrono::milliseconds>(options_.tokenTtl / 4, std::chrono::seconds(1));
     if (*renewed) {
         outcome.kindState = serializeProgress(**renewed);
     }

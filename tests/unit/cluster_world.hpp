@@ -29,25 +29,31 @@ inline agent::ClusterOptions testClusterOptions() {
     return options;
 }
 
-struct ClusterWorld {
-    FakeSlurmGuests guests;
+/// A World with the cluster machinery over `Guests` (a fake guest agent) and the given kinds.
+/// The kinds live in the derived world, which calls start() once they exist.
+template <class Guests>
+struct ClusterWorldOf {
+    Guests guests;
     World world;
     FakeClusterStore clusterStore;
-    agent::SlurmKind slurm{world.catalog, testSlurmOptions()};
     std::unique_ptr<agent::ClusterModule> clusters;
     std::vector<std::unique_ptr<agent::ClusterModule>>
         retired;  // stopped: notices already posted may still reach them
 
-    explicit ClusterWorld(std::vector<FakeHost> fakes = {{"local", {16, 64ull << 30, {}}, {}}})
-        : world(std::move(fakes), std::chrono::milliseconds(500), {}, &guests) {
-        start();
-    }
-    ~ClusterWorld() {
+    explicit ClusterWorldOf(std::vector<FakeHost> fakes)
+        : world(std::move(fakes), std::chrono::milliseconds(500), {}, &guests) {}
+    ClusterWorldOf(const ClusterWorldOf&) = delete;
+    ClusterWorldOf& operator=(const ClusterWorldOf&) = delete;
+    virtual ~ClusterWorldOf() { shutdown(); }
+    /// Stops the machinery and its I/O; derived worlds call it first, as their kinds go
+    /// before this base does.
+    void shutdown() {
         if (clusters) {
             clusters->stop();
         }
         world.stopIo();  // no handler of theirs runs once they are gone
     }
+    virtual std::vector<agent::ClusterKindDriver*> kinds() = 0;
     /// A fresh cluster machinery over the same stores (what a restart does).
     void start() {
         if (clusters) {
@@ -55,13 +61,33 @@ struct ClusterWorld {
             retired.push_back(std::move(clusters));
         }
         clusters = std::make_unique<agent::ClusterModule>(
-            clusterStore, world.pool, world.catalog, world.module,
-            std::vector<agent::ClusterKindDriver*>{&slurm}, world.ioc.get_executor(), testClusterOptions(),
-            agent::RetryPolicy{std::chrono::milliseconds(20), std::chrono::milliseconds(200), 0.2});
+            clusterStore, world.pool, world.catalog, world.module, kinds(), world.ioc.get_executor(),
+            testClusterOptions(), agent::RetryPolicy{std::chrono::milliseconds(20), std::chrono::milliseconds(200), 0.2});
         REQUIRE(clusters->loadBlocking().ok());
         clusters->start();
     }
     agent::ClusterApi& api() { return clusters->api(); }
+    std::vector<model::Instance> members(const model::Uuid& id) { return world.service.members(id); }
+    const model::Instance* member(const std::vector<model::Instance>& all, const std::string& role,
+                                  const std::string& pool = "", unsigned index = 0) {
+        for (const auto& m : all) {
+            if (m.owner->role == role && m.owner->nodePool == pool && m.owner->index == index) {
+                return &m;
+            }
+        }
+        return nullptr;
+    }
+};
+
+struct ClusterWorld : ClusterWorldOf<FakeSlurmGuests> {
+    agent::SlurmKind slurm{world.catalog, testSlurmOptions()};
+
+    explicit ClusterWorld(std::vector<FakeHost> fakes = {{"local", {16, 64ull << 30, {}}, {}}})
+        : ClusterWorldOf(std::move(fakes)) {
+        start();
+    }
+    ~ClusterWorld() override { shutdown(); }
+    std::vector<agent::ClusterKindDriver*> kinds() override { return {&slurm}; }
 
     model::Result<model::ClusterView> create(const std::string& name, std::vector<model::ClusterPool> pools) {
         agent::CreateCluster request;
@@ -73,16 +99,6 @@ struct ClusterWorld {
         auto got = api().get(world.project, model::ClusterKind::Slurm, id);
         REQUIRE(got.ok());
         return *got;
-    }
-    std::vector<model::Instance> members(const model::Uuid& id) { return world.service.members(id); }
-    const model::Instance* member(const std::vector<model::Instance>& all, const std::string& role,
-                                  const std::string& pool = "", unsigned index = 0) {
-        for (const auto& m : all) {
-            if (m.owner->role == role && m.owner->nodePool == pool && m.owner->index == index) {
-                return &m;
-            }
-        }
-        return nullptr;
     }
     /// Boots every running member's guest and registers its slurmd with the controller
     /// (what the real first boot does), until `condition` holds.

@@ -190,3 +190,27 @@ TEST_CASE("keyed work queue: stop cancels pending retries and takes no new work"
     CHECK(calls.load() == 1);
     CHECK(queue.stopping());
 }
+
+TEST_CASE("keyed work queue: a kind that reschedules itself every run does not starve the others") {
+    Loop loop;
+    std::atomic<int> firstRuns{0};
+    std::atomic<bool> thirdRan{false};
+    KeyedWorkQueue<int>* self = nullptr;
+    KeyedWorkQueue<int> queue(loop.ioc.get_executor(),
+                              [&](int key, unsigned kind) -> boost::asio::awaitable<WorkOutcome> {
+                                  if (kind == 1) {
+                                      ++firstRuns;
+                                      if (!thirdRan.load()) {
+                                          self->schedule(key, 1);  // a recheck that always comes back
+                                      }
+                                  } else if (kind == 4) {
+                                      thirdRan.store(true);
+                                  }
+                                  co_return WorkOutcome::Done;
+                              });
+    self = &queue;
+    queue.schedule(1, 1 | 2 | 4);
+    waitUntil([&] { return thirdRan.load(); });
+    CHECK(firstRuns.load() <= 3);  // 1, 2, 4 in turn (strict lowest-first never reached 4)
+    waitUntil([&] { return !queue.busy(1); });
+}

@@ -1,0 +1,202 @@
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "guest_agent.hpp"
+
+namespace gpuhost::test {
+
+/// The guests of Kubernetes clusters as the agent drives them, in memory. A control plane
+/// finishes `kubeadm init` when the test says so (initialize: its done marker appears and its
+/// API server lists nodes); a worker joins when the test says so (join: it appears in the
+/// control plane's node list). kubectl get/cordon/drain/delete, `kubeadm token create`, `test
+/// -e` and `tail` behave like the real ones as far as the agent can tell. Programs exit at
+/// their first status poll; guests answer once `boot` has been called for the domain.
+class FakeKubernetesGuests final : public drivers::GuestAgent {
+  public:
+    struct Node {
+        bool ready = true;
+        bool unschedulable = false;
+        std::string kubeletVersion = "v1.31.2";
+    };
+    struct Guest {
+        bool up = false;
+        std::set<std::string> files;  // markers present
+        std::map<std::string, Node> nodes;  // on an initialized control plane
+        bool apiServer = false;
+        bool drainBlocked = false;  // a PodDisruptionBudget holds every drain
+        std::vector<std::string> tokens;  // kubeadm token create
+    };
+
+    void boot(const std::string& domain) {
+        std::lock_guard lock(mutex_);
+        guests_[domain].up = true;
+    }
+    void initialize(const std::string& domain) {
+        std::lock_guard lock(mutex_);
+        auto& guest = guests_[domain];
+        guest.files.insert("/var/lib/gpuhost/kubeadm-init.done");
+        guest.apiServer = true;
+        guest.nodes["control-plane"] = Node{};
+    }
+    void fail(const std::string& domain, const std::string& marker) {
+        std::lock_guard lock(mutex_);
+        guests_[domain].files.insert(marker);
+    }
+    void join(const std::string& controlPlane, const std::string& node, bool ready = true) {
+        std::lock_guard lock(mutex_);
+        guests_[controlPlane].nodes[node] = Node{ready, false, "v1.31.2"};
+    }
+    void blockDrains(const std::string& controlPlane, bool blocked) {
+        std::lock_guard lock(mutex_);
+        guests_[controlPlane].drainBlocked = blocked;
+    }
+    Guest guest(const std::string& domain) {
+        std::lock_guard lock(mutex_);
+        return guests_[domain];
+    }
+    std::vector<std::vector<std::string>> commands(const std::string& domain) {
+        std::lock_guard lock(mutex_);
+        return commands_[domain];
+    }
+
+    model::Result<void> ping(const std::string& domain) override {
+        std::lock_guard lock(mutex_);
+        if (!guests_[domain].up) {
+            return notConnected();
+        }
+        return {};
+    }
+
+    model::Result<std::int64_t> startExec(const std::string& domain,
+                                          const drivers::GuestCommand& command) override {
+        std::lock_guard lock(mutex_);
+        auto& guest = guests_[domain];
+        if (!guest.up) {
+            return notConnected();
+        }
+        commands_[domain].push_back(command.argv);
+        auto pid = nextPid_++;
+        results_[pid] = run(guest, command.argv);
+        return pid;
+    }
+
+    model::Result<drivers::GuestExecStatus> execStatus(const std::string&, std::int64_t pid) override {
+        std::lock_guard lock(mutex_);
+        auto it = results_.find(pid);
+        if (it == results_.end()) {
+            return model::Error::internal("Invalid parameter 'pid'");
+        }
+        auto status = it->second;
+        results_.erase(it);
+        return status;
+    }
+
+  private:
+    static model::Error notConnected() {
+        return {model::ErrorCode::Unavailable, "QEMU guest agent is not connected", {}};
+    }
+    static drivers::GuestExecStatus exited(int code, std::string out = {}, std::string err = {}) {
+        drivers::GuestExecStatus status;
+        status.exited = true;
+        status.exitCode = code;
+        status.stdOut = std::move(out);
+        status.stdErr = std::move(err);
+        return status;
+    }
+
+    // `kubectl get nodes -o json` as kubectl prints it: kind List, items with their own kind.
+    static drivers::GuestExecStatus nodeList(const Guest& guest) {
+        nlohmann::json items = nlohmann::json::array();
+        for (const auto& [name, node] : guest.nodes) {
+            items.push_back(
+                {{"apiVersion", "v1"},
+                 {"kind", "Node"},
+                 {"metadata",
+                  {{"name", name},
+                   {"creationTimestamp", "2026-12-01T03:00:00Z"},
+                   {"labels", {{"kubernetes.io/hostname", name}}}}},
+                 {"spec", node.unschedulable ? nlohmann::json{{"unschedulable", true}} : nlohmann::json::object()},
+                 {"status",
+                  {{"conditions",
+                    {{{"type", "Ready"},
+                      {"status", node.ready ? "True" : "False"},
+                      {"lastHeartbeatTime", "2026-12-01T03:05:00Z"},
+                      {"lastTransitionTime", "2026-12-01T03:01:00Z"},
+                      {"reason", node.ready ? "KubeletReady" : "KubeletNotReady"},
+                      {"message", node.ready ? "kubelet is posting ready status" : "container runtime network not ready"}}}},
+                   {"nodeInfo", {{"kubeletVersion", node.kubeletVersion}}}}}});
+        }
+        return exited(0, nlohmann::json{{"apiVersion", "v1"}, {"kind", "List"}, {"items", items},
+                                        {"metadata", {{"resourceVersion", ""}}}}
+                             .dump());
+    }
+
+    drivers::GuestExecStatus kubectl(Guest& guest, const std::vector<std::string>& argv) {
+        // kubectl --kubeconfig /etc/kubernetes/admin.conf VERB ...
+        if (argv.size() < 4 || argv[1] != "--kubeconfig" || argv[2] != "/etc/kubernetes/admin.conf") {
+            return exited(1, {}, "error: unexpected kubectl arguments");
+        }
+        if (!guest.apiServer) {
+            return exited(1, {}, "The connection to the server 10.0.0.5:6443 was refused");
+        }
+        const auto& verb = argv[3];
+        if (verb == "get") {
+            return nodeList(guest);
+        }
+        auto node = argv.size() > 4 ? guest.nodes.find(argv[verb == "delete" ? 5 : 4]) : guest.nodes.end();
+        if (verb == "delete") {
+            if (node != guest.nodes.end()) {
+                guest.nodes.erase(node);
+            }
+            return exited(0);
+        }
+        if (node == guest.nodes.end()) {
+            return exited(1, {}, "Error from server (NotFound): nodes not found");
+        }
+        if (verb == "cordon") {
+            node->second.unschedulable = true;
+            return exited(0);
+        }
+        if (verb == "drain") {
+            return guest.drainBlocked ? exited(1, {}, "Cannot evict pod as it would violate the pod's disruption budget.")
+                                      : exited(0);
+        }
+        return exited(1, {}, "unknown verb " + verb);
+    }
+
+    drivers::GuestExecStatus run(Guest& guest, const std::vector<std::string>& argv) {
+        const auto& program = argv.front();
+        if (program == "test" && argv.size() == 3) {
+            return exited(guest.files.contains(argv[2]) ? 0 : 1);
+        }
+        if (program == "tail") {
+            return exited(0, "[preflight] Some fatal errors occurred\n");
+        }
+        if (program == "kubectl") {
+            return kubectl(guest, argv);
+        }
+        if (program == "kubeadm" && argv.size() >= 4 && argv[1] == "token" && argv[2] == "create") {
+            if (!guest.apiServer) {
+                return exited(1, {}, "failed to create bootstrap token: connection refused");
+            }
+            guest.tokens.push_back(argv[3]);
+            return exited(0, argv[3] + "\n");
+        }
+        return exited(127, {}, "unknown program " + program);
+    }
+
+    std::mutex mutex_;
+    std::map<std::string, Guest> guests_;
+    std::map<std::string, std::vector<std::vector<std::string>>> commands_;
+    std::map<std::int64_t, drivers::GuestExecStatus> results_;
+    std::int64_t nextPid_ = 1;
+};
+
+}  // namespace gpuhost::test
