@@ -25,7 +25,6 @@ Result<Reply> poolReply(http::status status, const model::ClusterView& view, std
 
 }  // namespace
 
-// A daemon built without the cluster service answers 501, as a route without a handler does.
 Result<agent::ClusterApi*> clusterService(ApiContext& ctx) {
     if (ctx.clusters == nullptr) {
         return Error{model::ErrorCode::NotImplemented, "not implemented", {}};

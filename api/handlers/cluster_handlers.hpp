@@ -19,7 +19,8 @@ struct ClusterRoutes {
     nlohmann::json (*poolJson)(const model::ClusterPoolView& pool, const model::Uuid& clusterId);
 };
 
-/// The cluster service; NotImplemented (501) in a daemon built without it.
+/// The cluster service; NotImplemented (501) in a daemon built without it (the request
+/// handler answers so before a handler runs: see implemented()).
 model::Result<agent::ClusterApi*> clusterService(ApiContext& ctx);
 
 /// The cluster service and the {id} of the route, or the error that ends the call.

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <map>
 #include <optional>
+#include <set>
 #include <utility>
 
 #include "services/cluster_service.hpp"
@@ -18,6 +19,9 @@ class FakeClusterApi final : public agent::ClusterApi {
   public:
     std::map<model::Uuid, model::ClusterView> views;
     std::optional<agent::CreateCluster> lastCreate;
+    std::set<model::ClusterKind> offered{model::ClusterKind::Slurm, model::ClusterKind::Kubernetes};
+
+    bool offers(model::ClusterKind kind) const override { return offered.contains(kind); }
 
     boost::asio::awaitable<model::Result<model::ClusterView>> create(const model::Uuid& project,
                                                                      model::ClusterKind kind,
