@@ -70,7 +70,7 @@ Awaitable createCluster(ApiContext& ctx, const Call& call, const ClusterRoutes& 
     }
     auto view = co_await (*clusters)->create(*call.project, routes.kind, std::move(*request));
     if (!view) {
-        co_return view.error();
+        co_return routes.createError == nullptr ? view.error() : routes.createError(view.error());
     }
     co_return Reply{http::status::created, dump(routes.clusterJson(*view))};
 }

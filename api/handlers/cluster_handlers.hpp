@@ -17,6 +17,8 @@ struct ClusterRoutes {
     model::Result<model::ClusterPool> (*parsePool)(const nlohmann::json& body);
     nlohmann::json (*clusterJson)(const model::ClusterView& view);
     nlohmann::json (*poolJson)(const model::ClusterPoolView& pool, const model::Uuid& clusterId);
+    /// How the create body names what the service's error names in the spec (null: the same).
+    model::Error (*createError)(model::Error error) = nullptr;
 };
 
 /// The cluster service; NotImplemented (501) in a daemon built without it (the request

@@ -15,7 +15,8 @@ namespace {
 
 constexpr auto kSlurm = model::ClusterKind::Slurm;
 
-const ClusterRoutes kRoutes{kSlurm, parseCreateSlurmCluster, parseSlurmPool, slurmClusterJson, slurmPoolJson};
+const ClusterRoutes kRoutes{kSlurm,           parseCreateSlurmCluster, parseSlurmPool,
+                            slurmClusterJson, slurmPoolJson,           nullptr};
 
 Result<ClusterTarget> target(ApiContext& ctx, const Call& call) {
     return clusterTarget(ctx, call, kSlurm);

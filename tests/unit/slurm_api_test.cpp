@@ -362,7 +362,7 @@ TEST_CASE("slurm: capabilities list slurm when its handlers exist and the daemon
         return names;
     };
     CHECK(capabilities().contains("slurm"));
-    CHECK_FALSE(capabilities().contains("kubernetes"));  // its routes have no handlers yet
+    CHECK(capabilities().contains("kubernetes"));  // the same service serves both kinds
     // A cluster service without the Slurm kind: its routes answer 501 (before the body is
     // read) and the feature is not listed.
     f.clusters.offered = {model::ClusterKind::Kubernetes};
@@ -374,6 +374,7 @@ TEST_CASE("slurm: capabilities list slurm when its handlers exist and the daemon
     // Without the service every Slurm route answers 501, and the feature is not listed.
     f.context.clusters = nullptr;
     CHECK_FALSE(capabilities().contains("slurm"));
+    CHECK_FALSE(capabilities().contains("kubernetes"));
     for (auto [method, path] :
          {std::pair{http::verb::get, std::string("/clusters")},
           {http::verb::post, "/clusters"},
