@@ -21,7 +21,8 @@ struct ApiContext {
     const agent::Catalog& catalog;
     agent::Metrics& metrics;
     /// Clusters of every kind; null in a daemon without the cluster service, where the
-    /// Slurm routes answer 501 and /capabilities does not list "slurm".
+    /// Slurm and Kubernetes routes answer 501 and /capabilities lists neither (as for a kind
+    /// the service does not offer: see implemented() in router.hpp).
     agent::ClusterApi* clusters = nullptr;
     RenderCache projectLists{};
 };

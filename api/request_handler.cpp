@@ -114,7 +114,7 @@ boost::asio::awaitable<Result<Reply>> RequestHandler::dispatch(const Request& re
     if (!call) {
         co_return call.error();
     }
-    if (match.route->handler == nullptr) {
+    if (!implemented(*match.route, context_)) {
         co_return Error{ErrorCode::NotImplemented, "not implemented", {}};
     }
     if (match.route->takesBody) {

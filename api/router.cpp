@@ -1,5 +1,7 @@
 #include "router.hpp"
 
+#include "api_context.hpp"
+
 namespace gpuhost::api {
 
 namespace {
@@ -52,6 +54,14 @@ RouteMatch matchRoute(const std::vector<Route>& routes, http::verb method, std::
         }
     }
     return match;
+}
+
+bool implemented(const Route& route, const ApiContext& ctx) {
+    if (route.handler == nullptr) {
+        return false;
+    }
+    auto kind = model::parseClusterKind(route.feature);
+    return !kind || (ctx.clusters != nullptr && ctx.clusters->offers(*kind));
 }
 
 }  // namespace gpuhost::api

@@ -51,6 +51,11 @@ struct Route {
 /// The route table: every route of the API, read top to bottom (routes.cpp).
 const std::vector<Route>& routeTable();
 
+/// Whether this daemon serves the route: it has a handler, and the daemon has what its
+/// feature needs (the cluster service and the kind, for "slurm" and "kubernetes"). Any other
+/// route answers 501 after auth, before its body is read; /capabilities says the same.
+bool implemented(const Route& route, const ApiContext& ctx);
+
 struct RouteMatch {
     const Route* route = nullptr;  // null: no route for this method (see allow) or path
     PathParams params;

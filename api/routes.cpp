@@ -39,15 +39,18 @@ const std::vector<Route>& routeTable() {
         {verb::get,    "/api/v1alpha1/filesystems/{id}",                       Project,  false, "filesystems", h::getFilesystem},
         {verb::delete_,"/api/v1alpha1/filesystems/{id}",                       Project,  false, "filesystems", h::deleteFilesystem},
 
-        {verb::post,   "/api/v1alpha1/kubernetes/clusters",                    Project,  true,  "kubernetes", nullptr},
-        {verb::get,    "/api/v1alpha1/kubernetes/clusters",                    Project,  false, "kubernetes", nullptr},
-        {verb::get,    "/api/v1alpha1/kubernetes/clusters/{id}",               Project,  false, "kubernetes", nullptr},
-        {verb::patch,  "/api/v1alpha1/kubernetes/clusters/{id}",               Project,  true,  "kubernetes", nullptr},
-        {verb::delete_,"/api/v1alpha1/kubernetes/clusters/{id}",               Project,  false, "kubernetes", nullptr},
-        {verb::get,    "/api/v1alpha1/kubernetes/clusters/{id}/node-pools",    Project,  false, "kubernetes", nullptr},
-        {verb::get,    "/api/v1alpha1/kubernetes/clusters/{id}/node-pools/{pool}", Project, false, "kubernetes", nullptr},
-        {verb::get,    "/api/v1alpha1/kubernetes/node-pools",                  Project,  false, "kubernetes", nullptr},
-        {verb::get,    "/api/v1alpha1/kubernetes/clusters/{id}/kubeconfig",    Project,  false, "kubernetes", nullptr},
+        {verb::post,   "/api/v1alpha1/kubernetes/clusters",                    Project,  true,  "kubernetes", h::createKubernetesCluster},
+        {verb::get,    "/api/v1alpha1/kubernetes/clusters",                    Project,  false, "kubernetes", h::listKubernetesClusters},
+        {verb::get,    "/api/v1alpha1/kubernetes/clusters/{id}",               Project,  false, "kubernetes", h::getKubernetesCluster},
+        {verb::patch,  "/api/v1alpha1/kubernetes/clusters/{id}",               Project,  true,  "kubernetes", h::upgradeKubernetesCluster},
+        {verb::delete_,"/api/v1alpha1/kubernetes/clusters/{id}",               Project,  false, "kubernetes", h::deleteKubernetesCluster},
+        {verb::get,    "/api/v1alpha1/kubernetes/clusters/{id}/node-pools",    Project,  false, "kubernetes", h::listKubernetesClusterPools},
+        {verb::post,   "/api/v1alpha1/kubernetes/clusters/{id}/node-pools",    Project,  true,  "kubernetes", h::addKubernetesPool},  // extension
+        {verb::get,    "/api/v1alpha1/kubernetes/clusters/{id}/node-pools/{pool}", Project, false, "kubernetes", h::getKubernetesClusterPool},
+        {verb::patch,  "/api/v1alpha1/kubernetes/clusters/{id}/node-pools/{pool}", Project, true, "kubernetes", h::scaleKubernetesPool},  // extension
+        {verb::delete_,"/api/v1alpha1/kubernetes/clusters/{id}/node-pools/{pool}", Project, false, "kubernetes", h::removeKubernetesPool},  // extension
+        {verb::get,    "/api/v1alpha1/kubernetes/node-pools",                  Project,  false, "kubernetes", h::listKubernetesPools},
+        {verb::get,    "/api/v1alpha1/kubernetes/clusters/{id}/kubeconfig",    Project,  false, "kubernetes", h::getKubeconfig},
 
         {verb::post,   "/api/v1alpha1/slurm/clusters",                         Project,  true,  "slurm", h::createSlurmCluster},
         {verb::get,    "/api/v1alpha1/slurm/clusters",                         Project,  false, "slurm", h::listSlurmClusters},

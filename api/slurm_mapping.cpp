@@ -3,8 +3,6 @@
 #include "slurm_mapping.hpp"
 
 #include <algorithm>
-#include <set>
-#include <string_view>
 
 #include "json_mapping.hpp"
 #include "model/posix_user.hpp"
@@ -16,84 +14,9 @@ namespace gpuhost::api {
 using model::Error;
 using model::Result;
 using nlohmann::json;
+using namespace fields;
 
 namespace {
-
-std::string join(const std::string& prefix, std::string_view key) {
-    return prefix.empty() ? std::string(key) : prefix + "." + std::string(key);
-}
-
-std::string indexed(std::string_view field, std::size_t i) {
-    return std::string(field) + "[" + std::to_string(i) + "]";
-}
-
-// The member `key` when present and not null (null means "not given", as elsewhere).
-const json* find(const json& body, std::string_view key) {
-    auto it = body.find(key);
-    return it == body.end() || it->is_null() ? nullptr : &*it;
-}
-
-Result<void> rejectUnknown(const json& body, const std::set<std::string_view>& known,
-                           const std::string& prefix) {
-    for (const auto& [key, value] : body.items()) {
-        if (!known.contains(key)) {
-            return Error::invalid(join(prefix, key), "unknown field");
-        }
-    }
-    return {};
-}
-
-Result<void> readString(const json& body, std::string_view key, const std::string& field, std::string& out,
-                        bool required) {
-    const json* value = find(body, key);
-    if (value == nullptr) {
-        return required ? Result<void>(Error::invalid(field, "is required")) : Result<void>{};
-    }
-    if (!value->is_string()) {
-        return Error::invalid(field, "must be a string");
-    }
-    out = value->get<std::string>();
-    if (out.empty()) {
-        return Error::invalid(field, "must not be empty");
-    }
-    return {};
-}
-
-// A count: a JSON integer in [0, max] (2.0, -1, 1e9 and "3" are refused).
-Result<unsigned> readCount(const json* value, const std::string& field, unsigned max) {
-    if (value == nullptr) {
-        return Error::invalid(field, "is required");
-    }
-    if (!value->is_number_integer()) {
-        return Error::invalid(field, "must be a whole number");
-    }
-    if (!value->is_number_unsigned()) {
-        return Error::invalid(field, "must not be negative");
-    }
-    if (value->get<std::uint64_t>() > max) {
-        return Error::invalid(field, "must be at most " + std::to_string(max));
-    }
-    return static_cast<unsigned>(value->get<std::uint64_t>());
-}
-
-Result<std::vector<std::string>> readStrings(const json& body, std::string_view key,
-                                             const std::string& field) {
-    std::vector<std::string> out;
-    const json* value = find(body, key);
-    if (value == nullptr) {
-        return out;
-    }
-    if (!value->is_array()) {
-        return Error::invalid(field, "must be a list of strings");
-    }
-    for (std::size_t i = 0; i < value->size(); ++i) {
-        if (!(*value)[i].is_string()) {
-            return Error::invalid(indexed(field, i), "must be a string");
-        }
-        out.push_back((*value)[i].get<std::string>());
-    }
-    return out;
-}
 
 // Slurm release numbers: "23.11" or "23.11.4".
 Result<void> validateVersion(std::string_view version) {
@@ -116,46 +39,6 @@ Result<void> validateVersion(std::string_view version) {
         return Error::invalid("version", "must be a Slurm release such as 23.11 or 23.11.4");
     }
     return {};
-}
-
-// `prefix` is where the pool sits in the body: "nodePools[2]", or "" for a body that is one pool.
-Result<model::ClusterPool> parsePool(const json& body, const std::string& prefix) {
-    if (!body.is_object()) {
-        return Error::invalid(prefix, "must be an object");
-    }
-    if (auto known = rejectUnknown(body, {"name", "type", "count", "partitions"}, prefix); !known) {
-        return known.error();
-    }
-    model::ClusterPool pool;
-    for (auto read : {readString(body, "name", join(prefix, "name"), pool.name, true),
-                      readString(body, "type", join(prefix, "type"), pool.type, true)}) {
-        if (!read) {
-            return read.error();
-        }
-    }
-    auto count = readCount(find(body, "count"), join(prefix, "count"), kMaxParsedPoolCount);
-    if (!count) {
-        return count.error();
-    }
-    pool.count = *count;
-    auto partitions = readStrings(body, "partitions", join(prefix, "partitions"));
-    if (!partitions) {
-        return partitions.error();
-    }
-    pool.partitions = std::move(*partitions);
-    // validatePool names fields under a prefix; a body that is one pool has none.
-    std::string base = prefix.empty() ? "pool" : prefix;
-    if (auto valid = model::validatePool(pool, base); !valid) {
-        Error error = valid.error();
-        if (prefix.empty() && error.field.starts_with(base + ".")) {
-            error.field.erase(0, base.size() + 1);
-            if (error.message.starts_with(base + ".")) {
-                error.message.erase(0, base.size() + 1);
-            }
-        }
-        return error;
-    }
-    return pool;
 }
 
 Result<void> parseLoginNodes(const json& body, agent::CreateCluster& request) {
@@ -193,22 +76,10 @@ Result<std::vector<std::string>> parseKeys(const json& body) {
     return lines;
 }
 
-json optionalText(const std::optional<std::string>& text) {
-    return text ? json(*text) : json(nullptr);
-}
-
-json nonEmpty(const std::string& text) {
-    return text.empty() ? json(nullptr) : json(text);
-}
-
-json instanceId(const model::Uuid& id) {
-    return id.isNil() ? json(nullptr) : json(id.str());
-}
-
 json nodeJson(const model::ClusterNode& node) {
     return json{
         {"name", node.name},
-        {"instanceID", instanceId(node.instanceId)},
+        {"instanceID", instanceIdJson(node.instanceId)},
         {"instanceState", node.instanceState},
         {"states", node.states},
         {"slurmdVersion", nonEmpty(node.slurmdVersion)},
@@ -225,7 +96,7 @@ json loginNodeJson(const model::ClusterNode& node) {
         {"name", node.name},
         {"publicIP", optionalText(node.publicIp)},
         {"privateIP", optionalText(node.privateIp)},
-        {"instanceID", instanceId(node.instanceId)},
+        {"instanceID", instanceIdJson(node.instanceId)},
     };
 }
 
@@ -268,7 +139,7 @@ Result<agent::CreateCluster> parseCreateSlurmCluster(const json& body) {
                               "must list 1 to " + std::to_string(model::kMaxClusterPools) + " pools");
     }
     for (std::size_t i = 0; i < pools->size(); ++i) {
-        auto pool = parsePool((*pools)[i], indexed("nodePools", i));
+        auto pool = parsePool((*pools)[i], indexed("nodePools", i), PoolMembers::WithPartitions);
         if (!pool) {
             return pool.error();
         }
@@ -283,14 +154,7 @@ Result<agent::CreateCluster> parseCreateSlurmCluster(const json& body) {
 }
 
 Result<model::ClusterPool> parseSlurmPool(const json& body) {
-    return parsePool(body, "");
-}
-
-Result<unsigned> parsePoolScale(const json& body) {
-    if (auto known = rejectUnknown(body, {"count"}, ""); !known) {
-        return known.error();
-    }
-    return readCount(find(body, "count"), "count", kMaxParsedPoolCount);
+    return parsePool(body, "", PoolMembers::WithPartitions);
 }
 
 Result<model::ClusterUser> parseSlurmUser(const json& body) {
@@ -363,7 +227,7 @@ json slurmClusterJson(const model::ClusterView& view) {
         {"id", view.cluster.id.str()},
         {"name", view.cluster.name},
         {"version", nonEmpty(view.version)},
-        {"status", {{"type", model::nameOf(view.status.phase)}, {"details", view.status.details}}},
+        {"status", clusterStatusJson(view.status)},
         {"controller", view.controller ? nodeJson(*view.controller) : json(nullptr)},
         {"loginNodes", std::move(login)},
         {"nodePools", std::move(pools)},

@@ -51,6 +51,10 @@ ClusterService::ClusterService(ClusterTable& table, ClusterController& controlle
       instances_(instances),
       options_(options) {}
 
+bool ClusterService::offers(ClusterKind kind) const {
+    return controller_.driver(kind) != nullptr;
+}
+
 Result<void> ClusterService::checkSpec(const Cluster& cluster, const ClusterKindDriver& kind) const {
     if (auto valid = model::validateResourceName(cluster.name, "name"); !valid) {
         return valid;

@@ -31,6 +31,10 @@ class ClusterApi {
   public:
     virtual ~ClusterApi() = default;
 
+    /// Whether this daemon has the kind's driver: the API answers 501 on every route of a kind
+    /// it lacks, and /capabilities leaves the kind out.
+    virtual bool offers(model::ClusterKind kind) const = 0;
+
     /// 201: the cluster in PENDING (or OUT_OF_STOCK when its machines do not fit as a group).
     virtual boost::asio::awaitable<model::Result<model::ClusterView>> create(const model::Uuid& project,
                                                                              model::ClusterKind kind,
@@ -110,6 +114,7 @@ class ClusterService final : public ClusterApi {
                    BlockingPool& storePool, const Catalog& catalog, const InstanceService& instances,
                    const ClusterOptions& options);
 
+    bool offers(model::ClusterKind kind) const override;
     boost::asio::awaitable<model::Result<model::ClusterView>> create(const model::Uuid& project,
                                                                      model::ClusterKind kind,
                                                                      CreateCluster request) override;

@@ -31,11 +31,6 @@ model::Result<bool> queryFlag(std::string_view target, std::string_view name) {
     return flag.value_or(false);
 }
 
-// A feature whose service this daemon lacks answers 501 on every route, handlers or not.
-bool served(const ApiContext& ctx, std::string_view feature) {
-    return (feature != "slurm" && feature != "kubernetes") || ctx.clusters != nullptr;
-}
-
 }  // namespace
 
 Awaitable listInstanceTypes(ApiContext& ctx, const Call&) {
@@ -46,23 +41,23 @@ Awaitable listInstanceTypes(ApiContext& ctx, const Call&) {
     co_return Reply{http::status::ok, dump(body)};
 }
 
-// Features are derived from the route table: one is implemented when every one of
-// its routes has a handler and the daemon has the service behind them, so this answer
-// changes only when the code or the daemon's wiring does.
+// Features are derived from the route table: one is implemented when every one of its
+// routes is (a handler, and the service and cluster kind behind it: implemented()), so this
+// answer changes only when the code or the daemon's wiring does.
 Awaitable getCapabilities(ApiContext& ctx, const Call& call) {
     auto detail = queryFlag(call.request.target(), "detail");
     if (!detail) {
         co_return detail.error();
     }
-    std::map<std::string_view, bool> implemented;
+    std::map<std::string_view, bool> served;
     for (const auto& route : routeTable()) {
-        auto [it, inserted] = implemented.emplace(route.feature, true);
-        it->second = it->second && route.handler != nullptr && served(ctx, route.feature);
+        auto [it, inserted] = served.emplace(route.feature, true);
+        it->second = it->second && implemented(route, ctx);
     }
     if (!*detail) {
         // The Atlas contract: a JSON array of the implemented features' names.
         auto names = nlohmann::json::array();
-        for (const auto& [name, done] : implemented) {
+        for (const auto& [name, done] : served) {
             if (done) {
                 names.push_back(name);
             }
@@ -70,7 +65,7 @@ Awaitable getCapabilities(ApiContext& ctx, const Call& call) {
         co_return Reply{http::status::ok, dump(names)};
     }
     auto features = nlohmann::json::array();
-    for (const auto& [name, done] : implemented) {
+    for (const auto& [name, done] : served) {
         features.push_back({{"name", name}, {"implemented", done}});
     }
     nlohmann::json body{

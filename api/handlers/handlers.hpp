@@ -32,6 +32,19 @@ Awaitable listFilesystems(ApiContext& ctx, const Call& call);
 Awaitable getFilesystem(ApiContext& ctx, const Call& call);
 Awaitable deleteFilesystem(ApiContext& ctx, const Call& call);
 
+Awaitable createKubernetesCluster(ApiContext& ctx, const Call& call);
+Awaitable listKubernetesClusters(ApiContext& ctx, const Call& call);
+Awaitable getKubernetesCluster(ApiContext& ctx, const Call& call);
+Awaitable upgradeKubernetesCluster(ApiContext& ctx, const Call& call);
+Awaitable deleteKubernetesCluster(ApiContext& ctx, const Call& call);
+Awaitable listKubernetesClusterPools(ApiContext& ctx, const Call& call);
+Awaitable getKubernetesClusterPool(ApiContext& ctx, const Call& call);
+Awaitable listKubernetesPools(ApiContext& ctx, const Call& call);
+Awaitable addKubernetesPool(ApiContext& ctx, const Call& call);
+Awaitable scaleKubernetesPool(ApiContext& ctx, const Call& call);
+Awaitable removeKubernetesPool(ApiContext& ctx, const Call& call);
+Awaitable getKubeconfig(ApiContext& ctx, const Call& call);
+
 Awaitable createSlurmCluster(ApiContext& ctx, const Call& call);
 Awaitable listSlurmClusters(ApiContext& ctx, const Call& call);
 Awaitable getSlurmCluster(ApiContext& ctx, const Call& call);

@@ -1,5 +1,6 @@
 // The Slurm routes: /slurm/clusters, their node pools and their users. Every call names
 // ClusterKind::Slurm, so a Kubernetes cluster is a 404 here, as another project's is.
+#include "handlers/cluster_handlers.hpp"
 #include "handlers/handlers.hpp"
 #include "json_mapping.hpp"
 #include "model/posix_user.hpp"
@@ -7,7 +8,6 @@
 
 namespace gpuhost::api::handlers {
 
-using model::Error;
 using model::Result;
 using nlohmann::json;
 
@@ -15,43 +15,11 @@ namespace {
 
 constexpr auto kSlurm = model::ClusterKind::Slurm;
 
-// A daemon built without the cluster service answers 501, as a route without a handler does.
-Result<agent::ClusterApi*> service(ApiContext& ctx) {
-    if (ctx.clusters == nullptr) {
-        return Error{model::ErrorCode::NotImplemented, "not implemented", {}};
-    }
-    return ctx.clusters;
-}
+const ClusterRoutes kRoutes{kSlurm,           parseCreateSlurmCluster, parseSlurmPool,
+                            slurmClusterJson, slurmPoolJson,           nullptr};
 
-// The cluster service and the {id} of the route, or the error that ends the call.
-struct Target {
-    agent::ClusterApi* clusters;
-    model::Uuid id;
-};
-
-Result<Target> target(ApiContext& ctx, const Call& call) {
-    auto clusters = service(ctx);
-    if (!clusters) {
-        return clusters.error();
-    }
-    auto id = pathId(call);
-    if (!id) {
-        return id.error();
-    }
-    // Another project's cluster or an unknown one: 404 before anything else of the request is
-    // looked at, so the answer never depends on whether the id exists elsewhere.
-    if (auto found = (*clusters)->get(*call.project, model::ClusterKind::Slurm, *id); !found) {
-        return found.error();
-    }
-    return Target{*clusters, *id};
-}
-
-Result<std::string> pathPool(const Call& call) {
-    const std::string& pool = call.params.at("pool");
-    if (auto valid = model::validateResourceName(pool, "pool"); !valid) {
-        return valid.error();
-    }
-    return pool;
+Result<ClusterTarget> target(ApiContext& ctx, const Call& call) {
+    return clusterTarget(ctx, call, kSlurm);
 }
 
 Result<std::string> pathUsername(const Call& call) {
@@ -62,15 +30,6 @@ Result<std::string> pathUsername(const Call& call) {
     return username;
 }
 
-Result<Reply> poolReply(http::status status, const model::ClusterView& view, std::string_view name) {
-    for (const auto& pool : view.pools) {
-        if (pool.pool.name == name) {
-            return Reply{status, dump(slurmPoolJson(pool, view.cluster.id))};
-        }
-    }
-    return Error::notFound("node pool");
-}
-
 Result<Reply> userReply(http::status status, const Result<model::ClusterUserView>& user) {
     if (!user) {
         return user.error();
@@ -78,161 +37,46 @@ Result<Reply> userReply(http::status status, const Result<model::ClusterUserView
     return Reply{status, dump(slurmUserJson(*user))};
 }
 
-Reply noContent() {
-    return Reply{http::status::no_content, {}, {}};
-}
-
 }  // namespace
 
 Awaitable createSlurmCluster(ApiContext& ctx, const Call& call) {
-    auto clusters = service(ctx);
-    if (!clusters) {
-        co_return clusters.error();
-    }
-    auto request = parseCreateSlurmCluster(call.body);
-    if (!request) {
-        co_return request.error();
-    }
-    auto view = co_await (*clusters)->create(*call.project, kSlurm, std::move(*request));
-    if (!view) {
-        co_return view.error();
-    }
-    co_return Reply{http::status::created, dump(slurmClusterJson(*view))};
+    return createCluster(ctx, call, kRoutes);
 }
 
 Awaitable listSlurmClusters(ApiContext& ctx, const Call& call) {
-    auto clusters = service(ctx);
-    if (!clusters) {
-        co_return clusters.error();
-    }
-    auto list = json::array();
-    for (const auto& view : (*clusters)->list(*call.project, kSlurm)) {
-        list.push_back(slurmClusterJson(view));
-    }
-    co_return Reply{http::status::ok, dump(list)};
+    return listClusters(ctx, call, kRoutes);
 }
 
 Awaitable getSlurmCluster(ApiContext& ctx, const Call& call) {
-    auto at = target(ctx, call);
-    if (!at) {
-        co_return at.error();
-    }
-    auto view = at->clusters->get(*call.project, kSlurm, at->id);
-    if (!view) {
-        co_return view.error();
-    }
-    co_return Reply{http::status::ok, dump(slurmClusterJson(*view))};
+    return getCluster(ctx, call, kRoutes);
 }
 
 Awaitable deleteSlurmCluster(ApiContext& ctx, const Call& call) {
-    auto at = target(ctx, call);
-    if (!at) {
-        co_return at.error();
-    }
-    auto removed = co_await at->clusters->remove(*call.project, kSlurm, at->id);
-    if (!removed) {
-        co_return removed.error();
-    }
-    co_return noContent();
+    return deleteCluster(ctx, call, kRoutes);
 }
 
 Awaitable listSlurmClusterPools(ApiContext& ctx, const Call& call) {
-    auto at = target(ctx, call);
-    if (!at) {
-        co_return at.error();
-    }
-    auto view = at->clusters->get(*call.project, kSlurm, at->id);
-    if (!view) {
-        co_return view.error();
-    }
-    auto list = json::array();
-    for (const auto& pool : view->pools) {
-        list.push_back(slurmPoolJson(pool, view->cluster.id));
-    }
-    co_return Reply{http::status::ok, dump(list)};
+    return listClusterPools(ctx, call, kRoutes);
 }
 
 Awaitable getSlurmClusterPool(ApiContext& ctx, const Call& call) {
-    auto at = target(ctx, call);
-    if (!at) {
-        co_return at.error();
-    }
-    auto pool = pathPool(call);
-    if (!pool) {
-        co_return pool.error();
-    }
-    auto view = at->clusters->get(*call.project, kSlurm, at->id);
-    if (!view) {
-        co_return view.error();
-    }
-    co_return poolReply(http::status::ok, *view, *pool);
+    return getClusterPool(ctx, call, kRoutes);
 }
 
 Awaitable listSlurmPools(ApiContext& ctx, const Call& call) {
-    auto clusters = service(ctx);
-    if (!clusters) {
-        co_return clusters.error();
-    }
-    auto list = json::array();
-    for (const auto& view : (*clusters)->list(*call.project, kSlurm)) {
-        for (const auto& pool : view.pools) {
-            list.push_back(slurmPoolJson(pool, view.cluster.id));
-        }
-    }
-    co_return Reply{http::status::ok, dump(list)};
+    return listPools(ctx, call, kRoutes);
 }
 
 Awaitable addSlurmPool(ApiContext& ctx, const Call& call) {
-    auto at = target(ctx, call);
-    if (!at) {
-        co_return at.error();
-    }
-    auto pool = parseSlurmPool(call.body);
-    if (!pool) {
-        co_return pool.error();
-    }
-    std::string name = pool->name;
-    auto view = co_await at->clusters->addPool(*call.project, kSlurm, at->id, std::move(*pool));
-    if (!view) {
-        co_return view.error();
-    }
-    co_return poolReply(http::status::created, *view, name);
+    return addPool(ctx, call, kRoutes);
 }
 
 Awaitable scaleSlurmPool(ApiContext& ctx, const Call& call) {
-    auto at = target(ctx, call);
-    if (!at) {
-        co_return at.error();
-    }
-    auto pool = pathPool(call);
-    if (!pool) {
-        co_return pool.error();
-    }
-    auto count = parsePoolScale(call.body);
-    if (!count) {
-        co_return count.error();
-    }
-    auto view = co_await at->clusters->scalePool(*call.project, kSlurm, at->id, *pool, *count);
-    if (!view) {
-        co_return view.error();
-    }
-    co_return poolReply(http::status::accepted, *view, *pool);
+    return scalePool(ctx, call, kRoutes);
 }
 
 Awaitable removeSlurmPool(ApiContext& ctx, const Call& call) {
-    auto at = target(ctx, call);
-    if (!at) {
-        co_return at.error();
-    }
-    auto pool = pathPool(call);
-    if (!pool) {
-        co_return pool.error();
-    }
-    auto removed = co_await at->clusters->removePool(*call.project, kSlurm, at->id, *pool);
-    if (!removed) {
-        co_return removed.error();
-    }
-    co_return noContent();
+    return removePool(ctx, call, kRoutes);
 }
 
 Awaitable listSlurmUsers(ApiContext& ctx, const Call& call) {

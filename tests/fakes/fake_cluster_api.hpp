@@ -4,6 +4,7 @@
 #include <chrono>
 #include <map>
 #include <optional>
+#include <set>
 #include <utility>
 
 #include "services/cluster_service.hpp"
@@ -18,11 +19,21 @@ class FakeClusterApi final : public agent::ClusterApi {
   public:
     std::map<model::Uuid, model::ClusterView> views;
     std::optional<agent::CreateCluster> lastCreate;
+    /// What clientConfig answers for a cluster that exists (e.g. Unavailable); none: a text.
+    std::optional<model::Error> clientConfigError;
+    /// What create answers instead of a cluster (e.g. the service's InvalidArgument).
+    std::optional<model::Error> createError;
+    std::set<model::ClusterKind> offered{model::ClusterKind::Slurm, model::ClusterKind::Kubernetes};
+
+    bool offers(model::ClusterKind kind) const override { return offered.contains(kind); }
 
     boost::asio::awaitable<model::Result<model::ClusterView>> create(const model::Uuid& project,
                                                                      model::ClusterKind kind,
                                                                      agent::CreateCluster request) override {
         lastCreate = request;
+        if (createError) {
+            co_return *createError;
+        }
         for (const auto& [id, view] : views) {
             if (view.cluster.projectId == project && view.cluster.kind == kind &&
                 view.cluster.name == request.name) {
@@ -99,6 +110,9 @@ class FakeClusterApi final : public agent::ClusterApi {
         auto found = find(project, kind, id);
         if (!found) {
             return found.error();
+        }
+        if (clientConfigError) {
+            return *clientConfigError;
         }
         return "kubeconfig of " + (*found)->cluster.name;
     }

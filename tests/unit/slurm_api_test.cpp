@@ -362,10 +362,19 @@ TEST_CASE("slurm: capabilities list slurm when its handlers exist and the daemon
         return names;
     };
     CHECK(capabilities().contains("slurm"));
-    CHECK_FALSE(capabilities().contains("kubernetes"));  // its routes have no handlers yet
+    CHECK(capabilities().contains("kubernetes"));  // the same service serves both kinds
+    // A cluster service without the Slurm kind: its routes answer 501 (before the body is
+    // read) and the feature is not listed.
+    f.clusters.offered = {model::ClusterKind::Kubernetes};
+    CHECK_FALSE(capabilities().contains("slurm"));
+    CHECK(f.call(http::verb::get, "/clusters").result() == http::status::not_implemented);
+    CHECK(f.send(http::verb::post, kBase + "/clusters", kOperator, "{", f.project).result() ==
+          http::status::not_implemented);
+    f.clusters.offered = {model::ClusterKind::Slurm, model::ClusterKind::Kubernetes};
     // Without the service every Slurm route answers 501, and the feature is not listed.
     f.context.clusters = nullptr;
     CHECK_FALSE(capabilities().contains("slurm"));
+    CHECK_FALSE(capabilities().contains("kubernetes"));
     for (auto [method, path] :
          {std::pair{http::verb::get, std::string("/clusters")},
           {http::verb::post, "/clusters"},
