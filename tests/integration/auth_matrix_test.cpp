@@ -100,8 +100,16 @@ TEST_CASE("auth matrix: every {id} route × another project's resource → 404, 
              REQUIRE(created.status == 201);
              return nlohmann::json::parse(created.body).at("id").get<std::string>();
          }},
+        {"/api/v1alpha1/kubernetes/clusters/",
+         [&] {
+             auto created = httpRequest(
+                 daemon.port(), "POST", kBase + "/kubernetes/clusters", inProject(owner, true),
+                 R"({"name":"probe","version":"1.31.2","defaultNodePool":{"name":"cpu","type":"cpu.small","count":1}})");
+             REQUIRE(created.status == 201);
+             return nlohmann::json::parse(created.body).at("id").get<std::string>();
+         }},
     };
-    // A feature the daemon does not serve (Kubernetes today) answers 501 on every route,
+    // A feature the daemon does not serve answers 501 on every route,
     // handler or not: /capabilities leaves it out, and so does this test.
     auto served = nlohmann::json::parse(
         httpRequest(daemon.port(), "GET", kBase + "/capabilities", inProject(owner)).body);

@@ -63,9 +63,10 @@ Daemon::Daemon(std::string extraYaml, std::string listen, std::string libvirtUri
         {"libvirt", "libvirt:\n  uri: " + libvirtUri + "\n  virt_type: qemu\n  pool: " + poolName_ +
                         "\n  shutdown_timeout_s: 2\n  resync_interval_s: 2\n"},
         {"images", "images:\n  ubuntu22.04: {path: base.img}\n"},
-        // Slurm clusters' VMs boot the same small file (no Slurm inside: enough for the API and
+        // Slurm and Kubernetes clusters' VMs boot the same small file (no Slurm inside: enough for the API and
         // for what happens to their VMs).
         {"slurm", "slurm:\n  image: ubuntu22.04\n"},
+        {"kubernetes", "kubernetes:\n  image: ubuntu22.04\n"},
         {"auth", "auth:\n  tokens:\n    - {name: operator, sha256: " + sha256Hex(kOperatorToken) +
                      ", projects: [\"*\"]}\n    - {name: limited, sha256: " + sha256Hex(kLimitedToken) +
                      ", projects: [" + kLimitedProject + "]}\n"},
