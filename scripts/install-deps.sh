@@ -28,7 +28,10 @@ wanted=()
 for group in "${groups[@]}"; do
   case "$group" in
     build) wanted+=("${build[@]}") ;;
-    test) wanted+=("${test[@]}") ;;
+    # kubectl reads the kubeconfigs gpuhostd hands out (tests/integration/kubectl_test.cpp);
+    # Debian's kubernetes-client unless a kubectl is already installed (e.g. Google Cloud
+    # SDK's, whose package would conflict with it).
+    test) wanted+=("${test[@]}"); command -v kubectl >/dev/null || wanted+=(kubernetes-client) ;;
     slurm) wanted+=("${slurm[@]}") ;;
     run) wanted+=("${run[@]}") ;;
     bench) wanted+=("${bench[@]}") ;;
