@@ -47,14 +47,16 @@ void parseKubernetes(Config& config, const YAML::Node& node) {
         for (const auto& minor : k8s.versions) {
             auto parsed = kubernetes::parseKubernetesVersion(minor + ".0", "kubernetes.versions");
             if (!parsed || !kubernetes::kubeadmApiVersion(*parsed)) {
-                fail("kubernetes.versions", "entries are minor versions kubeadm configs exist for, such as 1.31");
+                fail("kubernetes.versions",
+                     "entries are minor versions kubeadm configs exist for, such as 1.31");
             }
         }
     }
     if (node["default_version"]) {
         k8s.defaultVersion = scalar(node["default_version"], "kubernetes.default_version");
     }
-    auto defaultVersion = kubernetes::parseKubernetesVersion(k8s.defaultVersion, "kubernetes.default_version");
+    auto defaultVersion =
+        kubernetes::parseKubernetesVersion(k8s.defaultVersion, "kubernetes.default_version");
     if (!defaultVersion) {
         fail("kubernetes.default_version", defaultVersion.error().message);
     }
@@ -99,7 +101,8 @@ void parseKubernetes(Config& config, const YAML::Node& node) {
         k8s.cniManifest = scalar(node["cni_manifest"], "kubernetes.cni_manifest");
     }
     if (node["device_plugin_manifest"]) {
-        k8s.devicePluginManifest = scalar(node["device_plugin_manifest"], "kubernetes.device_plugin_manifest");
+        k8s.devicePluginManifest =
+            scalar(node["device_plugin_manifest"], "kubernetes.device_plugin_manifest");
     }
     if (node["token_ttl_s"]) {
         // kubeadm's bootstrap tokens: at least an hour, so slow (TCG) boots still join.
@@ -110,8 +113,8 @@ void parseKubernetes(Config& config, const YAML::Node& node) {
         k8s.tokenTtl = std::chrono::seconds(ttl);
     }
     if (node["kubeconfig_validity_hours"]) {
-        k8s.kubeconfigValidity = std::chrono::hours(
-            positiveInteger(node["kubeconfig_validity_hours"], "kubernetes.kubeconfig_validity_hours", 24 * 365 * 5));
+        k8s.kubeconfigValidity = std::chrono::hours(positiveInteger(
+            node["kubeconfig_validity_hours"], "kubernetes.kubeconfig_validity_hours", 24 * 365 * 5));
     }
 }
 

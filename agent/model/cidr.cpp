@@ -29,7 +29,8 @@ std::optional<unsigned> decimal(std::string_view text, unsigned max) {
 
 std::string Ipv4Cidr::text() const {
     return std::to_string(base >> 24) + "." + std::to_string((base >> 16) & 0xff) + "." +
-           std::to_string((base >> 8) & 0xff) + "." + std::to_string(base & 0xff) + "/" + std::to_string(prefix);
+           std::to_string((base >> 8) & 0xff) + "." + std::to_string(base & 0xff) + "/" +
+           std::to_string(prefix);
 }
 
 bool Ipv4Cidr::overlaps(const Ipv4Cidr& other) const {

@@ -27,7 +27,8 @@ constexpr int kApiServerPort = 6443;
 const std::string kAdminConf = "/etc/kubernetes/admin.conf";
 
 std::int64_t unixNow() {
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
         .count();
 }
 
@@ -242,10 +243,11 @@ Result<std::string> KubernetesKind::clientConfig(const ClusterState& state) cons
 
 kubernetes::BootstrapOptions KubernetesKind::bootstrapOptions(const model::Cluster& cluster) const {
     auto options = options_.bootstrap;
-    bool anyGpu = std::any_of(cluster.pools.begin(), cluster.pools.end(), [&](const model::ClusterPool& pool) {
-        const auto* type = catalog_.findInstanceType(pool.type);
-        return type != nullptr && type->gpuCount > 0;
-    });
+    bool anyGpu =
+        std::any_of(cluster.pools.begin(), cluster.pools.end(), [&](const model::ClusterPool& pool) {
+            const auto* type = catalog_.findInstanceType(pool.type);
+            return type != nullptr && type->gpuCount > 0;
+        });
     if (!anyGpu) {
         options.devicePluginManifest.clear();
     }
@@ -311,7 +313,8 @@ asio::awaitable<Result<bool>> KubernetesKind::exists(const ClusterState& state, 
     if (!guest) {
         co_return Error{ErrorCode::Unavailable, "no guest agent for " + member.name, {}};
     }
-    auto result = co_await exec(*guest, guestArgv("test", "-e", std::string(path)), {}, options_.commandTimeout);
+    auto result =
+        co_await exec(*guest, guestArgv("test", "-e", std::string(path)), {}, options_.commandTimeout);
     if (!result) {
         co_return result.error();
     }
@@ -328,7 +331,8 @@ asio::awaitable<std::string> KubernetesKind::logTail(const ClusterState& state, 
     co_return tail ? *tail : std::string("(no log: ") + tail.error().message + ")";
 }
 
-asio::awaitable<Result<std::string>> KubernetesKind::kubectl(const ClusterState& state, const Instance& controlPlane,
+asio::awaitable<Result<std::string>> KubernetesKind::kubectl(const ClusterState& state,
+                                                             const Instance& controlPlane,
                                                              std::vector<std::string> args) const {
     auto argv = guestArgv("kubectl", "--kubeconfig", kAdminConf);
     argv.insert(argv.end(), args.begin(), args.end());
@@ -370,8 +374,9 @@ asio::awaitable<StepOutcome> KubernetesKind::bootstrap(const ClusterState& state
     const std::string initStep = "kubeadm init on " + controlPlane->name;
     auto failed = co_await exists(state, *controlPlane, kubernetes::kInitSteps.failed);
     if (!failed) {
-        co_return failed.error().code == ErrorCode::Unavailable ? StepOutcome::waiting(initStep + " (booting)")
-                                                                : StepOutcome::transient(initStep, failed.error().message);
+        co_return failed.error().code == ErrorCode::Unavailable
+            ? StepOutcome::waiting(initStep + " (booting)")
+            : StepOutcome::transient(initStep, failed.error().message);
     }
     if (*failed) {
         auto tail = co_await logTail(state, *controlPlane, kubernetes::kInitSteps.log);
@@ -406,9 +411,11 @@ asio::awaitable<StepOutcome> KubernetesKind::bootstrap(const ClusterState& state
         }
         joining += (joining.empty() ? "" : ", ") + nodeName(*member.owner);
     }
-    auto outcome = joining.empty() ? StepOutcome::finished("") : StepOutcome::waiting("kubeadm join on " + joining);
+    auto outcome =
+        joining.empty() ? StepOutcome::finished("") : StepOutcome::waiting("kubeadm join on " + joining);
     // The token is looked at again well before it expires, whatever else happens.
-    outcome.recheckAfter = std::max<std::chrono::milliseconds>(options_.tokenTtl / 4, std::chrono::seconds(1));
+    outcome.recheckAfter =
+        std::max<std::chrono::milliseconds>(options_.tokenTtl / 4, std::chrono::seconds(1));
     if (*renewed) {
         outcome.kindState = serializeProgress(**renewed);
     }
@@ -460,7 +467,8 @@ asio::awaitable<Result<SchedulerReport>> KubernetesKind::observe(const ClusterSt
     co_return report;
 }
 
-asio::awaitable<Result<bool>> KubernetesKind::retire(const ClusterState& state, const std::vector<Instance>& leaving) {
+asio::awaitable<Result<bool>> KubernetesKind::retire(const ClusterState& state,
+                                                     const std::vector<Instance>& leaving) {
     const auto* controlPlane = state.memberWithRole(kControlPlane);
     if (controlPlane == nullptr || controlPlane->state == InstanceState::Deleting ||
         controlPlane->state == InstanceState::OutOfStock || controlPlane->state == InstanceState::Failed) {
@@ -494,16 +502,18 @@ asio::awaitable<Result<bool>> KubernetesKind::retire(const ClusterState& state, 
             co_return cordoned.error();
         }
         auto drained = co_await kubectl(state, *controlPlane,
-                                        guestArgv("drain", name, "--ignore-daemonsets", "--delete-emptydir-data",
-                                                  "--timeout=" + drainTimeout));
+                                        guestArgv("drain", name, "--ignore-daemonsets",
+                                                  "--delete-emptydir-data", "--timeout=" + drainTimeout));
         if (!drained) {
             // A PodDisruptionBudget or a slow pod: the node stays cordoned and is tried again.
-            log::info("Kubernetes node not drained yet",
-                      {{"cluster", state.entry.cluster.id.str()}, {"node", name}, {"why", drained.error().message}});
+            log::info("Kubernetes node not drained yet", {{"cluster", state.entry.cluster.id.str()},
+                                                          {"node", name},
+                                                          {"why", drained.error().message}});
             allGone = false;
             continue;
         }
-        if (auto removed = co_await kubectl(state, *controlPlane, guestArgv("delete", "node", name, "--ignore-not-found"));
+        if (auto removed = co_await kubectl(state, *controlPlane,
+                                            guestArgv("delete", "node", name, "--ignore-not-found"));
             !removed) {
             co_return removed.error();
         }

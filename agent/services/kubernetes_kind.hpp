@@ -21,7 +21,8 @@ struct KubernetesOptions {
     std::string defaultVersion = "1.31.2";
     std::string podCidr = "10.244.0.0/16";
     std::string serviceCidr = "10.96.0.0/12";
-    std::vector<std::string> reservedCidrs = {"192.168.122.0/24"};  // the VM network(s): never pod or service blocks
+    std::vector<std::string> reservedCidrs = {
+        "192.168.122.0/24"};  // the VM network(s): never pod or service blocks
     std::chrono::hours caValidity{24 * 365 * 10};
     std::chrono::hours kubeconfigValidity{24 * 365};
     std::chrono::seconds tokenTtl{std::chrono::hours(24)};
@@ -46,7 +47,8 @@ class KubernetesKind final : public ClusterKindDriver {
     model::Result<std::string> newKindState(const model::Cluster& cluster) const override;
     void applyDefaults(model::Cluster& cluster) const override;
     model::Result<void> validate(const model::Cluster& cluster) const override;
-    model::Result<void> validateChange(const model::Cluster& before, const model::Cluster& after) const override;
+    model::Result<void> validateChange(const model::Cluster& before,
+                                       const model::Cluster& after) const override;
     std::string image() const override { return options_.image; }
     std::vector<RoleSlot> roles(const model::Cluster& cluster) const override;
     std::string nodeName(const model::InstanceOwner& owner) const override;
@@ -65,7 +67,8 @@ class KubernetesKind final : public ClusterKindDriver {
     model::Result<kubernetes::ClusterPki> pkiOf(const ClusterEntry& entry) const;
     kubernetes::BootstrapOptions bootstrapOptions(const model::Cluster& cluster) const;
     /// Whether a step-runner marker exists in the member's guest.
-    boost::asio::awaitable<model::Result<bool>> exists(const ClusterState& cluster, const model::Instance& member,
+    boost::asio::awaitable<model::Result<bool>> exists(const ClusterState& cluster,
+                                                       const model::Instance& member,
                                                        std::string_view path) const;
     /// The end of a step log, for a failure's details.
     boost::asio::awaitable<std::string> logTail(const ClusterState& cluster, const model::Instance& member,

@@ -11,7 +11,7 @@
 namespace gpuhost::agent {
 
 struct KubernetesProgress {
-    std::string token;              // the bootstrap token new workers join with
+    std::string token;               // the bootstrap token new workers join with
     std::int64_t tokenIssuedAt = 0;  // unix seconds; the token lives KubernetesOptions::tokenTtl from then
     /// The version the control plane was set up with (kubeadm init) or last upgraded to;
     /// the cluster's spec version differs while an upgrade rolls.

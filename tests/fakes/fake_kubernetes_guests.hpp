@@ -8,9 +8,24 @@
 #include <string>
 #include <vector>
 
-#include "guest_agent.hpp"
+#include "fakes/scripted_guest_agent.hpp"
 
 namespace gpuhost::test {
+
+struct KubernetesNode {
+    bool ready = true;
+    bool unschedulable = false;
+    std::string kubeletVersion = "v1.31.2";
+};
+
+struct KubernetesGuest {
+    bool up = false;
+    std::set<std::string> files;                  // markers present
+    std::map<std::string, KubernetesNode> nodes;  // on an initialized control plane
+    bool apiServer = false;
+    bool drainBlocked = false;        // a PodDisruptionBudget holds every drain
+    std::vector<std::string> tokens;  // kubeadm token create
+};
 
 /// The guests of Kubernetes clusters as the agent drives them, in memory. A control plane
 /// finishes `kubeadm init` when the test says so (initialize: its done marker appears and its
@@ -18,21 +33,10 @@ namespace gpuhost::test {
 /// control plane's node list). kubectl get/cordon/drain/delete, `kubeadm token create`, `test
 /// -e` and `tail` behave like the real ones as far as the agent can tell. Programs exit at
 /// their first status poll; guests answer once `boot` has been called for the domain.
-class FakeKubernetesGuests final : public drivers::GuestAgent {
+class FakeKubernetesGuests final : public ScriptedGuestAgent<KubernetesGuest> {
   public:
-    struct Node {
-        bool ready = true;
-        bool unschedulable = false;
-        std::string kubeletVersion = "v1.31.2";
-    };
-    struct Guest {
-        bool up = false;
-        std::set<std::string> files;  // markers present
-        std::map<std::string, Node> nodes;  // on an initialized control plane
-        bool apiServer = false;
-        bool drainBlocked = false;  // a PodDisruptionBudget holds every drain
-        std::vector<std::string> tokens;  // kubeadm token create
-    };
+    using Node = KubernetesNode;
+    using Guest = KubernetesGuest;
 
     void boot(const std::string& domain) {
         std::lock_guard lock(mutex_);
@@ -57,83 +61,34 @@ class FakeKubernetesGuests final : public drivers::GuestAgent {
         std::lock_guard lock(mutex_);
         guests_[controlPlane].drainBlocked = blocked;
     }
-    Guest guest(const std::string& domain) {
-        std::lock_guard lock(mutex_);
-        return guests_[domain];
-    }
-    std::vector<std::vector<std::string>> commands(const std::string& domain) {
-        std::lock_guard lock(mutex_);
-        return commands_[domain];
-    }
-
-    model::Result<void> ping(const std::string& domain) override {
-        std::lock_guard lock(mutex_);
-        if (!guests_[domain].up) {
-            return notConnected();
-        }
-        return {};
-    }
-
-    model::Result<std::int64_t> startExec(const std::string& domain,
-                                          const drivers::GuestCommand& command) override {
-        std::lock_guard lock(mutex_);
-        auto& guest = guests_[domain];
-        if (!guest.up) {
-            return notConnected();
-        }
-        commands_[domain].push_back(command.argv);
-        auto pid = nextPid_++;
-        results_[pid] = run(guest, command.argv);
-        return pid;
-    }
-
-    model::Result<drivers::GuestExecStatus> execStatus(const std::string&, std::int64_t pid) override {
-        std::lock_guard lock(mutex_);
-        auto it = results_.find(pid);
-        if (it == results_.end()) {
-            return model::Error::internal("Invalid parameter 'pid'");
-        }
-        auto status = it->second;
-        results_.erase(it);
-        return status;
-    }
 
   private:
-    static model::Error notConnected() {
-        return {model::ErrorCode::Unavailable, "QEMU guest agent is not connected", {}};
-    }
-    static drivers::GuestExecStatus exited(int code, std::string out = {}, std::string err = {}) {
-        drivers::GuestExecStatus status;
-        status.exited = true;
-        status.exitCode = code;
-        status.stdOut = std::move(out);
-        status.stdErr = std::move(err);
-        return status;
-    }
-
     // `kubectl get nodes -o json` as kubectl prints it: kind List, items with their own kind.
     static drivers::GuestExecStatus nodeList(const Guest& guest) {
         nlohmann::json items = nlohmann::json::array();
         for (const auto& [name, node] : guest.nodes) {
-            items.push_back(
-                {{"apiVersion", "v1"},
-                 {"kind", "Node"},
-                 {"metadata",
-                  {{"name", name},
-                   {"creationTimestamp", "2026-12-01T03:00:00Z"},
-                   {"labels", {{"kubernetes.io/hostname", name}}}}},
-                 {"spec", node.unschedulable ? nlohmann::json{{"unschedulable", true}} : nlohmann::json::object()},
-                 {"status",
-                  {{"conditions",
-                    {{{"type", "Ready"},
-                      {"status", node.ready ? "True" : "False"},
-                      {"lastHeartbeatTime", "2026-12-01T03:05:00Z"},
-                      {"lastTransitionTime", "2026-12-01T03:01:00Z"},
-                      {"reason", node.ready ? "KubeletReady" : "KubeletNotReady"},
-                      {"message", node.ready ? "kubelet is posting ready status" : "container runtime network not ready"}}}},
-                   {"nodeInfo", {{"kubeletVersion", node.kubeletVersion}}}}}});
+            items.push_back({{"apiVersion", "v1"},
+                             {"kind", "Node"},
+                             {"metadata",
+                              {{"name", name},
+                               {"creationTimestamp", "2026-12-01T03:00:00Z"},
+                               {"labels", {{"kubernetes.io/hostname", name}}}}},
+                             {"spec", node.unschedulable ? nlohmann::json{{"unschedulable", true}}
+                                                         : nlohmann::json::object()},
+                             {"status",
+                              {{"conditions",
+                                {{{"type", "Ready"},
+                                  {"status", node.ready ? "True" : "False"},
+                                  {"lastHeartbeatTime", "2026-12-01T03:05:00Z"},
+                                  {"lastTransitionTime", "2026-12-01T03:01:00Z"},
+                                  {"reason", node.ready ? "KubeletReady" : "KubeletNotReady"},
+                                  {"message", node.ready ? "kubelet is posting ready status"
+                                                         : "container runtime network not ready"}}}},
+                               {"nodeInfo", {{"kubeletVersion", node.kubeletVersion}}}}}});
         }
-        return exited(0, nlohmann::json{{"apiVersion", "v1"}, {"kind", "List"}, {"items", items},
+        return exited(0, nlohmann::json{{"apiVersion", "v1"},
+                                        {"kind", "List"},
+                                        {"items", items},
                                         {"metadata", {{"resourceVersion", ""}}}}
                              .dump());
     }
@@ -165,13 +120,15 @@ class FakeKubernetesGuests final : public drivers::GuestAgent {
             return exited(0);
         }
         if (verb == "drain") {
-            return guest.drainBlocked ? exited(1, {}, "Cannot evict pod as it would violate the pod's disruption budget.")
-                                      : exited(0);
+            return guest.drainBlocked
+                       ? exited(1, {}, "Cannot evict pod as it would violate the pod's disruption budget.")
+                       : exited(0);
         }
         return exited(1, {}, "unknown verb " + verb);
     }
 
-    drivers::GuestExecStatus run(Guest& guest, const std::vector<std::string>& argv) {
+    drivers::GuestExecStatus run(Guest& guest, const std::vector<std::string>& argv,
+                                 const std::string& /*input*/) override {
         const auto& program = argv.front();
         if (program == "test" && argv.size() == 3) {
             return exited(guest.files.contains(argv[2]) ? 0 : 1);
@@ -191,12 +148,6 @@ class FakeKubernetesGuests final : public drivers::GuestAgent {
         }
         return exited(127, {}, "unknown program " + program);
     }
-
-    std::mutex mutex_;
-    std::map<std::string, Guest> guests_;
-    std::map<std::string, std::vector<std::vector<std::string>>> commands_;
-    std::map<std::int64_t, drivers::GuestExecStatus> results_;
-    std::int64_t nextPid_ = 1;
 };
 
 }  // namespace gpuhost::test

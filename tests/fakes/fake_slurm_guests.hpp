@@ -8,29 +8,33 @@
 #include <string>
 #include <vector>
 
-#include "guest_agent.hpp"
+#include "fakes/scripted_guest_agent.hpp"
 
 namespace gpuhost::test {
+
+struct SlurmNode {
+    std::string state = "idle";
+    std::vector<std::string> flags;
+};
+
+struct SlurmGuest {
+    bool up = false;
+    std::string hostname;  // what cloud-init set (the instance's name)
+    std::map<std::string, std::string> files;
+    std::map<std::string, unsigned> accounts;  // name -> uid
+    bool slurmctld = false;
+    std::map<std::string, SlurmNode> nodes;  // on a controller
+};
 
 /// The guests of Slurm clusters as the agent drives them, in memory: every domain has files,
 /// accounts and (on a controller) a slurmctld with dynamic nodes. Programs exit at their
 /// first status poll. Nodes register when the test says so (registerNode: a slurmd that
 /// started); drain, delete, sinfo --json and the users' commands behave like the real ones
 /// as far as the agent can tell. Guests answer once `boot` has been called for the domain.
-class FakeSlurmGuests final : public drivers::GuestAgent {
+class FakeSlurmGuests final : public ScriptedGuestAgent<SlurmGuest> {
   public:
-    struct Node {
-        std::string state = "idle";
-        std::vector<std::string> flags;
-    };
-    struct Guest {
-        bool up = false;
-        std::string hostname;  // what cloud-init set (the instance's name)
-        std::map<std::string, std::string> files;
-        std::map<std::string, unsigned> accounts;  // name -> uid
-        bool slurmctld = false;
-        std::map<std::string, Node> nodes;  // on a controller
-    };
+    using Node = SlurmNode;
+    using Guest = SlurmGuest;
 
     void boot(const std::string& domain, const std::string& hostname) {
         std::lock_guard lock(mutex_);
@@ -41,59 +45,8 @@ class FakeSlurmGuests final : public drivers::GuestAgent {
         std::lock_guard lock(mutex_);
         guests_[controller].nodes[node] = Node{std::move(state), {}};
     }
-    Guest guest(const std::string& domain) {
-        std::lock_guard lock(mutex_);
-        return guests_[domain];
-    }
-    std::vector<std::vector<std::string>> commands(const std::string& domain) {
-        std::lock_guard lock(mutex_);
-        return commands_[domain];
-    }
-
-    model::Result<void> ping(const std::string& domain) override {
-        std::lock_guard lock(mutex_);
-        if (!guests_[domain].up) {
-            return notConnected();
-        }
-        return {};
-    }
-
-    model::Result<std::int64_t> startExec(const std::string& domain,
-                                          const drivers::GuestCommand& command) override {
-        std::lock_guard lock(mutex_);
-        auto& guest = guests_[domain];
-        if (!guest.up) {
-            return notConnected();
-        }
-        commands_[domain].push_back(command.argv);
-        auto pid = nextPid_++;
-        results_[pid] = run(guest, command.argv, command.input);
-        return pid;
-    }
-
-    model::Result<drivers::GuestExecStatus> execStatus(const std::string&, std::int64_t pid) override {
-        std::lock_guard lock(mutex_);
-        auto it = results_.find(pid);
-        if (it == results_.end()) {
-            return model::Error::internal("Invalid parameter 'pid'");
-        }
-        auto status = it->second;
-        results_.erase(it);
-        return status;
-    }
 
   private:
-    static model::Error notConnected() {
-        return {model::ErrorCode::Unavailable, "QEMU guest agent is not connected", {}};
-    }
-    static drivers::GuestExecStatus exited(int code, std::string out = {}, std::string err = {}) {
-        drivers::GuestExecStatus status;
-        status.exited = true;
-        status.exitCode = code;
-        status.stdOut = std::move(out);
-        status.stdErr = std::move(err);
-        return status;
-    }
     static std::string after(const std::string& arg, const std::string& prefix) {
         return arg.starts_with(prefix) ? arg.substr(prefix.size()) : std::string();
     }
@@ -120,7 +73,7 @@ class FakeSlurmGuests final : public drivers::GuestAgent {
     }
 
     drivers::GuestExecStatus run(Guest& guest, const std::vector<std::string>& argv,
-                                 const std::string& input) {
+                                 const std::string& input) override {
         const auto& program = argv.front();
         if (program == "test") {  // test -s PATH: the munge key cloud-init writes at first boot
             return exited(0);
@@ -202,12 +155,7 @@ class FakeSlurmGuests final : public drivers::GuestAgent {
         return exited(127, {}, "unknown program " + program);
     }
 
-    std::mutex mutex_;
-    std::map<std::string, Guest> guests_;
     std::map<std::string, std::string> gecos_;
-    std::map<std::string, std::vector<std::vector<std::string>>> commands_;
-    std::map<std::int64_t, drivers::GuestExecStatus> results_;
-    std::int64_t nextPid_ = 1;
 };
 
 }  // namespace gpuhost::test

@@ -62,7 +62,8 @@ struct ClusterWorldOf {
         }
         clusters = std::make_unique<agent::ClusterModule>(
             clusterStore, world.pool, world.catalog, world.module, kinds(), world.ioc.get_executor(),
-            testClusterOptions(), agent::RetryPolicy{std::chrono::milliseconds(20), std::chrono::milliseconds(200), 0.2});
+            testClusterOptions(),
+            agent::RetryPolicy{std::chrono::milliseconds(20), std::chrono::milliseconds(200), 0.2});
         REQUIRE(clusters->loadBlocking().ok());
         clusters->start();
     }

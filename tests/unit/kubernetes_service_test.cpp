@@ -106,7 +106,8 @@ TEST_CASE("until the API server answers, nodes come from their VMs, and a failed
     auto id = created->cluster.id;
     w.runGuestsUntil(id, [&] {
         auto v = w.view(id);
-        return v.status.phase == ClusterPhase::Bootstrapping && v.status.details.find("kubeadm init") != std::string::npos;
+        return v.status.phase == ClusterPhase::Bootstrapping &&
+               v.status.details.find("kubeadm init") != std::string::npos;
     });
     auto view = w.view(id);
     REQUIRE(view.pools[0].nodes.size() == 1);
@@ -134,13 +135,16 @@ TEST_CASE("scale-down cordons, drains and deletes the node before its VM, and a 
     REQUIRE(w.world.await(w.api().scalePool(w.world.project, ClusterKind::Kubernetes, id, "cpu", 1)).ok());
     w.runGuestsUntil(id, [&] { return w.guests.guest(cp).nodes.at("cpu-1").unschedulable; });
     // Held by the disruption budget: cordoned, still listed, its VM still there.
-    w.world.waitFor([&] { return hasCommand(w.guests.commands(cp), {"drain", "cpu-1", "--ignore-daemonsets",
-                                                                   "--delete-emptydir-data", "--timeout=120s"}); });
+    w.world.waitFor([&] {
+        return hasCommand(w.guests.commands(cp), {"drain", "cpu-1", "--ignore-daemonsets",
+                                                  "--delete-emptydir-data", "--timeout=120s"});
+    });
     CHECK(w.guests.guest(cp).nodes.contains("cpu-1"));
     CHECK(w.members(id).size() == 3);
 
     w.guests.blockDrains(cp, false);
-    w.runGuestsUntil(id, [&] { return w.members(id).size() == 2 && w.view(id).status.phase == ClusterPhase::Ready; });
+    w.runGuestsUntil(
+        id, [&] { return w.members(id).size() == 2 && w.view(id).status.phase == ClusterPhase::Ready; });
     CHECK_FALSE(w.guests.guest(cp).nodes.contains("cpu-1"));  // no ghost
     CHECK(w.guests.guest(cp).nodes.contains("cpu-0"));
 }
@@ -195,7 +199,8 @@ TEST_CASE("the join token is renewed on the control plane before it expires and 
 TEST_CASE("Kubernetes clusters: versions, blocks and upgrades are checked, errors name the field") {
     KubernetesWorld w;
     auto fieldOf = [&](agent::CreateCluster request) {
-        auto result = w.world.await(w.api().create(w.world.project, ClusterKind::Kubernetes, std::move(request)));
+        auto result =
+            w.world.await(w.api().create(w.world.project, ClusterKind::Kubernetes, std::move(request)));
         REQUIRE_FALSE(result.ok());
         CHECK(result.error().code == ErrorCode::InvalidArgument);
         return result.error().field;
@@ -227,10 +232,10 @@ TEST_CASE("Kubernetes clusters: versions, blocks and upgrades are checked, error
     auto upgrade = [&](const std::string& version) {
         return w.world.await(w.api().upgrade(w.world.project, ClusterKind::Kubernetes, id, version));
     };
-    CHECK(upgrade("1.30.9").error().field == "version");  // no downgrade
-    CHECK(upgrade("1.33.0").error().field == "version");  // one minor at a time
+    CHECK(upgrade("1.30.9").error().field == "version");                 // no downgrade
+    CHECK(upgrade("1.33.0").error().field == "version");                 // one minor at a time
     CHECK(upgrade("1.32.0").error().code == ErrorCode::NotImplemented);  // the roll is not built yet
-    CHECK(upgrade("1.31.2").ok());  // the same version changes nothing
+    CHECK(upgrade("1.31.2").ok());                                       // the same version changes nothing
     CHECK(w.view(id).cluster.version == "1.31.2");
 }
 

@@ -59,7 +59,8 @@ struct KubernetesWorld : ClusterWorldOf<FakeKubernetesGuests> {
                 if (!m.owner->nodePool.empty() && controlPlane != nullptr && autoJoin &&
                     guests.guest(domainOf(*controlPlane)).apiServer && !joined_.contains(m.id)) {
                     joined_.insert(m.id);
-                    guests.join(domainOf(*controlPlane), m.owner->nodePool + "-" + std::to_string(m.owner->index));
+                    guests.join(domainOf(*controlPlane),
+                                m.owner->nodePool + "-" + std::to_string(m.owner->index));
                 }
             }
             return condition();
