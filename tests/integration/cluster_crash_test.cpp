@@ -1,5 +1,5 @@
-// Crash consistency of Slurm clusters: gpuhostd is killed with SIGKILL at random points of
-// a workload of cluster creates, node-pool scale-ups and scale-downs and cluster deletes,
+// Crash consistency of clusters of each kind (Slurm, Kubernetes): gpuhostd is killed with SIGKILL at random
+// points of a workload of cluster creates, node-pool scale-ups and scale-downs and cluster deletes,
 // restarted, and must converge: every acknowledged cluster exists with exactly its
 // controller and `count` pool members (indices 0..count-1, names unique), every
 // acknowledged delete is gone with all its members, no instance owned by a cluster that
@@ -9,7 +9,8 @@
 // daemon while this test holds a connection. There is no guest agent there, so a cluster
 // stays BOOTSTRAPPING; its VMs are still admitted, run, scaled and deleted (a node whose
 // controller is out of stock stays `creating`: its first boot needs the controller's
-// address), and SlurmKind::retire lets a pool shrink because the controller never answered.
+// address), and the kinds' retire lets a pool shrink because the controller (control plane)
+// never answered.
 #include <doctest/doctest.h>
 #include <libvirt/libvirt.h>
 #include <signal.h>
@@ -37,13 +38,31 @@ constexpr const char* kSharedUri = "test+unix:///default";
 // The test driver's host has 3 GiB: a group of three cpu.small (1 GiB) VMs would never be
 // admitted, so every member would be out of stock and no domain would ever exist. A tiny
 // type lets a few clusters run at once; the controller gets it too (the smallest CPU type).
-// slurm.image names the default image: SlurmKind refuses clusters (503) without one.
+// slurm.image and kubernetes.image name the default image: the kinds refuse clusters (503)
+// without one.
 const std::string kConfig =
     "instance_types:\n"
     "  - {name: cpu.small, cpu: 1, memory: 1Gi}\n"
     "  - {name: cpu.tiny, cpu: 1, memory: 256Mi}\n"
     "slurm:\n"
+    "  image: ubuntu22.04\n"
+    "kubernetes:\n"
     "  image: ubuntu22.04\n";
+
+// What differs between the kinds as far as this test goes.
+struct KindUnderTest {
+    std::string routes;       // "/slurm/clusters"
+    std::string primaryRole;  // the member the kind drives the cluster through
+    std::string createBody(const std::string& name, unsigned count) const {
+        auto pool = json{{"name", "cpu"}, {"type", "cpu.tiny"}, {"count", count}};
+        if (routes == "/slurm/clusters") {
+            return json{{"name", name}, {"nodePools", json::array({pool})}}.dump();
+        }
+        return json{{"name", name}, {"version", "1.31.2"}, {"defaultNodePool", pool}}.dump();
+    }
+};
+const KindUnderTest kSlurm{"/slurm/clusters", "controller"};
+const KindUnderTest kKubernetes{"/kubernetes/clusters", "control-plane"};
 
 constexpr int kTrials = 15;
 constexpr unsigned kMaxCount = 3;
@@ -98,20 +117,21 @@ struct View {
     }
 };
 
-View look(Daemon& daemon, const std::string& project, const std::set<std::string>& clusterIds,
-          drivers::libvirt::LibvirtHypervisor& hypervisor, drivers::libvirt::LibvirtStorage& storage) {
+View look(const KindUnderTest& kind, Daemon& daemon, const std::string& project,
+          const std::set<std::string>& clusterIds, drivers::libvirt::LibvirtHypervisor& hypervisor,
+          drivers::libvirt::LibvirtStorage& storage) {
     View seen;
     auto listed = httpRequest(daemon.port(), "GET", kBase + "/instances", inProject(project));
     REQUIRE(listed.status == 200);
     seen.instances = json::parse(listed.body);
     for (const auto& id : clusterIds) {
-        auto got = httpRequest(daemon.port(), "GET", kBase + "/slurm/clusters/" + id, inProject(project));
+        auto got = httpRequest(daemon.port(), "GET", kBase + kind.routes + "/" + id, inProject(project));
         if (got.status == 200) {
             seen.clusters[id] = json::parse(got.body);
         } else if (got.status == 404) {
             seen.gone.insert(id);
         } else {
-            FAIL("GET /slurm/clusters/" << id << ": " << got.status << " " << got.body);
+            FAIL("GET " << kind.routes << "/" << id << ": " << got.status << " " << got.body);
         }
     }
     auto domains = hypervisor.listManagedDomains();
@@ -132,7 +152,8 @@ View look(Daemon& daemon, const std::string& project, const std::set<std::string
 }
 
 // Why `seen` is not (yet) what the acknowledged requests promise; "" once it is.
-std::string notConverged(const View& seen, const std::map<std::string, Spec>& acknowledged,
+std::string notConverged(const KindUnderTest& kind, const View& seen,
+                         const std::map<std::string, Spec>& acknowledged,
                          const std::set<std::string>& deleted) {
     std::map<std::string, std::vector<json>> membersOf;
     std::set<std::string> instanceIds;
@@ -175,9 +196,9 @@ std::string notConverged(const View& seen, const std::map<std::string, Spec>& ac
             if (!names.insert(name).second) {
                 return "cluster " + spec.name + " has two members named " + name;
             }
-            if (owner["role"] == "controller" && owner["nodePool"].is_null()) {
+            if (owner["role"] == kind.primaryRole && owner["nodePool"].is_null()) {
                 ++controllers;
-                if (name != spec.name + "-controller") {
+                if (name != spec.name + "-" + kind.primaryRole) {
                     return "the controller of " + spec.name + " is named " + name;
                 }
             } else if (owner["nodePool"] == "cpu") {
@@ -227,14 +248,14 @@ std::string notConverged(const View& seen, const std::map<std::string, Spec>& ac
     // node whose controller does not run stays creating: its first boot needs the address.
     std::set<std::string> controllerRuns;
     for (const auto& instance : seen.instances) {
-        if (instance["owner"]["role"] == "controller" && instance["state"] == "running") {
+        if (instance["owner"]["role"] == kind.primaryRole && instance["state"] == "running") {
             controllerRuns.insert(instance["owner"]["clusterId"]);
         }
     }
     for (const auto& instance : seen.instances) {
         std::string id = instance["id"];
         std::string state = instance["state"];
-        bool waits = instance["owner"]["role"] != "controller" &&
+        bool waits = instance["owner"]["role"] != kind.primaryRole &&
                      !controllerRuns.contains(instance["owner"]["clusterId"]) && state == "creating";
         auto domain = seen.domains.find(id);
         if (state == "running" &&
@@ -299,9 +320,7 @@ struct Leftovers {
     }
 };
 
-}  // namespace
-
-TEST_CASE("crash: SIGKILL amid Slurm cluster creates, scales and deletes, restart converges") {
+void crashTrials(const KindUnderTest& kind) {
     drivers::libvirt::Connection observer(kSharedUri);  // keeps the shared test driver alive
     REQUIRE_MESSAGE(observer.get().ok(), "libvirtd must be running (scripts/ensure-libvirtd.sh)");
     drivers::libvirt::LibvirtHypervisor hypervisor(observer);
@@ -328,10 +347,7 @@ TEST_CASE("crash: SIGKILL amid Slurm cluster creates, scales and deletes, restar
     auto create = [&] {
         std::string name = "c" + std::to_string(next++);
         unsigned count = 1 + random() % 2;
-        auto created =
-            call("POST", "/slurm/clusters",
-                 R"({"name":")" + name + R"(","nodePools":[{"name":"cpu","type":"cpu.tiny","count":)" +
-                     std::to_string(count) + "}]}");
+        auto created = call("POST", kind.routes, kind.createBody(name, count));
         REQUIRE_MESSAGE(created.status == 201, created.body);
         std::string id = json::parse(created.body).at("id");
         acknowledged[id] = Spec{name, count};
@@ -347,7 +363,7 @@ TEST_CASE("crash: SIGKILL amid Slurm cluster creates, scales and deletes, restar
         auto id = pick();
         unsigned count = random() % (kMaxCount + 1);
         auto scaled =
-            call("PATCH", "/slurm/clusters/" + id + "/node-pools/cpu", json{{"count", count}}.dump());
+            call("PATCH", kind.routes + "/" + id + "/node-pools/cpu", json{{"count", count}}.dump());
         REQUIRE_MESSAGE(scaled.status == 202, scaled.body);
         auto& before = acknowledged[id].count;
         ++done[count > before ? "scale-ups" : count < before ? "scale-downs" : "same-count scales"];
@@ -355,7 +371,7 @@ TEST_CASE("crash: SIGKILL amid Slurm cluster creates, scales and deletes, restar
     };
     auto remove = [&] {
         auto id = pick();
-        auto removed = call("DELETE", "/slurm/clusters/" + id);
+        auto removed = call("DELETE", kind.routes + "/" + id);
         REQUIRE_MESSAGE(removed.status == 204, removed.body);
         acknowledged.erase(id);
         deleted.insert(id);
@@ -397,8 +413,8 @@ TEST_CASE("crash: SIGKILL amid Slurm cluster creates, scales and deletes, restar
         std::string why;
         do {
             std::this_thread::sleep_for(std::chrono::milliseconds(100));
-            seen = look(daemon, project, everCreated, hypervisor, storage);
-            why = notConverged(seen, acknowledged, deleted);
+            seen = look(kind, daemon, project, everCreated, hypervisor, storage);
+            why = notConverged(kind, seen, acknowledged, deleted);
         } while (!why.empty() && std::chrono::steady_clock::now() < deadline);
         slowest = std::max(slowest, std::chrono::steady_clock::now() - restarted);
         REQUIRE_MESSAGE(why.empty(), why << " (crash after step " << crashAfter << ", pause " << pause
@@ -417,7 +433,7 @@ TEST_CASE("crash: SIGKILL amid Slurm cluster creates, scales and deletes, restar
 
     // Clean up through the API: nothing of the project may be left in libvirt.
     for (const auto& [id, spec] : acknowledged) {
-        CHECK(call("DELETE", "/slurm/clusters/" + id).status == 204);
+        CHECK(call("DELETE", kind.routes + "/" + id).status == 204);
         deleted.insert(id);
     }
     acknowledged.clear();
@@ -426,12 +442,22 @@ TEST_CASE("crash: SIGKILL amid Slurm cluster creates, scales and deletes, restar
     auto deadline = std::chrono::steady_clock::now() + kConvergence;
     do {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        seen = look(daemon, project, everCreated, hypervisor, storage);
-        why = notConverged(seen, acknowledged, deleted);
+        seen = look(kind, daemon, project, everCreated, hypervisor, storage);
+        why = notConverged(kind, seen, acknowledged, deleted);
     } while (!why.empty() && std::chrono::steady_clock::now() < deadline);
     CHECK_MESSAGE(why.empty(), why << "\n" << seen.describe());
     CHECK(seen.instances.empty());
     CHECK(seen.domains.empty());
     CHECK(seen.volumeOwners.empty());
     CHECK(daemon.stop() == 0);
+}
+
+}  // namespace
+
+TEST_CASE("crash: SIGKILL amid Slurm cluster creates, scales and deletes, restart converges") {
+    crashTrials(kSlurm);
+}
+
+TEST_CASE("crash: SIGKILL amid Kubernetes cluster creates, scales and deletes, restart converges") {
+    crashTrials(kKubernetes);
 }
