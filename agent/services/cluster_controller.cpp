@@ -180,6 +180,9 @@ asio::awaitable<WorkOutcome> ClusterController::finishDelete(const ClusterState&
         auto locked = table_.lock();
         table_.index().erase(id);
     }
+    if (auto* kind = driver(state.entry.cluster.kind)) {
+        kind->forget(id);
+    }
     log::info("cluster deleted", {{"cluster", id.str()}, {"name", state.entry.cluster.name}});
     co_return WorkOutcome::Done;
 }

@@ -104,7 +104,8 @@ class ClusterKindDriver {
     virtual model::Result<void> validate(const model::Cluster& cluster) const = 0;
     /// Whether `after` may follow `before` (a version change: an upgrade). By default the
     /// version stays what it was created with.
-    virtual model::Result<void> validateChange(const model::Cluster& before, const model::Cluster& after) const {
+    virtual model::Result<void> validateChange(const model::Cluster& before,
+                                               const model::Cluster& after) const {
         if (after.version != before.version) {
             return model::Error::invalid("version", "this kind of cluster cannot change its version");
         }
@@ -112,10 +113,12 @@ class ClusterKindDriver {
     }
     /// Adds what the kind shows of a cluster beyond its nodes (Kubernetes: the CA, the endpoint).
     virtual void describe(const ClusterState& /*cluster*/, model::ClusterView& /*view*/) const {}
+    /// The cluster is gone: drop what the kind keeps of it in memory.
+    virtual void forget(const model::Uuid& /*cluster*/) {}
     /// A client configuration for the cluster (Kubernetes: an admin kubeconfig).
     virtual model::Result<std::string> clientConfig(const ClusterState& /*cluster*/) const {
-        return model::Error{model::ErrorCode::NotImplemented, "this kind of cluster has no client configuration",
-                            {}};
+        return model::Error{
+            model::ErrorCode::NotImplemented, "this kind of cluster has no client configuration", {}};
     }
     /// The image every member boots.
     virtual std::string image() const = 0;

@@ -54,7 +54,8 @@ model::Result<void> ClusterModule::loadBlocking() {
         if (!kindState) {
             return kindState.error();
         }
-        table_.index().add(ClusterEntry{std::move(cluster), std::move(*secret), std::move(*kindState), {}}, false);
+        table_.index().add(ClusterEntry{std::move(cluster), std::move(*secret), std::move(*kindState), {}},
+                           false);
     }
     return {};
 }

@@ -84,7 +84,8 @@ Result<void> ClusterService::checkSpec(const Cluster& cluster, const ClusterKind
     }
     auto roles = kind.roles(cluster);
     for (const auto& role : roles) {
-        auto field = model::isPrimaryRole(role.role) ? std::string("controllerType") : role.role + "Nodes.type";
+        auto field =
+            model::isPrimaryRole(role.role) ? std::string("controllerType") : role.role + "Nodes.type";
         if (catalog_.findInstanceType(role.type) == nullptr) {
             return Error::invalid(field, role.type.empty() ? "no default type is configured"
                                                            : "unknown instance type " + role.type);
@@ -230,7 +231,8 @@ asio::awaitable<Result<Cluster>> ClusterService::change(const model::Uuid& proje
         }
         if (controller_.driver(kind) == nullptr) {
             co_return Error{model::ErrorCode::Unavailable,
-                            std::string(model::nameOf(kind)) + " clusters are not offered here any more", {}};
+                            std::string(model::nameOf(kind)) + " clusters are not offered here any more",
+                            {}};
         }
         if (changing_.contains(id)) {
             co_return Error::conflict("another change of this cluster is being saved; retry");

@@ -173,6 +173,11 @@ Result<void> KubernetesKind::validateChange(const model::Cluster& before, const 
     return Error{ErrorCode::NotImplemented, "Kubernetes upgrades are not implemented yet", "version"};
 }
 
+void KubernetesKind::forget(const model::Uuid& cluster) {
+    std::lock_guard lock(mutex_);
+    pkis_.erase(cluster);
+}
+
 std::vector<RoleSlot> KubernetesKind::roles(const model::Cluster& cluster) const {
     return {{std::string(kControlPlane), 1, cluster.controllerType}};
 }

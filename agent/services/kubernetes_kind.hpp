@@ -52,6 +52,7 @@ class KubernetesKind final : public ClusterKindDriver {
     std::string image() const override { return options_.image; }
     std::vector<RoleSlot> roles(const model::Cluster& cluster) const override;
     std::string nodeName(const model::InstanceOwner& owner) const override;
+    void forget(const model::Uuid& cluster) override;
     void describe(const ClusterState& cluster, model::ClusterView& view) const override;
     model::Result<std::string> clientConfig(const ClusterState& cluster) const override;
 

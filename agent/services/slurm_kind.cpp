@@ -61,6 +61,11 @@ Result<std::string> SlurmKind::newSecret() const {
     return slurm::mungeKey();
 }
 
+void SlurmKind::forget(const model::Uuid& cluster) {
+    std::lock_guard lock(mutex_);
+    controllerConf_.erase(cluster);
+}
+
 std::vector<RoleSlot> SlurmKind::roles(const model::Cluster& cluster) const {
     std::vector<RoleSlot> roles{{std::string(kController), 1, cluster.controllerType}};
     if (cluster.loginCount > 0) {
@@ -218,7 +223,7 @@ asio::awaitable<StepOutcome> SlurmKind::configureController(const ClusterState& 
                                  options_.commandTimeout);
     if (!mungeUp || !mungeUp->succeeded()) {
         if (auto munge = co_await runInMember(state, controller, guestArgv("systemctl", "restart", "munge"),
-                                      options_.commandTimeout);
+                                              options_.commandTimeout);
             !munge) {
             co_return StepOutcome::transient("starting munge on the controller", munge.error().message);
         }
@@ -295,7 +300,8 @@ asio::awaitable<Result<SchedulerReport>> SlurmKind::observe(const ClusterState& 
     if (controller == nullptr || controller->state != InstanceState::Running) {
         co_return Error{ErrorCode::Unavailable, "the controller is not running", {}};
     }
-    auto text = co_await runInMember(state, *controller, guestArgv("sinfo", "--json"), options_.commandTimeout);
+    auto text =
+        co_await runInMember(state, *controller, guestArgv("sinfo", "--json"), options_.commandTimeout);
     if (!text) {
         co_return Error{ErrorCode::Unavailable, text.error().message, {}};
     }
@@ -305,7 +311,7 @@ asio::awaitable<Result<SchedulerReport>> SlurmKind::observe(const ClusterState& 
     }
     std::map<std::string, std::vector<std::string>> reservations;
     if (auto res = co_await runInMember(state, *controller, guestArgv("scontrol", "show", "res", "-o"),
-                                options_.commandTimeout)) {
+                                        options_.commandTimeout)) {
         if (auto parsed = slurm::parseReservations(*res)) {
             reservations = slurm::reservationsByNode(*parsed);
         }
@@ -323,9 +329,9 @@ asio::awaitable<Result<SchedulerReport>> SlurmKind::observe(const ClusterState& 
             // A node with no VM behind it (a crash between its VM's delete and its removal, or
             // a VM deleted from outside): take it out so sinfo lists only real nodes.
             if (isSafeNodeName(node.name) && !busy(node)) {
-                auto removed =
-                    co_await runInMember(state, *controller, guestArgv("scontrol", "delete", "nodename=" + node.name),
-                                 options_.commandTimeout);
+                auto removed = co_await runInMember(state, *controller,
+                                                    guestArgv("scontrol", "delete", "nodename=" + node.name),
+                                                    options_.commandTimeout);
                 log::info("removed a Slurm node with no VM",
                           {{"cluster", state.entry.cluster.id.str()},
                            {"node", node.name},
@@ -367,7 +373,8 @@ asio::awaitable<Result<bool>> SlurmKind::retire(const ClusterState& state,
     if (controller->state != InstanceState::Running) {
         co_return Error{ErrorCode::Unavailable, "the controller is not running", {}};
     }
-    auto text = co_await runInMember(state, *controller, guestArgv("sinfo", "--json"), options_.commandTimeout);
+    auto text =
+        co_await runInMember(state, *controller, guestArgv("sinfo", "--json"), options_.commandTimeout);
     if (!text) {
         // slurmctld not up yet: no node can have registered; the ghost sweep covers a race.
         bool everAnswered = state.entry.progress.report.has_value();
@@ -389,9 +396,9 @@ asio::awaitable<Result<bool>> SlurmKind::retire(const ClusterState& state,
         }
         if (!node->hasState("DRAIN")) {
             auto drained = co_await runInMember(state, *controller,
-                                        guestArgv("scontrol", "update", "nodename=" + name, "state=drain",
-                                                  "reason=gpuhost-scale-down"),
-                                        options_.commandTimeout);
+                                                guestArgv("scontrol", "update", "nodename=" + name,
+                                                          "state=drain", "reason=gpuhost-scale-down"),
+                                                options_.commandTimeout);
             if (!drained) {
                 co_return drained.error();
             }
@@ -400,8 +407,8 @@ asio::awaitable<Result<bool>> SlurmKind::retire(const ClusterState& state,
             allGone = false;  // its jobs finish first
             continue;
         }
-        auto removed = co_await runInMember(state, *controller, guestArgv("scontrol", "delete", "nodename=" + name),
-                                    options_.commandTimeout);
+        auto removed = co_await runInMember(
+            state, *controller, guestArgv("scontrol", "delete", "nodename=" + name), options_.commandTimeout);
         if (!removed) {
             co_return removed.error();
         }

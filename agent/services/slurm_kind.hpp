@@ -36,6 +36,7 @@ class SlurmKind final : public ClusterKindDriver {
     std::string image() const override { return options_.image; }
     std::vector<RoleSlot> roles(const model::Cluster& cluster) const override;
     std::string nodeName(const model::InstanceOwner& owner) const override;
+    void forget(const model::Uuid& cluster) override;
 
     model::Result<std::optional<cloudinit::Part>> bootstrapPart(const ClusterState& cluster,
                                                                 const model::Instance& member) const override;

@@ -122,7 +122,9 @@ TEST_CASE("until the API server answers, nodes come from their VMs, and a failed
     CHECK(w.view(id).status.details.find("fatal errors occurred") != std::string::npos);  // the log's tail
 }
 
-TEST_CASE("scale-down cordons, drains and deletes the node before its VM, and a blocked drain keeps the VM") {
+TEST_CASE(
+    "scale-down cordons, drains and deletes the node before its VM, a blocked drain keeps the VM, delete "
+    "leaves nothing") {
     KubernetesWorld w;
     auto created = w.create("sc", {ClusterPool{"cpu", "cpu.small", 2, {}}});
     REQUIRE(created.ok());
@@ -147,6 +149,15 @@ TEST_CASE("scale-down cordons, drains and deletes the node before its VM, and a 
         id, [&] { return w.members(id).size() == 2 && w.view(id).status.phase == ClusterPhase::Ready; });
     CHECK_FALSE(w.guests.guest(cp).nodes.contains("cpu-1"));  // no ghost
     CHECK(w.guests.guest(cp).nodes.contains("cpu-0"));
+
+    // Delete: DELETING until every VM is gone, then NotFound, and nothing left in the store.
+    REQUIRE(w.world.await(w.api().remove(w.world.project, ClusterKind::Kubernetes, id)).ok());
+    w.world.waitFor([&] {
+        auto got = w.api().get(w.world.project, ClusterKind::Kubernetes, id);
+        return !got.ok() && got.error().code == ErrorCode::NotFound;
+    });
+    CHECK(w.members(id).empty());
+    CHECK(w.clusterStore.loadClusters()->empty());
 }
 
 TEST_CASE("a node object with no VM behind it is deleted from the cluster") {
