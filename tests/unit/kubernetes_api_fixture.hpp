@@ -9,8 +9,7 @@
 #include <set>
 #include <string>
 
-#include "fakes/fake_cluster_api.hpp"
-#include "unit/api_fixture.hpp"
+#include "unit/cluster_api_fixture.hpp"
 
 namespace gpuhost::test::kubernetes_api {
 
@@ -20,25 +19,8 @@ using test::api_fixture::kOperator;
 
 inline const std::string kBase = "/api/v1alpha1/kubernetes";
 
-struct KubernetesFixture : test::api_fixture::Fixture {
-    test::FakeClusterApi clusters;
-    std::string project;
-
-    KubernetesFixture() {
-        context.clusters = &clusters;
-        project = createProject("team");
-    }
-
-    Response call(http::verb method, const std::string& path, const json& body = nullptr) {
-        return send(method, kBase + path, kOperator, body.is_null() ? std::string() : body.dump(), project);
-    }
-
-    json ok(http::verb method, const std::string& path, const json& body, http::status expected) {
-        auto response = call(method, path, body);
-        CAPTURE(response.body());
-        REQUIRE(response.result() == expected);
-        return json::parse(response.body());
-    }
+struct KubernetesFixture : test::ClusterRoutesFixture {
+    KubernetesFixture() : ClusterRoutesFixture(kBase) {}
 
     std::string createCluster(const std::string& name = "prod") {
         return ok(http::verb::post, "/clusters", minimal(name), http::status::created).at("id");
@@ -53,11 +35,7 @@ struct KubernetesFixture : test::api_fixture::Fixture {
     }
 };
 
-inline void checkRejected(const Response& response, const std::string& field) {
-    CAPTURE(response.body());
-    CHECK(response.result() == http::status::bad_request);
-    CHECK(json::parse(response.body()).value("field", "") == field);
-}
+using test::checkRejected;
 
 inline std::set<std::string> keysOf(const json& object) {
     std::set<std::string> keys;

@@ -6,8 +6,7 @@
 #include <set>
 #include <string>
 
-#include "fakes/fake_cluster_api.hpp"
-#include "unit/api_fixture.hpp"
+#include "unit/cluster_api_fixture.hpp"
 
 using namespace gpuhost;
 using namespace gpuhost::api;
@@ -25,25 +24,8 @@ const std::string kEcdsa256 =
     "AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBNp/4DBzx+GqcDNMY7se4aEzhEG0dVVCav87/aaeqegF3/"
     "m96XGgxzs7RwCG5pNr2Rh+ZEYo7ppSHVYMZ7ec3U8=";
 
-struct SlurmFixture : test::api_fixture::Fixture {
-    test::FakeClusterApi clusters;
-    std::string project;
-
-    SlurmFixture() {
-        context.clusters = &clusters;
-        project = createProject("team");
-    }
-
-    Response call(http::verb method, const std::string& path, const json& body = nullptr) {
-        return send(method, kBase + path, kOperator, body.is_null() ? std::string() : body.dump(), project);
-    }
-
-    json ok(http::verb method, const std::string& path, const json& body, http::status expected) {
-        auto response = call(method, path, body);
-        CAPTURE(response.body());
-        REQUIRE(response.result() == expected);
-        return json::parse(response.body());
-    }
+struct SlurmFixture : test::ClusterRoutesFixture {
+    SlurmFixture() : ClusterRoutesFixture(kBase) {}
 
     std::string createCluster(const std::string& name = "hpc") {
         return ok(http::verb::post, "/clusters", minimal(name), http::status::created).at("id");
@@ -54,12 +36,7 @@ struct SlurmFixture : test::api_fixture::Fixture {
     }
 };
 
-// The status and the field a 400 names.
-void checkRejected(const Response& response, const std::string& field) {
-    CAPTURE(response.body());
-    CHECK(response.result() == http::status::bad_request);
-    CHECK(json::parse(response.body()).value("field", "") == field);
-}
+using test::checkRejected;
 
 }  // namespace
 
@@ -201,9 +178,9 @@ TEST_CASE("slurm: nodes render with every field, absent ones as null") {
     auto instance = model::Uuid::random();
     view.status = {model::ClusterPhase::Ready, "all nodes up"};
     view.version = "23.11.4";
-    model::ClusterNode worker{"gpu-0",   instance,      "running",  {"IDLE", "RESERVED"},
-                              "23.11.4", "203.0.113.5", "10.0.0.5", {"batch"},
-                              "maint",   std::nullopt, std::nullopt};
+    model::ClusterNode worker{"gpu-0",   instance,      "running",   {"IDLE", "RESERVED"},
+                              "23.11.4", "203.0.113.5", "10.0.0.5",  {"batch"},
+                              "maint",   std::nullopt,  std::nullopt};
     model::ClusterNode controller{"controller", model::Uuid::random(), "creating",   {"PROVISIONING"},
                                   "",           std::nullopt,          std::nullopt, {},
                                   std::nullopt, std::nullopt,          std::nullopt};
