@@ -85,31 +85,6 @@ Result<std::string> checkedArmoredText(std::string_view text, std::string_view b
     return normalized + "\n";
 }
 
-Result<void> checkAptSource(std::string_view source, const std::string& field) {
-    // cloud-init renders the line as a template: "$KEY_FILE" is the only variable it knows here.
-    auto dollar = source.find('$');
-    bool ok = source.starts_with("deb ") && source.size() <= kMaxAptSource &&
-              std::all_of(source.begin(), source.end(), isPrintableAscii) &&
-              (dollar == std::string_view::npos || (source.substr(dollar).starts_with("$KEY_FILE") &&
-                                                    source.find('$', dollar + 1) == std::string_view::npos));
-    if (!ok) {
-        return Error::invalid(field,
-                              "must be one printable \"deb ...\" line; \"$KEY_FILE\" is the only variable");
-    }
-    return {};
-}
-
-Result<void> checkRevision(std::string_view revision, const std::string& field) {
-    bool ok = !revision.empty() && revision.size() <= kMaxRevision && revision.front() >= '0' &&
-              revision.front() <= '9' && std::all_of(revision.begin(), revision.end(), [](char c) {
-                  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c == '.' || c == '+' || c == '~';
-              });
-    if (!ok) {
-        return Error::invalid(field, "must be a Debian revision like 1.1");
-    }
-    return {};
-}
-
 // A URL or an absolute path, handed to kubectl as --filename=<manifest>.
 Result<void> checkManifest(std::string_view manifest, const std::string& field) {
     bool ok =
@@ -149,7 +124,7 @@ Result<Document> preparedHost(const KubernetesVersion& version, const BootstrapO
             }
             doc.aptKey = std::move(*key);
         }
-        if (auto ok = checkRevision(options.packageRevision, "packageRevision"); !ok) {
+        if (auto ok = checkPackageRevision(options.packageRevision, "packageRevision"); !ok) {
             return ok.error();
         }
         std::vector<std::string> pinned{"kubeadm", "kubelet"};
@@ -262,6 +237,31 @@ std::vector<std::string> kubectlApply(const std::string& manifest) {
 std::string defaultAptSource(const KubernetesVersion& version) {
     return "deb [signed-by=$KEY_FILE] https://pkgs.k8s.io/core:/stable:/v" + std::to_string(version.major) +
            "." + std::to_string(version.minor) + "/deb/ /";
+}
+
+Result<void> checkAptSource(std::string_view source, const std::string& field) {
+    // cloud-init renders the line as a template: "$KEY_FILE" is the only variable it knows here.
+    auto dollar = source.find('$');
+    bool ok = source.starts_with("deb ") && source.size() <= kMaxAptSource &&
+              std::all_of(source.begin(), source.end(), isPrintableAscii) &&
+              (dollar == std::string_view::npos || (source.substr(dollar).starts_with("$KEY_FILE") &&
+                                                    source.find('$', dollar + 1) == std::string_view::npos));
+    if (!ok) {
+        return Error::invalid(field,
+                              "must be one printable \"deb ...\" line; \"$KEY_FILE\" is the only variable");
+    }
+    return {};
+}
+
+Result<void> checkPackageRevision(std::string_view revision, const std::string& field) {
+    bool ok = !revision.empty() && revision.size() <= kMaxRevision && revision.front() >= '0' &&
+              revision.front() <= '9' && std::all_of(revision.begin(), revision.end(), [](char c) {
+                  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c == '.' || c == '+' || c == '~';
+              });
+    if (!ok) {
+        return Error::invalid(field, "must be a Debian revision like 1.1");
+    }
+    return {};
 }
 
 Result<cloudinit::Part> controlPlanePart(const ControlPlaneConfig& config, const ClusterPki& pki,

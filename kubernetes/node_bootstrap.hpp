@@ -39,6 +39,12 @@ struct BootstrapOptions {
 /// "deb [signed-by=$KEY_FILE] https://pkgs.k8s.io/core:/stable:/v1.31/deb/ /" for 1.31.x.
 std::string defaultAptSource(const KubernetesVersion& version);
 
+/// An apt source line as the parts carry it: one printable "deb ..." line in which
+/// "$KEY_FILE" is the only variable. InvalidArgument naming `field` otherwise.
+model::Result<void> checkAptSource(std::string_view source, const std::string& field);
+/// A Debian revision like pkgs.k8s.io's "1.1". InvalidArgument naming `field` otherwise.
+model::Result<void> checkPackageRevision(std::string_view revision, const std::string& field);
+
 /// Where the parts put kubeadm's configs (0600: they hold the bootstrap token).
 inline constexpr std::string_view kInitConfigPath = "/etc/kubernetes/gpuhost/kubeadm.yaml";
 inline constexpr std::string_view kJoinConfigPath = "/etc/kubernetes/gpuhost/kubeadm-join.yaml";

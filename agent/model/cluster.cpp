@@ -48,6 +48,8 @@ std::string_view nameOf(ClusterPhase phase) {
             return "READY";
         case ClusterPhase::Scaling:
             return "SCALING";
+        case ClusterPhase::Upgrading:
+            return "UPGRADING";
         case ClusterPhase::Deleting:
             return "DELETING";
         case ClusterPhase::OutOfStock:

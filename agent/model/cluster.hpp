@@ -83,7 +83,17 @@ struct Cluster {
 
 /// The documented status types of a cluster, in the order a healthy cluster moves through
 /// them (SCALING while a pool changes size, DELETING until every VM is gone).
-enum class ClusterPhase { Pending, Provisioning, Bootstrapping, Ready, Scaling, Deleting, OutOfStock, Error };
+enum class ClusterPhase {
+    Pending,
+    Provisioning,
+    Bootstrapping,
+    Ready,
+    Scaling,
+    Upgrading,
+    Deleting,
+    OutOfStock,
+    Error
+};
 
 std::string_view nameOf(ClusterPhase phase);  // "PENDING", "PROVISIONING", ...
 

@@ -28,15 +28,22 @@ Result<void> notDeleting(const Cluster& cluster) {
 asio::awaitable<Result<ClusterView>> ClusterService::upgrade(const model::Uuid& project, ClusterKind kind,
                                                              const model::Uuid& id, std::string version) {
     auto* driver = controller_.driver(kind);
+    if (version.starts_with('v')) {
+        version.erase(0, 1);  // "v1.32.5" names the same release as "1.32.5", which is what is stored
+    }
     auto changed = co_await change(
         project, kind, id,
         [&](Cluster& cluster) -> Result<void> {
             if (auto ok = notDeleting(cluster); !ok) {
                 return ok;
             }
-            auto before = cluster;
+            // change() holds the table lock while it edits: the entry is read as it stands.
+            const auto* before = table_.index().find(id);
+            if (before == nullptr) {
+                return Error::notFound("cluster");
+            }
             cluster.version = version;
-            if (auto allowed = driver->validateChange(before, cluster); !allowed) {
+            if (auto allowed = driver->validateChange(*before, cluster); !allowed) {
                 return allowed;
             }
             return driver->validate(cluster);

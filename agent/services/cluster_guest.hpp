@@ -18,4 +18,17 @@ boost::asio::awaitable<model::Result<std::string>> runInMember(const ClusterStat
                                                                std::chrono::milliseconds timeout,
                                                                std::string input = {});
 
+/// Runs `argv` in a member's guest and answers its exit status (a non-zero one is an answer,
+/// not an error). Unavailable while the guest does not answer, or when the program was
+/// killed (a timeout) rather than exiting.
+boost::asio::awaitable<model::Result<int>> exitStatusInMember(const ClusterState& cluster,
+                                                              const model::Instance& member,
+                                                              std::vector<std::string> argv,
+                                                              std::chrono::milliseconds timeout);
+
+/// Writes a file in a member's guest (see writeFile).
+boost::asio::awaitable<model::Result<void>> writeInMember(const ClusterState& cluster,
+                                                          const model::Instance& member, GuestFile file,
+                                                          std::chrono::milliseconds timeout);
+
 }  // namespace gpuhost::agent

@@ -102,15 +102,17 @@ class ClusterKindDriver {
     virtual void applyDefaults(model::Cluster& /*cluster*/) const {}
     /// Kind rules on a new or changed spec (InvalidArgument naming the field).
     virtual model::Result<void> validate(const model::Cluster& cluster) const = 0;
-    /// Whether `after` may follow `before` (a version change: an upgrade). By default the
-    /// version stays what it was created with.
-    virtual model::Result<void> validateChange(const model::Cluster& before,
+    /// Whether `after` may follow the cluster `before` (a version change: an upgrade). By
+    /// default the version stays what it was created with.
+    virtual model::Result<void> validateChange(const ClusterEntry& before,
                                                const model::Cluster& after) const {
-        if (after.version != before.version) {
+        if (after.version != before.cluster.version) {
             return model::Error::invalid("version", "this kind of cluster cannot change its version");
         }
         return {};
     }
+    /// Whether the cluster is moving to its spec's version (status UPGRADING).
+    virtual bool upgrading(const ClusterState& /*cluster*/) const { return false; }
     /// Adds what the kind shows of a cluster beyond its nodes (Kubernetes: the CA, the endpoint).
     virtual void describe(const ClusterState& /*cluster*/, model::ClusterView& /*view*/) const {}
     /// The cluster is gone: drop what the kind keeps of it in memory.

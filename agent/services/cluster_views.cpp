@@ -115,6 +115,9 @@ model::ClusterStatus statusOf(const ClusterState& state, const ClusterKindDriver
                          : (state.members.empty() ? ClusterPhase::Pending : ClusterPhase::Provisioning);
         return {phase, withProblem(details)};
     }
+    if (kind.upgrading(state)) {
+        return {ClusterPhase::Upgrading, withProblem(progress.step.empty() ? "" : "step: " + progress.step)};
+    }
     if (allNodesReady(state, kind)) {
         return {ClusterPhase::Ready, ""};
     }

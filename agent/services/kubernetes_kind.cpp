@@ -22,9 +22,8 @@ using model::Result;
 
 namespace {
 
-constexpr std::string_view kControlPlane = "control-plane";
+constexpr std::string_view kControlPlane = kControlPlaneRole;
 constexpr int kApiServerPort = 6443;
-const std::string kAdminConf = "/etc/kubernetes/admin.conf";
 
 std::int64_t unixNow() {
     return std::chrono::duration_cast<std::chrono::seconds>(
@@ -36,42 +35,14 @@ std::string minorOf(const kubernetes::KubernetesVersion& version) {
     return std::to_string(version.major) + "." + std::to_string(version.minor);
 }
 
-// Node names we may hand to kubectl as an argument (ours are <pool>-<index>).
-bool isSafeNodeName(std::string_view name) {
-    return !name.empty() && name.size() <= 63 && std::all_of(name.begin(), name.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
-    });
-}
-
-model::KubernetesNodeFacts factsOf(const kubernetes::NodeState& node) {
-    model::KubernetesNodeFacts facts;
-    facts.state = node.state;
-    facts.unschedulable = node.unschedulable;
-    facts.kubeletVersion = node.kubeletVersion;
-    facts.createdAt = node.createdAt;
-    for (const auto& c : node.conditions) {
-        facts.conditions.push_back(
-            {c.type, c.status, c.lastHeartbeatTime, c.lastTransitionTime, c.reason, c.message});
-    }
-    if (node.accelerator) {
-        facts.accelerator = model::NodeAccelerator{node.accelerator->type, node.accelerator->product,
-                                                   node.accelerator->driverVersion};
-    }
-    facts.labels = node.labels;
-    for (const auto& t : node.taints) {
-        facts.taints.push_back({t.key, t.value, t.effect});
-    }
-    return facts;
-}
-
-std::string withoutV(std::string version) {
-    return version.starts_with('v') ? version.substr(1) : version;
-}
-
 }  // namespace
 
 KubernetesKind::KubernetesKind(const Catalog& catalog, KubernetesOptions options)
-    : catalog_(catalog), options_(std::move(options)) {}
+    : catalog_(catalog),
+      options_(std::move(options)),
+      guest_(options_.commandTimeout),
+      upgrade_(guest_, options_.drainTimeout),
+      nodes_(guest_, options_.drainTimeout) {}
 
 Result<std::string> KubernetesKind::newSecret() const {
     auto pki = kubernetes::generateClusterPki(options_.caValidity);
@@ -156,11 +127,11 @@ Result<void> KubernetesKind::validate(const model::Cluster& cluster) const {
     return {};
 }
 
-Result<void> KubernetesKind::validateChange(const model::Cluster& before, const model::Cluster& after) const {
-    if (before.version == after.version) {
+Result<void> KubernetesKind::validateChange(const ClusterEntry& before, const model::Cluster& after) const {
+    if (before.cluster.version == after.version) {
         return {};
     }
-    auto from = kubernetes::parseKubernetesVersion(before.version, "version");
+    auto from = kubernetes::parseKubernetesVersion(before.cluster.version, "version");
     auto to = kubernetes::parseKubernetesVersion(after.version, "version");
     if (!from || !to) {
         return !from ? from.error() : to.error();
@@ -168,9 +139,20 @@ Result<void> KubernetesKind::validateChange(const model::Cluster& before, const 
     if (auto step = kubernetes::checkUpgradeStep(*from, *to, "version"); !step) {
         return step;
     }
-    // The roll (kubeadm upgrade apply, then each worker in turn) is not built yet: say so
-    // rather than store a version nothing would move the cluster to.
-    return Error{ErrorCode::NotImplemented, "Kubernetes upgrades are not implemented yet", "version"};
+    auto progress = parseProgress(before.kindState);
+    if (!progress) {
+        return progress.error();
+    }
+    if (KubernetesUpgrade::rolling(before.cluster, *progress)) {
+        return Error::conflict("the upgrade to " + before.cluster.version +
+                               " is still rolling; change the version again once it is done");
+    }
+    return {};
+}
+
+bool KubernetesKind::upgrading(const ClusterState& state) const {
+    auto progress = parseProgress(state.entry.kindState);
+    return progress && KubernetesUpgrade::rolling(state.entry.cluster, *progress);
 }
 
 void KubernetesKind::forget(const model::Uuid& cluster) {
@@ -183,10 +165,7 @@ std::vector<RoleSlot> KubernetesKind::roles(const model::Cluster& cluster) const
 }
 
 std::string KubernetesKind::nodeName(const model::InstanceOwner& owner) const {
-    if (!owner.nodePool.empty()) {
-        return owner.nodePool + "-" + std::to_string(owner.index);
-    }
-    return owner.role;
+    return kubernetesNodeName(owner);
 }
 
 Result<kubernetes::ClusterPki> KubernetesKind::pkiOf(const ClusterEntry& entry) const {
@@ -312,38 +291,6 @@ Result<std::optional<cloudinit::Part>> KubernetesKind::bootstrapPart(const Clust
     return std::optional<cloudinit::Part>(std::move(*part));
 }
 
-asio::awaitable<Result<bool>> KubernetesKind::exists(const ClusterState& state, const Instance& member,
-                                                     std::string_view path) const {
-    auto guest = state.guestOf(member);
-    if (!guest) {
-        co_return Error{ErrorCode::Unavailable, "no guest agent for " + member.name, {}};
-    }
-    auto result =
-        co_await exec(*guest, guestArgv("test", "-e", std::string(path)), {}, options_.commandTimeout);
-    if (!result) {
-        co_return result.error();
-    }
-    if (!result->exitCode || (*result->exitCode != 0 && *result->exitCode != 1)) {
-        co_return Error{ErrorCode::Unavailable, "test -e in " + member.name + " did not answer", {}};
-    }
-    co_return *result->exitCode == 0;
-}
-
-asio::awaitable<std::string> KubernetesKind::logTail(const ClusterState& state, const Instance& member,
-                                                     std::string_view path) const {
-    auto tail = co_await runInMember(state, member, guestArgv("tail", "-n", "5", std::string(path)),
-                                     options_.commandTimeout);
-    co_return tail ? *tail : std::string("(no log: ") + tail.error().message + ")";
-}
-
-asio::awaitable<Result<std::string>> KubernetesKind::kubectl(const ClusterState& state,
-                                                             const Instance& controlPlane,
-                                                             std::vector<std::string> args) const {
-    auto argv = guestArgv("kubectl", "--kubeconfig", kAdminConf);
-    argv.insert(argv.end(), args.begin(), args.end());
-    co_return co_await runInMember(state, controlPlane, std::move(argv), options_.commandTimeout);
-}
-
 asio::awaitable<Result<std::optional<KubernetesProgress>>> KubernetesKind::renewToken(
     const ClusterState& state, const Instance& controlPlane, KubernetesProgress progress) const {
     auto age = std::chrono::seconds(unixNow() - progress.tokenIssuedAt);
@@ -377,17 +324,17 @@ asio::awaitable<StepOutcome> KubernetesKind::bootstrap(const ClusterState& state
         co_return StepOutcome::fatal("reading the cluster's progress", progress.error().message);
     }
     const std::string initStep = "kubeadm init on " + controlPlane->name;
-    auto failed = co_await exists(state, *controlPlane, kubernetes::kInitSteps.failed);
+    auto failed = co_await guest_.exists(state, *controlPlane, kubernetes::kInitSteps.failed);
     if (!failed) {
         co_return failed.error().code == ErrorCode::Unavailable
             ? StepOutcome::waiting(initStep + " (booting)")
             : StepOutcome::transient(initStep, failed.error().message);
     }
     if (*failed) {
-        auto tail = co_await logTail(state, *controlPlane, kubernetes::kInitSteps.log);
+        auto tail = co_await guest_.logTail(state, *controlPlane, kubernetes::kInitSteps.log);
         co_return StepOutcome::fatal(initStep, "failed: " + tail);
     }
-    auto done = co_await exists(state, *controlPlane, kubernetes::kInitSteps.done);
+    auto done = co_await guest_.exists(state, *controlPlane, kubernetes::kInitSteps.done);
     if (!done || !*done) {
         co_return StepOutcome::waiting(initStep);
     }
@@ -405,9 +352,9 @@ asio::awaitable<StepOutcome> KubernetesKind::bootstrap(const ClusterState& state
         if (report && report->nodes.contains(nodeName(*member.owner))) {
             continue;  // registered
         }
-        auto joinFailed = co_await exists(state, member, kubernetes::kJoinSteps.failed);
+        auto joinFailed = co_await guest_.exists(state, member, kubernetes::kJoinSteps.failed);
         if (joinFailed && *joinFailed) {
-            auto tail = co_await logTail(state, member, kubernetes::kJoinSteps.log);
+            auto tail = co_await guest_.logTail(state, member, kubernetes::kJoinSteps.log);
             auto outcome = StepOutcome::fatal("kubeadm join on " + member.name, "failed: " + tail);
             if (*renewed) {
                 outcome.kindState = serializeProgress(**renewed);
@@ -416,114 +363,31 @@ asio::awaitable<StepOutcome> KubernetesKind::bootstrap(const ClusterState& state
         }
         joining += (joining.empty() ? "" : ", ") + nodeName(*member.owner);
     }
-    auto outcome =
-        joining.empty() ? StepOutcome::finished("") : StepOutcome::waiting("kubeadm join on " + joining);
+    auto current = renewed->value_or(*progress);
+    bool changed = renewed->has_value();
+    auto outcome = StepOutcome::waiting("kubeadm join on " + joining);
+    if (joining.empty()) {
+        // Every node is in: roll a version change, if the spec asks for one.
+        auto roll = co_await upgrade_.step(state, current, bootstrapOptions(state.entry.cluster));
+        changed = changed || roll.progressChanged;
+        outcome = roll.outcome ? std::move(*roll.outcome) : StepOutcome::finished("");
+    }
     // The token is looked at again well before it expires, whatever else happens.
-    outcome.recheckAfter =
-        std::max<std::chrono::milliseconds>(options_.tokenTtl / 4, std::chrono::seconds(1));
-    if (*renewed) {
-        outcome.kindState = serializeProgress(**renewed);
+    auto tokenRecheck = std::max<std::chrono::milliseconds>(options_.tokenTtl / 4, std::chrono::seconds(1));
+    outcome.recheckAfter = std::min(outcome.recheckAfter.value_or(tokenRecheck), tokenRecheck);
+    if (changed) {
+        outcome.kindState = serializeProgress(current);
     }
     co_return outcome;
 }
 
 asio::awaitable<Result<SchedulerReport>> KubernetesKind::observe(const ClusterState& state) {
-    const auto* controlPlane = state.memberWithRole(kControlPlane);
-    if (controlPlane == nullptr || controlPlane->state != InstanceState::Running) {
-        co_return Error{ErrorCode::Unavailable, "the control plane is not running", {}};
-    }
-    auto text = co_await kubectl(state, *controlPlane, guestArgv("get", "nodes", "-o", "json"));
-    if (!text) {
-        co_return Error{ErrorCode::Unavailable, text.error().message, {}};  // not initialized yet
-    }
-    auto nodes = kubernetes::parseNodeList(*text);
-    if (!nodes) {
-        co_return nodes.error();
-    }
-    std::set<std::string> members;
-    for (const auto& member : state.members) {
-        members.insert(nodeName(*member.owner));
-    }
-    SchedulerReport report;
-    for (const auto& node : *nodes) {
-        if (!members.contains(node.name)) {
-            // A node object with no VM behind it (a crash between its VM's delete and this):
-            // remove it, so no NotReady ghost stays.
-            if (isSafeNodeName(node.name)) {
-                auto removed = co_await kubectl(state, *controlPlane,
-                                                guestArgv("delete", "node", node.name, "--ignore-not-found"));
-                log::info("removed a Kubernetes node with no VM",
-                          {{"cluster", state.entry.cluster.id.str()},
-                           {"node", node.name},
-                           {"ok", removed ? "true" : removed.error().message}});
-            }
-            continue;
-        }
-        NodeReport entry;
-        entry.ready = node.state == "Ready";
-        entry.states = {node.statusText()};
-        entry.version = withoutV(node.kubeletVersion);
-        entry.kubernetes = factsOf(node);
-        if (node.name == kControlPlane) {
-            report.version = entry.version;
-        }
-        report.nodes[node.name] = std::move(entry);
-    }
-    co_return report;
+    co_return co_await nodes_.observe(state);
 }
 
 asio::awaitable<Result<bool>> KubernetesKind::retire(const ClusterState& state,
                                                      const std::vector<Instance>& leaving) {
-    const auto* controlPlane = state.memberWithRole(kControlPlane);
-    if (controlPlane == nullptr || controlPlane->state == InstanceState::Deleting ||
-        controlPlane->state == InstanceState::OutOfStock || controlPlane->state == InstanceState::Failed) {
-        co_return true;  // no API server that could know them
-    }
-    if (controlPlane->state != InstanceState::Running) {
-        co_return Error{ErrorCode::Unavailable, "the control plane is not running", {}};
-    }
-    auto text = co_await kubectl(state, *controlPlane, guestArgv("get", "nodes", "-o", "json"));
-    if (!text) {
-        // Not initialized yet: no node can have joined; the ghost sweep covers a race.
-        if (state.entry.progress.report.has_value()) {
-            co_return Error{ErrorCode::Unavailable, text.error().message, {}};
-        }
-        co_return true;
-    }
-    auto nodes = kubernetes::parseNodeList(*text);
-    if (!nodes) {
-        co_return nodes.error();
-    }
-    auto drainTimeout = std::to_string(options_.drainTimeout.count()) + "s";
-    bool allGone = true;
-    for (const auto& member : leaving) {
-        auto name = nodeName(*member.owner);
-        bool listed = std::any_of(nodes->begin(), nodes->end(),
-                                  [&](const kubernetes::NodeState& node) { return node.name == name; });
-        if (!listed || !isSafeNodeName(name)) {
-            continue;
-        }
-        if (auto cordoned = co_await kubectl(state, *controlPlane, guestArgv("cordon", name)); !cordoned) {
-            co_return cordoned.error();
-        }
-        auto drained = co_await kubectl(state, *controlPlane,
-                                        guestArgv("drain", name, "--ignore-daemonsets",
-                                                  "--delete-emptydir-data", "--timeout=" + drainTimeout));
-        if (!drained) {
-            // A PodDisruptionBudget or a slow pod: the node stays cordoned and is tried again.
-            log::info("Kubernetes node not drained yet", {{"cluster", state.entry.cluster.id.str()},
-                                                          {"node", name},
-                                                          {"why", drained.error().message}});
-            allGone = false;
-            continue;
-        }
-        if (auto removed = co_await kubectl(state, *controlPlane,
-                                            guestArgv("delete", "node", name, "--ignore-not-found"));
-            !removed) {
-            co_return removed.error();
-        }
-    }
-    co_return allGone;
+    co_return co_await nodes_.retire(state, leaving);
 }
 
 }  // namespace gpuhost::agent

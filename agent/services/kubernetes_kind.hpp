@@ -10,7 +10,10 @@
 #include "pki.hpp"
 #include "services/catalog.hpp"
 #include "services/cluster_kind.hpp"
+#include "services/kubernetes_guest.hpp"
+#include "services/kubernetes_nodes.hpp"
 #include "services/kubernetes_progress.hpp"
+#include "services/kubernetes_upgrade.hpp"
 
 namespace gpuhost::agent {
 
@@ -36,7 +39,7 @@ struct KubernetesOptions {
 /// CA hash), and worker VMs in pools that `kubeadm join` with a bootstrap token the agent
 /// registers and renews. Node states come from `kubectl get nodes -o json` run on the
 /// control plane through the guest agent; nodes leave by cordon, drain and `kubectl delete
-/// node`, then their VM goes.
+/// node`, then their VM goes. A version change rolls through KubernetesUpgrade.
 class KubernetesKind final : public ClusterKindDriver {
   public:
     KubernetesKind(const Catalog& catalog, KubernetesOptions options);
@@ -47,8 +50,9 @@ class KubernetesKind final : public ClusterKindDriver {
     model::Result<std::string> newKindState(const model::Cluster& cluster) const override;
     void applyDefaults(model::Cluster& cluster) const override;
     model::Result<void> validate(const model::Cluster& cluster) const override;
-    model::Result<void> validateChange(const model::Cluster& before,
+    model::Result<void> validateChange(const ClusterEntry& before,
                                        const model::Cluster& after) const override;
+    bool upgrading(const ClusterState& cluster) const override;
     std::string image() const override { return options_.image; }
     std::vector<RoleSlot> roles(const model::Cluster& cluster) const override;
     std::string nodeName(const model::InstanceOwner& owner) const override;
@@ -67,23 +71,15 @@ class KubernetesKind final : public ClusterKindDriver {
     /// The cluster's PKI, parsed once per cluster (parsing checks every key).
     model::Result<kubernetes::ClusterPki> pkiOf(const ClusterEntry& entry) const;
     kubernetes::BootstrapOptions bootstrapOptions(const model::Cluster& cluster) const;
-    /// Whether a step-runner marker exists in the member's guest.
-    boost::asio::awaitable<model::Result<bool>> exists(const ClusterState& cluster,
-                                                       const model::Instance& member,
-                                                       std::string_view path) const;
-    /// The end of a step log, for a failure's details.
-    boost::asio::awaitable<std::string> logTail(const ClusterState& cluster, const model::Instance& member,
-                                                std::string_view path) const;
-    /// kubectl with the admin kubeconfig kubeadm wrote on the control plane.
-    boost::asio::awaitable<model::Result<std::string>> kubectl(const ClusterState& cluster,
-                                                               const model::Instance& controlPlane,
-                                                               std::vector<std::string> args) const;
     /// A fresh token registered with `kubeadm token create` once half the old one's life is gone.
     boost::asio::awaitable<model::Result<std::optional<KubernetesProgress>>> renewToken(
         const ClusterState& cluster, const model::Instance& controlPlane, KubernetesProgress progress) const;
 
     const Catalog& catalog_;
     KubernetesOptions options_;
+    KubernetesGuest guest_;
+    KubernetesUpgrade upgrade_;
+    KubernetesNodes nodes_;
     mutable std::mutex mutex_;
     mutable std::map<model::Uuid, kubernetes::ClusterPki> pkis_;
 };

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <doctest/doctest.h>
+
 #include "fakes/scripted_guest_agent.hpp"
 
 namespace gpuhost::test {
@@ -23,15 +25,20 @@ struct KubernetesGuest {
     std::set<std::string> files;                  // markers present
     std::map<std::string, KubernetesNode> nodes;  // on an initialized control plane
     bool apiServer = false;
-    bool drainBlocked = false;        // a PodDisruptionBudget holds every drain
-    std::vector<std::string> tokens;  // kubeadm token create
+    bool drainBlocked = false;                   // a PodDisruptionBudget holds every drain
+    std::vector<std::string> tokens;             // kubeadm token create
+    std::map<std::string, std::string> written;  // writeFile: path -> bytes
+    std::set<std::string> activeUnits;           // systemd-run units still running
+    /// Each upgrade started with systemd-run: the runner's arguments after its path.
+    std::vector<std::vector<std::string>> upgrades;
 };
 
 /// The guests of Kubernetes clusters as the agent drives them, in memory. A control plane
 /// finishes `kubeadm init` when the test says so (initialize: its done marker appears and its
 /// API server lists nodes); a worker joins when the test says so (join: it appears in the
 /// control plane's node list). kubectl get/cordon/drain/delete, `kubeadm token create`, `test
-/// -e` and `tail` behave like the real ones as far as the agent can tell. Programs exit at
+/// -e` and `tail` behave like the real ones as far as the agent can tell; an upgrade started
+/// with systemd-run runs until the test finishes it (finishUpgrade). Programs exit at
 /// their first status poll; guests answer once `boot` has been called for the domain.
 class FakeKubernetesGuests final : public ScriptedGuestAgent<KubernetesGuest> {
   public:
@@ -56,6 +63,20 @@ class FakeKubernetesGuests final : public ScriptedGuestAgent<KubernetesGuest> {
     void join(const std::string& controlPlane, const std::string& node, bool ready = true) {
         std::lock_guard lock(mutex_);
         guests_[controlPlane].nodes[node] = Node{ready, false, "v1.31.2"};
+    }
+    /// The upgrade runner started on `domain` finishes: its unit stops and it leaves its done
+    /// marker (and the node's kubelet reports the version on `controlPlane`), or its failed one.
+    void finishUpgrade(const std::string& domain, const std::string& controlPlane, const std::string& node,
+                       bool succeeded) {
+        std::lock_guard lock(mutex_);
+        auto& guest = guests_[domain];
+        REQUIRE_MESSAGE(!guest.upgrades.empty(), "no upgrade was started on " << domain);
+        const auto& args = guest.upgrades.back();  // MODE VERSION REVISION FAILED DONE LOG
+        guest.activeUnits.clear();
+        guest.files.insert(succeeded ? args[4] : args[3]);
+        if (succeeded) {
+            guests_[controlPlane].nodes[node].kubeletVersion = "v" + args[1];
+        }
     }
     void blockDrains(const std::string& controlPlane, bool blocked) {
         std::lock_guard lock(mutex_);
@@ -115,8 +136,8 @@ class FakeKubernetesGuests final : public ScriptedGuestAgent<KubernetesGuest> {
         if (node == guest.nodes.end()) {
             return exited(1, {}, "Error from server (NotFound): nodes not found");
         }
-        if (verb == "cordon") {
-            node->second.unschedulable = true;
+        if (verb == "cordon" || verb == "uncordon") {
+            node->second.unschedulable = verb == "cordon";
             return exited(0);
         }
         if (verb == "drain") {
@@ -128,8 +149,23 @@ class FakeKubernetesGuests final : public ScriptedGuestAgent<KubernetesGuest> {
     }
 
     drivers::GuestExecStatus run(Guest& guest, const std::vector<std::string>& argv,
-                                 const std::string& /*input*/) override {
+                                 const std::string& input) override {
         const auto& program = argv.front();
+        if (program == "install") {  // writeFile: install -D -m MODE -o O -g G /dev/stdin PATH
+            guest.written[argv.back()] = input;
+            return exited(0);
+        }
+        if (program == "systemctl" && argv.size() == 4 && argv[1] == "is-active") {
+            return exited(guest.activeUnits.contains(argv[3]) ? 0 : 3);
+        }
+        if (program == "systemd-run" && argv.size() == 12 && argv[4] == "--") {
+            if (!guest.written.contains(argv[5])) {
+                return exited(203, {}, "Failed to execute " + argv[5] + ": No such file or directory");
+            }
+            guest.activeUnits.insert(argv[1].substr(std::string_view("--unit=").size()));
+            guest.upgrades.emplace_back(argv.begin() + 6, argv.end());
+            return exited(0);
+        }
         if (program == "test" && argv.size() == 3) {
             return exited(guest.files.contains(argv[2]) ? 0 : 1);
         }

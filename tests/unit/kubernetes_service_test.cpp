@@ -243,11 +243,13 @@ TEST_CASE("Kubernetes clusters: versions, blocks and upgrades are checked, error
     auto upgrade = [&](const std::string& version) {
         return w.world.await(w.api().upgrade(w.world.project, ClusterKind::Kubernetes, id, version));
     };
-    CHECK(upgrade("1.30.9").error().field == "version");                 // no downgrade
-    CHECK(upgrade("1.33.0").error().field == "version");                 // one minor at a time
-    CHECK(upgrade("1.32.0").error().code == ErrorCode::NotImplemented);  // the roll is not built yet
-    CHECK(upgrade("1.31.2").ok());                                       // the same version changes nothing
+    CHECK(upgrade("1.30.9").error().field == "version");  // no downgrade
+    CHECK(upgrade("1.33.0").error().field == "version");  // one minor at a time
+    CHECK(upgrade("1.31.2").ok());                        // the same version changes nothing
     CHECK(w.view(id).cluster.version == "1.31.2");
+    CHECK(upgrade("v1.32.0").ok());
+    CHECK(w.view(id).cluster.version == "1.32.0");
+    CHECK(upgrade("1.33.0").error().code == ErrorCode::Conflict);  // the first roll has not moved yet
 }
 
 }  // namespace gpuhost

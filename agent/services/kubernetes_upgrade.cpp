@@ -1,0 +1,216 @@
+#include "services/kubernetes_upgrade.hpp"
+
+#include <algorithm>
+
+#include "log.hpp"
+#include "services/cluster_guest.hpp"
+
+namespace gpuhost::agent {
+
+namespace asio = boost::asio;
+using kubernetes::UpgradeMode;
+using model::Error;
+using model::ErrorCode;
+using model::Instance;
+using model::InstanceState;
+using model::Result;
+
+namespace {
+
+StepOutcome stopped(std::string step, const std::string& logTail) {
+    auto outcome = StepOutcome::fatal(std::move(step), "failed; the roll stopped here: " + logTail);
+    outcome.recheckAfter = KubernetesUpgrade::kFailedRecheck;  // resumes once the marker is removed
+    return outcome;
+}
+
+StepOutcome pending(std::string step, const Error& error) {
+    return error.code == ErrorCode::Unavailable ? StepOutcome::waiting(std::move(step))
+                                                : StepOutcome::transient(std::move(step), error.message);
+}
+
+}  // namespace
+
+asio::awaitable<Result<void>> KubernetesUpgrade::evacuate(const ClusterState& cluster,
+                                                          const Instance& controlPlane,
+                                                          const std::string& node) const {
+    if (auto cordoned = co_await guest_.kubectl(cluster, controlPlane, guestArgv("cordon", node));
+        !cordoned) {
+        co_return cordoned.error();
+    }
+    auto timeout = "--timeout=" + std::to_string(drainTimeout_.count()) + "s";
+    auto drained = co_await guest_.kubectlFor(
+        cluster, controlPlane,
+        guestArgv("drain", node, "--ignore-daemonsets", "--delete-emptydir-data", timeout),
+        std::chrono::duration_cast<std::chrono::milliseconds>(drainTimeout_) + guest_.timeout());
+    if (!drained) {
+        co_return drained.error();
+    }
+    co_return Result<void>{};
+}
+
+asio::awaitable<Result<KubernetesUpgrade::NodeResult>> KubernetesUpgrade::advance(
+    const ClusterState& cluster, const Instance& member, const Instance& controlPlane, UpgradeMode mode,
+    const kubernetes::KubernetesVersion& version, const kubernetes::BootstrapOptions& options) const {
+    auto files = kubernetes::upgradeFiles(version);
+    auto failed = co_await guest_.exists(cluster, member, files.failed);
+    if (!failed) {
+        co_return failed.error();
+    }
+    if (*failed) {
+        co_return NodeResult{NodeState::Failed, co_await guest_.logTail(cluster, member, files.log)};
+    }
+    auto done = co_await guest_.exists(cluster, member, files.done);
+    if (!done) {
+        co_return done.error();
+    }
+    if (*done) {
+        co_return NodeResult{NodeState::Done, {}};
+    }
+    auto active = co_await exitStatusInMember(
+        cluster, member, guestArgv("systemctl", "is-active", "--quiet", files.unit), guest_.timeout());
+    if (!active) {
+        co_return active.error();
+    }
+    if (*active == 0) {
+        co_return NodeResult{NodeState::Running, {}};
+    }
+    // Not started yet, or stopped without a verdict (its VM rebooted): start it (again; each
+    // of its steps may run twice).
+    auto launch = kubernetes::upgradeLaunch(mode, version, options);
+    auto aptList = kubernetes::upgradeAptList(version, options);
+    if (!launch || !aptList) {
+        co_return !launch ? launch.error() : aptList.error();
+    }
+    if (mode == UpgradeMode::Node) {
+        if (auto evacuated = co_await evacuate(cluster, controlPlane, kubernetesNodeName(*member.owner));
+            !evacuated) {
+            co_return evacuated.error();
+        }
+    }
+    auto runner = guestFile(std::string(kubernetes::kUpgradeRunnerPath),
+                            std::string(kubernetes::upgradeRunnerScript()), 0755, "root", "root");
+    if (auto written = co_await writeInMember(cluster, member, std::move(runner), guest_.timeout());
+        !written) {
+        co_return written.error();
+    }
+    if (!aptList->empty()) {
+        auto list = guestFile(std::string(kubernetes::kUpgradeAptListPath), *aptList, 0644, "root", "root");
+        if (auto written = co_await writeInMember(cluster, member, std::move(list), guest_.timeout());
+            !written) {
+            co_return written.error();
+        }
+    }
+    if (auto started = co_await runInMember(cluster, member, std::move(*launch), guest_.timeout());
+        !started) {
+        co_return started.error();
+    }
+    log::info("Kubernetes node upgrade started", {{"cluster", cluster.entry.cluster.id.str()},
+                                                  {"node", kubernetesNodeName(*member.owner)},
+                                                  {"version", version.text()}});
+    co_return NodeResult{NodeState::Running, {}};
+}
+
+asio::awaitable<RollPass> KubernetesUpgrade::step(const ClusterState& cluster, KubernetesProgress& progress,
+                                                  const kubernetes::BootstrapOptions& options) const {
+    const auto& spec = cluster.entry.cluster;
+    if (!rolling(spec, progress)) {
+        co_return RollPass{};
+    }
+    auto target = kubernetes::parseKubernetesVersion(spec.version, "version");
+    if (!target) {
+        co_return RollPass{StepOutcome::fatal("upgrading", target.error().message), false};
+    }
+    const auto* controlPlane = cluster.memberWithRole(kControlPlaneRole);
+    const std::string rollTo = "upgrading to " + target->tag() + ": ";
+    if (controlPlane == nullptr || controlPlane->state != InstanceState::Running) {
+        co_return RollPass{StepOutcome::waiting(rollTo + "waiting for the control-plane VM"), false};
+    }
+    if (progress.controlPlaneVersion != spec.version) {
+        auto step = rollTo + "kubeadm upgrade apply on " + std::string(kControlPlaneRole);
+        auto result = co_await advance(cluster, *controlPlane, *controlPlane, UpgradeMode::FirstControlPlane,
+                                       *target, options);
+        if (!result) {
+            co_return RollPass{pending(step, result.error()), false};
+        }
+        if (result->state == NodeState::Failed) {
+            co_return RollPass{stopped(step, result->logTail), false};
+        }
+        if (result->state == NodeState::Running) {
+            co_return RollPass{StepOutcome::waiting(step), false};
+        }
+        progress.controlPlaneVersion = spec.version;
+        progress.upgradedNodes = {std::string(kControlPlaneRole)};
+        co_return RollPass{StepOutcome::waiting(rollTo + "control plane done; the workers next"), true};
+    }
+    // Workers in name order; one that already runs the version (it joined after the control
+    // plane moved) needs nothing.
+    std::vector<const Instance*> workers;
+    unsigned total = 0;
+    for (const auto& member : cluster.members) {
+        if (member.owner->nodePool.empty() || member.state == InstanceState::Deleting) {
+            continue;
+        }
+        ++total;
+        auto name = kubernetesNodeName(*member.owner);
+        const auto& report = cluster.entry.progress.report;
+        auto reported = report ? report->nodes.find(name) : decltype(report->nodes.end()){};
+        bool onTarget =
+            report && reported != report->nodes.end() && reported->second.version == target->text();
+        // Cordoned on the new version: maybe ours, upgraded just before a restart; looked at below.
+        bool cordoned = onTarget && reported->second.kubernetes && reported->second.kubernetes->unschedulable;
+        bool done = std::find(progress.upgradedNodes.begin(), progress.upgradedNodes.end(), name) !=
+                    progress.upgradedNodes.end();
+        if (!done && (!onTarget || cordoned) && member.state == InstanceState::Running &&
+            isSafeNodeName(name)) {
+            workers.push_back(&member);
+        }
+    }
+    if (workers.empty()) {
+        progress.upgradedNodes.clear();
+        log::info("Kubernetes cluster upgraded", {{"cluster", spec.id.str()}, {"version", spec.version}});
+        co_return RollPass{std::nullopt, true};
+    }
+    std::sort(workers.begin(), workers.end(), [](const Instance* a, const Instance* b) {
+        return kubernetesNodeName(*a->owner) < kubernetesNodeName(*b->owner);
+    });
+    const auto& next = *workers.front();
+    auto name = kubernetesNodeName(*next.owner);
+    auto step = rollTo + "kubeadm upgrade node on " + name + " (" +
+                std::to_string(total - workers.size() + 1) + " of " + std::to_string(total) + " workers)";
+    const auto& report = cluster.entry.progress.report;
+    if (report && report->nodes.contains(name) && report->nodes.at(name).version == target->text()) {
+        // Already on the version and cordoned: uncordon it only when our upgrade finished there
+        // (a cordon of its owner's stays).
+        auto ours = co_await guest_.exists(cluster, next, kubernetes::upgradeFiles(*target).done);
+        if (!ours) {
+            co_return RollPass{pending(step, ours.error()), false};
+        }
+        if (*ours) {
+            if (auto uncordoned =
+                    co_await guest_.kubectl(cluster, *controlPlane, guestArgv("uncordon", name));
+                !uncordoned) {
+                co_return RollPass{pending(step + ": uncordon", uncordoned.error()), false};
+            }
+        }
+        progress.upgradedNodes.push_back(name);
+        co_return RollPass{StepOutcome::waiting(rollTo + name + " done"), true};
+    }
+    auto result = co_await advance(cluster, next, *controlPlane, UpgradeMode::Node, *target, options);
+    if (!result) {
+        co_return RollPass{pending(step, result.error()), false};
+    }
+    if (result->state == NodeState::Failed) {
+        co_return RollPass{stopped(step, result->logTail), false};
+    }
+    if (result->state == NodeState::Running) {
+        co_return RollPass{StepOutcome::waiting(step), false};
+    }
+    if (auto uncordoned = co_await guest_.kubectl(cluster, *controlPlane, guestArgv("uncordon", name));
+        !uncordoned) {
+        co_return RollPass{pending(step + ": uncordon", uncordoned.error()), false};
+    }
+    progress.upgradedNodes.push_back(name);
+    co_return RollPass{StepOutcome::waiting(rollTo + name + " done"), true};
+}
+
+}  // namespace gpuhost::agent

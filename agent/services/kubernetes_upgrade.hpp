@@ -1,0 +1,68 @@
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <optional>
+#include <string>
+
+#include "node_upgrade.hpp"
+#include "services/cluster_kind.hpp"
+#include "services/kubernetes_guest.hpp"
+#include "services/kubernetes_progress.hpp"
+
+namespace gpuhost::agent {
+
+/// What one pass of the roll did.
+struct RollPass {
+    std::optional<StepOutcome> outcome;  // nullopt: nothing to roll, every node is on the spec's version
+    bool progressChanged = false;        // the progress passed in moved: store it
+};
+
+/// Rolls a Kubernetes cluster to its spec's version, as kubeadm's upgrade guide does, one node
+/// at a time: the control plane first (`kubeadm upgrade apply`), then each worker in name
+/// order: cordon, drain, `kubeadm upgrade node`, the kubelet, uncordon. Each node's upgrade
+/// runs detached in its guest (a transient systemd unit started through the guest agent)
+/// and is followed through its markers; where the roll stands (the control plane's version,
+/// the workers done) is KubernetesProgress, stored before the next node starts, so a
+/// restarted agent resumes it. A node whose upgrade failed stops the roll: the cluster shows
+/// ERROR with the end of that node's log, and the roll goes on once the failed marker is gone.
+class KubernetesUpgrade {
+  public:
+    KubernetesUpgrade(const KubernetesGuest& guest, std::chrono::seconds drainTimeout)
+        : guest_(guest), drainTimeout_(drainTimeout) {}
+
+    /// One pass; `progress` is updated in place (see RollPass::progressChanged).
+    boost::asio::awaitable<RollPass> step(const ClusterState& cluster, KubernetesProgress& progress,
+                                          const kubernetes::BootstrapOptions& options) const;
+
+    /// Whether the cluster is between versions (for its status).
+    static bool rolling(const model::Cluster& cluster, const KubernetesProgress& progress) {
+        return progress.controlPlaneVersion != cluster.version || !progress.upgradedNodes.empty();
+    }
+
+    /// How long a stopped roll waits before it looks at the failed node again.
+    static constexpr std::chrono::seconds kFailedRecheck{60};
+
+  private:
+    enum class NodeState { Running, Done, Failed };
+    struct NodeResult {
+        NodeState state = NodeState::Running;
+        std::string logTail;
+    };
+
+    /// Follows (or starts) one node's upgrade. `controlPlane` is where kubectl runs; a worker
+    /// is cordoned and drained before its upgrade starts.
+    boost::asio::awaitable<model::Result<NodeResult>> advance(
+        const ClusterState& cluster, const model::Instance& member, const model::Instance& controlPlane,
+        kubernetes::UpgradeMode mode, const kubernetes::KubernetesVersion& version,
+        const kubernetes::BootstrapOptions& options) const;
+    /// Cordon and drain a worker before its upgrade.
+    boost::asio::awaitable<model::Result<void>> evacuate(const ClusterState& cluster,
+                                                         const model::Instance& controlPlane,
+                                                         const std::string& node) const;
+
+    const KubernetesGuest& guest_;
+    std::chrono::seconds drainTimeout_;
+};
+
+}  // namespace gpuhost::agent

@@ -1,0 +1,175 @@
+// The Kubernetes upgrade roll over fake guests: the control plane first (kubeadm upgrade
+// apply), then each worker in turn (cordon, drain, kubeadm upgrade node, uncordon), one node
+// at a time, UPGRADING with the step in the details; a failed node stops the roll with its
+// log in ERROR and the roll resumes when the marker is gone; a restart resumes where the
+// stored progress says, without starting a finished node again.
+#include <doctest/doctest.h>
+
+#include "kubernetes_world.hpp"
+#include "node_upgrade.hpp"
+#include "services/kubernetes_progress.hpp"
+
+namespace gpuhost {
+
+using model::ClusterKind;
+using model::ClusterPhase;
+using model::ClusterPool;
+using model::ErrorCode;
+using test::KubernetesWorld;
+
+namespace {
+
+struct Rolling {
+    KubernetesWorld w;
+    model::Uuid id;
+    std::string cp;  // the control plane's domain
+
+    Rolling() {
+        auto created = w.create("up", {ClusterPool{"cpu", "cpu.small", 2, {}}}, "1.31.2");
+        REQUIRE(created.ok());
+        id = created->cluster.id;
+        w.runGuestsUntil(id, [&] { return w.view(id).status.phase == ClusterPhase::Ready; });
+        auto all = w.members(id);
+        cp = w.domainOf(*w.member(all, "control-plane"));
+    }
+    std::string domainOf(const std::string& pool, unsigned index) {
+        auto all = w.members(id);
+        const auto* member = w.member(all, "worker", pool, index);
+        REQUIRE(member != nullptr);
+        return w.domainOf(*member);
+    }
+    std::vector<std::vector<std::string>> upgradesOn(const std::string& domain) {
+        return w.guests.guest(domain).upgrades;
+    }
+    agent::KubernetesProgress stored() {
+        auto progress = agent::parseProgress(*w.clusterStore.clusterKindState(id));
+        REQUIRE(progress.ok());
+        return *progress;
+    }
+    void waitForUpgradeOn(const std::string& domain) {
+        w.world.waitFor([&] { return !upgradesOn(domain).empty(); });
+    }
+    model::ClusterStatus status() { return w.view(id).status; }
+};
+
+std::size_t indexOf(const std::vector<std::vector<std::string>>& commands,
+                    const std::vector<std::string>& tail) {
+    for (std::size_t i = 0; i < commands.size(); ++i) {
+        const auto& argv = commands[i];
+        if (argv.size() >= tail.size() && std::equal(tail.begin(), tail.end(), argv.end() - tail.size())) {
+            return i;
+        }
+    }
+    return commands.size();
+}
+
+}  // namespace
+
+TEST_CASE("an upgrade rolls the control plane, then each worker in turn, cordoned and drained, then READY") {
+    Rolling r;
+    auto upgraded =
+        r.w.world.await(r.w.api().upgrade(r.w.world.project, ClusterKind::Kubernetes, r.id, "v1.32.0"));
+    REQUIRE(upgraded.ok());
+    CHECK(upgraded->cluster.version == "1.32.0");
+
+    // The control plane first: kubeadm upgrade apply, started as a transient unit.
+    r.waitForUpgradeOn(r.cp);
+    auto cpRun = r.upgradesOn(r.cp).front();
+    CHECK(cpRun == std::vector<std::string>{"apply", "1.32.0", "",
+                                            "/var/lib/gpuhost/kubeadm-upgrade-1.32.0.failed",
+                                            "/var/lib/gpuhost/kubeadm-upgrade-1.32.0.done",
+                                            "/var/log/gpuhost-kubeadm-upgrade-1.32.0.log"});
+    CHECK(r.w.guests.guest(r.cp).written.at(std::string(kubernetes::kUpgradeRunnerPath)) ==
+          kubernetes::upgradeRunnerScript());
+    // The step shows once the pass that started it ends.
+    r.w.world.waitFor([&] {
+        return r.status().details.find("kubeadm upgrade apply on control-plane") != std::string::npos;
+    });
+    CHECK(r.status().phase == ClusterPhase::Upgrading);
+    // Another version change waits for this roll.
+    auto again =
+        r.w.world.await(r.w.api().upgrade(r.w.world.project, ClusterKind::Kubernetes, r.id, "1.33.0"));
+    REQUIRE_FALSE(again.ok());
+    CHECK(again.error().code == ErrorCode::Conflict);
+    CHECK(r.upgradesOn(r.domainOf("cpu", 0)).empty());  // no worker before the control plane is done
+
+    r.w.guests.finishUpgrade(r.cp, r.cp, "control-plane", true);
+    auto worker0 = r.domainOf("cpu", 0);
+    auto worker1 = r.domainOf("cpu", 1);
+    r.waitForUpgradeOn(worker0);
+    CHECK(r.stored().controlPlaneVersion == "1.32.0");
+    CHECK(r.upgradesOn(worker0).front().at(0) == "node");
+    CHECK(r.upgradesOn(r.cp).size() == 1);  // not started again
+    // Cordoned and drained before its upgrade started; the other worker waits its turn.
+    auto cpCommands = r.w.guests.commands(r.cp);
+    CHECK(indexOf(cpCommands, {"cordon", "cpu-0"}) <
+          indexOf(cpCommands,
+                  {"drain", "cpu-0", "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=120s"}));
+    CHECK(indexOf(cpCommands, {"drain", "cpu-0", "--ignore-daemonsets", "--delete-emptydir-data",
+                               "--timeout=120s"}) < cpCommands.size());
+    CHECK(r.w.guests.guest(r.cp).nodes.at("cpu-0").unschedulable);
+    CHECK(r.upgradesOn(worker1).empty());
+    r.w.world.waitFor([&] {
+        return r.status().details.find("kubeadm upgrade node on cpu-0 (1 of 2 workers)") != std::string::npos;
+    });
+
+    r.w.guests.finishUpgrade(worker0, r.cp, "cpu-0", true);
+    r.waitForUpgradeOn(worker1);
+    CHECK_FALSE(r.w.guests.guest(r.cp).nodes.at("cpu-0").unschedulable);  // uncordoned once done
+    CHECK(r.stored().upgradedNodes == std::vector<std::string>{"control-plane", "cpu-0"});
+
+    r.w.guests.finishUpgrade(worker1, r.cp, "cpu-1", true);
+    r.w.world.waitFor([&] { return r.status().phase == ClusterPhase::Ready; });
+    CHECK(r.stored().upgradedNodes.empty());
+    CHECK(r.stored().controlPlaneVersion == "1.32.0");
+    CHECK_FALSE(r.w.guests.guest(r.cp).nodes.at("cpu-1").unschedulable);
+    auto view = r.w.view(r.id);
+    CHECK(view.cluster.version == "1.32.0");
+    for (const auto& node : view.pools.at(0).nodes) {
+        REQUIRE(node.kubernetes.has_value());
+        CHECK(node.kubernetes->kubeletVersion == "v1.32.0");
+    }
+    // The next minor step is allowed now.
+    CHECK(
+        r.w.world.await(r.w.api().upgrade(r.w.world.project, ClusterKind::Kubernetes, r.id, "1.33.1")).ok());
+}
+
+TEST_CASE("a failed node stops the roll with its log in ERROR; the roll resumes once the marker is gone") {
+    Rolling r;
+    REQUIRE(
+        r.w.world.await(r.w.api().upgrade(r.w.world.project, ClusterKind::Kubernetes, r.id, "1.32.4")).ok());
+    r.waitForUpgradeOn(r.cp);
+    r.w.guests.finishUpgrade(r.cp, r.cp, "control-plane", true);
+    auto worker0 = r.domainOf("cpu", 0);
+    r.waitForUpgradeOn(worker0);
+    r.w.guests.finishUpgrade(worker0, r.cp, "cpu-0", false);
+    r.w.world.waitFor([&] { return r.status().phase == ClusterPhase::Error; });
+    auto status = r.status();
+    CHECK(status.details.find("cpu-0") != std::string::npos);
+    CHECK(status.details.find("fatal errors occurred") != std::string::npos);  // the log's tail
+    CHECK(r.upgradesOn(r.domainOf("cpu", 1)).empty());                         // stopped there
+    CHECK(r.w.guests.guest(r.cp).nodes.at("cpu-0").unschedulable);             // still cordoned
+}
+
+TEST_CASE("a restart resumes the roll from the stored progress without starting a finished node again") {
+    Rolling r;
+    REQUIRE(
+        r.w.world.await(r.w.api().upgrade(r.w.world.project, ClusterKind::Kubernetes, r.id, "1.32.4")).ok());
+    r.waitForUpgradeOn(r.cp);
+    r.w.guests.finishUpgrade(r.cp, r.cp, "control-plane", true);
+    auto worker0 = r.domainOf("cpu", 0);
+    r.waitForUpgradeOn(worker0);
+
+    r.w.start();  // the agent restarts while cpu-0 upgrades
+    CHECK(r.stored().controlPlaneVersion == "1.32.4");
+    r.w.guests.finishUpgrade(worker0, r.cp, "cpu-0", true);
+    auto worker1 = r.domainOf("cpu", 1);
+    r.waitForUpgradeOn(worker1);
+    r.w.guests.finishUpgrade(worker1, r.cp, "cpu-1", true);
+    r.w.world.waitFor([&] { return r.status().phase == ClusterPhase::Ready; });
+    CHECK(r.upgradesOn(r.cp).size() == 1);
+    CHECK(r.upgradesOn(worker0).size() == 1);  // its unit was still running: not started twice
+    CHECK(r.upgradesOn(worker1).size() == 1);
+}
+
+}  // namespace gpuhost
