@@ -50,7 +50,8 @@ asio::awaitable<Result<void>> KubernetesUpgrade::evacuate(const ClusterState& cl
 
 asio::awaitable<Result<KubernetesUpgrade::NodeResult>> KubernetesUpgrade::advance(
     const ClusterState& cluster, const Instance& member, const Instance& controlPlane, UpgradeMode mode,
-    const kubernetes::KubernetesVersion& version, const kubernetes::BootstrapOptions& options) const {
+    const kubernetes::KubernetesVersion& version, const kubernetes::BootstrapOptions& options,
+    bool mayStart) const {
     auto files = kubernetes::upgradeFiles(version);
     auto failed = co_await guest_.exists(cluster, member, files.failed);
     if (!failed) {
@@ -73,6 +74,9 @@ asio::awaitable<Result<KubernetesUpgrade::NodeResult>> KubernetesUpgrade::advanc
     }
     if (*active == 0) {
         co_return NodeResult{NodeState::Running, {}};
+    }
+    if (!mayStart) {
+        co_return NodeResult{NodeState::NotStarted, {}};
     }
     // Not started yet, or stopped without a verdict (its VM rebooted): start it (again; each
     // of its steps may run twice).
@@ -179,13 +183,21 @@ asio::awaitable<RollPass> KubernetesUpgrade::step(const ClusterState& cluster, K
                 std::to_string(total - workers.size() + 1) + " of " + std::to_string(total) + " workers)";
     const auto& report = cluster.entry.progress.report;
     if (report && report->nodes.contains(name) && report->nodes.at(name).version == target->text()) {
-        // Already on the version and cordoned: uncordon it only when our upgrade finished there
-        // (a cordon of its owner's stays).
-        auto ours = co_await guest_.exists(cluster, next, kubernetes::upgradeFiles(*target).done);
-        if (!ours) {
-            co_return RollPass{pending(step, ours.error()), false};
+        // On the version already and cordoned: our upgrade there (its kubelet restarted before
+        // the runner wrote its marker, or the agent restarted), or a cordon of the node's owner,
+        // which stays. Nothing is started on it.
+        auto seen =
+            co_await advance(cluster, next, *controlPlane, UpgradeMode::Node, *target, options, false);
+        if (!seen) {
+            co_return RollPass{pending(step, seen.error()), false};
         }
-        if (*ours) {
+        if (seen->state == NodeState::Running) {
+            co_return RollPass{StepOutcome::waiting(step), false};
+        }
+        if (seen->state == NodeState::Failed) {
+            co_return RollPass{stopped(step, seen->logTail), false};
+        }
+        if (seen->state == NodeState::Done) {
             if (auto uncordoned =
                     co_await guest_.kubectl(cluster, *controlPlane, guestArgv("uncordon", name));
                 !uncordoned) {

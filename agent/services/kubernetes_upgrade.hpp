@@ -44,18 +44,18 @@ class KubernetesUpgrade {
     static constexpr std::chrono::seconds kFailedRecheck{60};
 
   private:
-    enum class NodeState { Running, Done, Failed };
+    enum class NodeState { Running, Done, Failed, NotStarted };
     struct NodeResult {
         NodeState state = NodeState::Running;
         std::string logTail;
     };
 
-    /// Follows (or starts) one node's upgrade. `controlPlane` is where kubectl runs; a worker
-    /// is cordoned and drained before its upgrade starts.
+    /// Follows (or, with `mayStart`, starts) one node's upgrade. `controlPlane` is where kubectl
+    /// runs; a worker is cordoned and drained before its upgrade starts.
     boost::asio::awaitable<model::Result<NodeResult>> advance(
         const ClusterState& cluster, const model::Instance& member, const model::Instance& controlPlane,
         kubernetes::UpgradeMode mode, const kubernetes::KubernetesVersion& version,
-        const kubernetes::BootstrapOptions& options) const;
+        const kubernetes::BootstrapOptions& options, bool mayStart = true) const;
     /// Cordon and drain a worker before its upgrade.
     boost::asio::awaitable<model::Result<void>> evacuate(const ClusterState& cluster,
                                                          const model::Instance& controlPlane,

@@ -78,6 +78,12 @@ class FakeKubernetesGuests final : public ScriptedGuestAgent<KubernetesGuest> {
             guests_[controlPlane].nodes[node].kubeletVersion = "v" + args[1];
         }
     }
+    /// The node's kubelet reports `version` (it restarted on the new one).
+    void setKubeletVersion(const std::string& controlPlane, const std::string& node,
+                           const std::string& version) {
+        std::lock_guard lock(mutex_);
+        guests_[controlPlane].nodes[node].kubeletVersion = version;
+    }
     void blockDrains(const std::string& controlPlane, bool blocked) {
         std::lock_guard lock(mutex_);
         guests_[controlPlane].drainBlocked = blocked;

@@ -172,4 +172,25 @@ TEST_CASE("a restart resumes the roll from the stored progress without starting 
     CHECK(r.upgradesOn(worker1).size() == 1);
 }
 
+TEST_CASE(
+    "a worker whose kubelet reports the new version before its runner finishes is uncordoned after it") {
+    Rolling r;
+    REQUIRE(
+        r.w.world.await(r.w.api().upgrade(r.w.world.project, ClusterKind::Kubernetes, r.id, "1.32.4")).ok());
+    r.waitForUpgradeOn(r.cp);
+    r.w.guests.finishUpgrade(r.cp, r.cp, "control-plane", true);
+    auto worker0 = r.domainOf("cpu", 0);
+    r.waitForUpgradeOn(worker0);
+    // kubeadm upgrade node and the kubelet restart are done; the runner has not written its marker.
+    r.w.guests.setKubeletVersion(r.cp, "cpu-0", "v1.32.4");
+    auto polls = r.w.guests.commands(r.cp).size();
+    r.w.world.waitFor([&] { return r.w.guests.commands(r.cp).size() > polls + 6; });  // several passes
+    CHECK(r.w.guests.guest(r.cp).nodes.at("cpu-0").unschedulable);  // not taken for done yet
+    CHECK(r.upgradesOn(r.domainOf("cpu", 1)).empty());
+    r.w.guests.finishUpgrade(worker0, r.cp, "cpu-0", true);
+    r.waitForUpgradeOn(r.domainOf("cpu", 1));
+    CHECK_FALSE(r.w.guests.guest(r.cp).nodes.at("cpu-0").unschedulable);
+    CHECK(r.upgradesOn(worker0).size() == 1);
+}
+
 }  // namespace gpuhost
