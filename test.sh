@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole suite: installs what is missing, builds with ASan+UBSan, runs ctest.
 # Tiers (ctest labels): unit, integration, and e2e (real qemu:///system VMs from the dev
-# images under TCG, a Slurm cluster among them, needs root; GPUHOST_E2E=0 skips it). Then a fuzz smoke
+# images under TCG, a Slurm and a Kubernetes cluster among them, needs root; GPUHOST_E2E=0 skips it). Then a fuzz smoke
 # (tests/fuzz/run.sh, ~45 s plus a clang build). Extra arguments go to ctest (e.g. -L unit)
 # and skip the fuzz smoke.
 set -euo pipefail
@@ -20,6 +20,7 @@ if [ "$e2e" = ON ]; then
   scripts/ensure-libvirtd.sh --network default
   images/build-dev-image.sh  # cached after the first run
   images/build-dev-image.sh --slurm  # the Slurm e2e test's image, cached likewise
+  images/build-dev-image.sh --kubernetes  # the Kubernetes e2e test's (stand-in kubeadm), likewise
 else
   scripts/ensure-libvirtd.sh
 fi

@@ -4,26 +4,35 @@
 # packages, booted with its own kernel and initrd (direct kernel boot, root=/dev/vda).
 # Production maps image names to real cloud images instead (see README).
 #
-#   images/build-dev-image.sh [--slurm] [OUT_DIR]
+#   images/build-dev-image.sh [--slurm|--kubernetes] [OUT_DIR]
 #
 # Output: OUT_DIR/{root.qcow2, vmlinuz, initrd.img, cmdline}, OUT_DIR by default
 # images/cache/debian12, or images/cache/debian12-slurm with --slurm: the same image plus
 # Slurm 22.05 (slurmctld, slurmd, slurm-client) and munge, with no munge key (the package
 # makes one, which every VM would share: cloud-init writes the cluster's) and slurmctld and
 # slurmd disabled (the agent and cloud-init start them); munge stays enabled.
-# Cached: rebuilt only when this script (which holds both package lists) changes; its hash
-# and the variant are kept in OUT_DIR/.built-by. Needs root (mmdebstrap).
+# --kubernetes (images/cache/debian12-kubernetes): the same image plus the e2e test's
+# stand-ins for kubeadm, kubectl and the kubelet (tests/e2e/kubernetes-standin/, with the
+# kubeadm field maps they check configs against): kubeadm and kubelet are not installable
+# here. A test image only; production uses a real image with kubeadm (see README).
+# Cached: rebuilt only when this script (which holds the package lists) or the stand-ins
+# change; their hash and the variant are kept in OUT_DIR/.built-by. Needs root (mmdebstrap).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+standin=$here/../tests/e2e/kubernetes-standin
+field_maps=$here/../tests/fixtures/kubernetes
 variant=plain
-if [ "${1:-}" = "--slurm" ]; then
-  variant=slurm
-  shift
-fi
+case "${1:-}" in
+  --slurm) variant=slurm; shift ;;
+  --kubernetes) variant=kubernetes; shift ;;
+esac
 default_out=$here/cache/debian12
-[ "$variant" = slurm ] && default_out=$here/cache/debian12-slurm
+[ "$variant" = plain ] || default_out=$here/cache/debian12-$variant
 out=${1:-$default_out}
 stamp="$(sha256sum "$0" | cut -d' ' -f1) $variant"
+if [ "$variant" = kubernetes ]; then
+  stamp="$(cat "$0" "$standin"/* "$field_maps"/*-fields*.json | sha256sum | cut -d' ' -f1) $variant"
+fi
 if [ -f "$out/.built-by" ] && [ "$(cat "$out/.built-by")" = "$stamp" ] && [ -f "$out/root.qcow2" ]; then
   echo "dev image up to date: $out"
   exit 0
@@ -54,6 +63,16 @@ if [ "$variant" = slurm ]; then
                   --customize-hook='chroot "$1" systemctl disable --quiet slurmctld.service slurmd.service'
                   --customize-hook='chroot "$1" systemctl enable --quiet munge.service')
 fi
+if [ "$variant" = kubernetes ]; then
+  # procps: sysctl --system; openssl: the stand-in API server's CA hash; python3-yaml: the
+  # stand-ins read kubeadm's YAML. kubelet.service and the API server unit stay disabled:
+  # the node part enables kubelet, the stand-in kubeadm init starts the API server.
+  packages+=,procps,openssl,python3-yaml
+  variant_hooks+=(--customize-hook="install -D -m 0755 -t \"\$1/usr/local/bin\" '$standin/kubeadm' '$standin/kubectl' '$standin/gpuhost-standin-apiserver'"
+                  --customize-hook="install -D -m 0644 -t \"\$1/usr/local/lib/gpuhost-standin\" '$standin/standin_state.py'"
+                  --customize-hook="install -D -m 0644 -t \"\$1/usr/local/share/gpuhost-standin\" '$field_maps/kubeadm-fields-v1beta3.json' '$field_maps/kubeadm-fields-v1beta4.json' '$field_maps/kubelet-config-fields.json'"
+                  --customize-hook="install -D -m 0644 -t \"\$1/etc/systemd/system\" '$standin/kubelet.service' '$standin/gpuhost-standin-apiserver.service'")
+fi
 mmdebstrap --variant=apt --include="$packages" \
   --customize-hook='echo "datasource_list: [ NoCloud, None ]" > "$1/etc/cloud/cloud.cfg.d/90-gpuhost-nocloud.cfg"' \
   --customize-hook='sed -i "s/^# *en_US.UTF-8/en_US.UTF-8/" "$1/etc/locale.gen" && chroot "$1" locale-gen >/dev/null' \
@@ -75,6 +94,16 @@ if [ "$variant" = slurm ]; then  # what the guests rely on, checked before it is
     exit 1
   fi
   [ -e "$wants/munge.service" ] || { echo "slurm image: munge not enabled" >&2; exit 1; }
+fi
+
+if [ "$variant" = kubernetes ]; then
+  root=$work/rootfs
+  for f in usr/local/bin/kubeadm usr/local/bin/kubectl usr/local/bin/gpuhost-standin-apiserver usr/sbin/sysctl \
+           usr/bin/openssl usr/bin/systemd-run; do
+    [ -x "$root/$f" ] || { echo "kubernetes image: /$f missing" >&2; exit 1; }
+  done
+  chroot "$root" python3 -c 'import yaml' || { echo "kubernetes image: python3-yaml missing" >&2; exit 1; }
+  [ -f "$root/etc/systemd/system/kubelet.service" ] || { echo "kubernetes image: kubelet.service missing" >&2; exit 1; }
 fi
 
 mkdir -p "$out"
