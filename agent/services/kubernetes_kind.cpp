@@ -41,7 +41,7 @@ KubernetesKind::KubernetesKind(const Catalog& catalog, KubernetesOptions options
     : catalog_(catalog),
       options_(std::move(options)),
       guest_(options_.commandTimeout),
-      upgrade_(guest_, options_.drainTimeout),
+      upgrade_(guest_, options_.drainTimeout, options_.failedRollRecheck),
       nodes_(guest_, options_.drainTimeout) {}
 
 Result<std::string> KubernetesKind::newSecret() const {

@@ -32,6 +32,7 @@ struct KubernetesOptions {
     kubernetes::BootstrapOptions bootstrap;
     std::chrono::milliseconds commandTimeout{60 * 1000};
     std::chrono::seconds drainTimeout{120};
+    std::chrono::milliseconds failedRollRecheck{60 * 1000};  // a stopped upgrade looks again after this
 };
 
 /// Kubernetes on the cluster core: a control-plane VM that runs `kubeadm init` from its

@@ -17,9 +17,9 @@ using model::Result;
 
 namespace {
 
-StepOutcome stopped(std::string step, const std::string& logTail) {
+StepOutcome stopped(std::string step, const std::string& logTail, std::chrono::milliseconds recheck) {
     auto outcome = StepOutcome::fatal(std::move(step), "failed; the roll stopped here: " + logTail);
-    outcome.recheckAfter = KubernetesUpgrade::kFailedRecheck;  // resumes once the marker is removed
+    outcome.recheckAfter = recheck;  // resumes once the marker is removed
     return outcome;
 }
 
@@ -58,7 +58,9 @@ asio::awaitable<Result<KubernetesUpgrade::NodeResult>> KubernetesUpgrade::advanc
         co_return failed.error();
     }
     if (*failed) {
-        co_return NodeResult{NodeState::Failed, co_await guest_.logTail(cluster, member, files.log)};
+        // Not co_await inside the braces: g++ 12 frees the awaited string before it is copied.
+        auto tail = co_await guest_.logTail(cluster, member, files.log);
+        co_return NodeResult{NodeState::Failed, std::move(tail)};
     }
     auto done = co_await guest_.exists(cluster, member, files.done);
     if (!done) {
@@ -137,7 +139,7 @@ asio::awaitable<RollPass> KubernetesUpgrade::step(const ClusterState& cluster, K
             co_return RollPass{pending(step, result.error()), false};
         }
         if (result->state == NodeState::Failed) {
-            co_return RollPass{stopped(step, result->logTail), false};
+            co_return RollPass{stopped(step, result->logTail, failedRecheck_), false};
         }
         if (result->state == NodeState::Running) {
             co_return RollPass{StepOutcome::waiting(step), false};
@@ -195,7 +197,7 @@ asio::awaitable<RollPass> KubernetesUpgrade::step(const ClusterState& cluster, K
             co_return RollPass{StepOutcome::waiting(step), false};
         }
         if (seen->state == NodeState::Failed) {
-            co_return RollPass{stopped(step, seen->logTail), false};
+            co_return RollPass{stopped(step, seen->logTail, failedRecheck_), false};
         }
         if (seen->state == NodeState::Done) {
             if (auto uncordoned =
@@ -212,7 +214,7 @@ asio::awaitable<RollPass> KubernetesUpgrade::step(const ClusterState& cluster, K
         co_return RollPass{pending(step, result.error()), false};
     }
     if (result->state == NodeState::Failed) {
-        co_return RollPass{stopped(step, result->logTail), false};
+        co_return RollPass{stopped(step, result->logTail, failedRecheck_), false};
     }
     if (result->state == NodeState::Running) {
         co_return RollPass{StepOutcome::waiting(step), false};

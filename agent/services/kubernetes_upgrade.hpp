@@ -28,8 +28,10 @@ struct RollPass {
 /// ERROR with the end of that node's log, and the roll goes on once the failed marker is gone.
 class KubernetesUpgrade {
   public:
-    KubernetesUpgrade(const KubernetesGuest& guest, std::chrono::seconds drainTimeout)
-        : guest_(guest), drainTimeout_(drainTimeout) {}
+    /// `failedRecheck`: how long a stopped roll waits before it looks at the failed node again.
+    KubernetesUpgrade(const KubernetesGuest& guest, std::chrono::seconds drainTimeout,
+                      std::chrono::milliseconds failedRecheck)
+        : guest_(guest), drainTimeout_(drainTimeout), failedRecheck_(failedRecheck) {}
 
     /// One pass; `progress` is updated in place (see RollPass::progressChanged).
     boost::asio::awaitable<RollPass> step(const ClusterState& cluster, KubernetesProgress& progress,
@@ -39,9 +41,6 @@ class KubernetesUpgrade {
     static bool rolling(const model::Cluster& cluster, const KubernetesProgress& progress) {
         return progress.controlPlaneVersion != cluster.version || !progress.upgradedNodes.empty();
     }
-
-    /// How long a stopped roll waits before it looks at the failed node again.
-    static constexpr std::chrono::seconds kFailedRecheck{60};
 
   private:
     enum class NodeState { Running, Done, Failed, NotStarted };
@@ -63,6 +62,7 @@ class KubernetesUpgrade {
 
     const KubernetesGuest& guest_;
     std::chrono::seconds drainTimeout_;
+    std::chrono::milliseconds failedRecheck_;
 };
 
 }  // namespace gpuhost::agent

@@ -78,6 +78,11 @@ class FakeKubernetesGuests final : public ScriptedGuestAgent<KubernetesGuest> {
             guests_[controlPlane].nodes[node].kubeletVersion = "v" + args[1];
         }
     }
+    /// Someone removes a marker (an operator, after fixing the node).
+    void removeFile(const std::string& domain, const std::string& path) {
+        std::lock_guard lock(mutex_);
+        guests_[domain].files.erase(path);
+    }
     /// The node's kubelet reports `version` (it restarted on the new one).
     void setKubeletVersion(const std::string& controlPlane, const std::string& node,
                            const std::string& version) {

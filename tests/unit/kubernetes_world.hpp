@@ -12,6 +12,7 @@ inline agent::KubernetesOptions testKubernetesOptions() {
     options.image = "image://ubuntu22.04";
     options.commandTimeout = std::chrono::seconds(5);
     options.caValidity = std::chrono::hours(24);
+    options.failedRollRecheck = std::chrono::milliseconds(100);
     return options;
 }
 
