@@ -194,10 +194,10 @@ void parseTls(Config& config, const YAML::Node& node, const std::filesystem::pat
 }
 
 void parseTopLevel(Config& config, const YAML::Node& root, const std::filesystem::path& base) {
-    rejectUnknownKeys(root, "",
-                      {"region", "listen", "state_dir", "allow_insecure_http", "tls", "libvirt", "auth",
-                       "images", "instance_types", "capacity", "limits", "log_level", "io_threads",
-                       "blocking_threads", "hosts", "filesystems", "clusters", "slurm", "kubernetes"});
+    rejectUnknownKeys(root, "", {"region",      "listen",    "state_dir",  "allow_insecure_http", "tls",
+                                 "libvirt",     "auth",      "images",     "instance_types",      "capacity",
+                                 "limits",      "log_level", "io_threads", "blocking_threads",    "hosts",
+                                 "filesystems", "clusters",  "slurm",      "kubernetes",          "quotas"});
     if (root["region"]) {
         config.region = scalar(root["region"], "region");
         if (auto ok = model::validateResourceName(config.region, "region"); !ok) {
@@ -261,6 +261,9 @@ void parseTopLevel(Config& config, const YAML::Node& root, const std::filesystem
     }
     if (root["limits"]) {
         parseLimits(config, root["limits"]);
+    }
+    if (root["quotas"]) {
+        parseQuotas(config, root["quotas"]);
     }
     if (root["log_level"]) {
         config.logLevel = scalar(root["log_level"], "log_level");

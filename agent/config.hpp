@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "model/instance_type.hpp"
+#include "model/quotas.hpp"
 #include "model/uuid.hpp"
 
 namespace gpuhost::agent {
@@ -78,7 +79,7 @@ struct ClusterConfig {
 struct SlurmConfig {
     std::string image = "debian12-slurm";  // an images: name; its VMs have Slurm and munge baked in
     std::string version = "22.05";         // the Slurm the image ships
-    bool installPackages = false;          // cloud-init installs Slurm (an image without it, with a package source)
+    bool installPackages = false;  // cloud-init installs Slurm (an image without it, with a package source)
 };
 
 /// How Kubernetes clusters are run (`kubernetes:`).
@@ -89,9 +90,9 @@ struct KubernetesConfig {
     std::string podCidr = "10.244.0.0/16";
     std::string serviceCidr = "10.96.0.0/12";
     std::vector<std::string> reservedCidrs = {"192.168.122.0/24"};  // the VM network(s)
-    bool installPackages = false;    // cloud-init installs containerd and kubeadm/kubelet/kubectl
-    std::string aptSource;           // empty: pkgs.k8s.io for the cluster's minor version
-    std::string aptKey;              // the source's armored signing key (text)
+    bool installPackages = false;  // cloud-init installs containerd and kubeadm/kubelet/kubectl
+    std::string aptSource;         // empty: pkgs.k8s.io for the cluster's minor version
+    std::string aptKey;            // the source's armored signing key (text)
     std::string packageRevision = "1.1";
     std::string cniManifest;           // kubectl apply'd after kubeadm init (URL or path in the guest)
     std::string devicePluginManifest;  // likewise, when the cluster has a GPU pool
@@ -131,6 +132,7 @@ struct Config {
     ClusterConfig clusters;
     SlurmConfig slurm;
     KubernetesConfig kubernetes;
+    model::Quotas quotas;
     std::string logLevel = "info";
     unsigned ioThreads = 0;        // 0: one per core
     unsigned blockingThreads = 4;  // libvirt and process calls (the store has 2 of its own)

@@ -17,14 +17,6 @@ std::string libvirtName(const YAML::Node& node, const std::string& key) {
     return name;
 }
 
-std::uint64_t size(const YAML::Node& node, const std::string& key) {
-    auto parsed = model::parseBinarySize(scalar(node, key), key);
-    if (!parsed) {
-        fail(key, "must be a size such as 16Gi");
-    }
-    return *parsed;
-}
-
 // A model no inventory can report would leave the type out of stock forever: refuse it.
 std::string gpuModel(const YAML::Node& node, const std::string& key) {
     std::string name = scalar(node, key);
@@ -54,6 +46,14 @@ std::filesystem::path absolutePath(const YAML::Node& node, const std::string& ke
 }
 
 }  // namespace
+
+std::uint64_t byteSize(const YAML::Node& node, const std::string& key) {
+    auto parsed = model::parseBinarySize(scalar(node, key), key);
+    if (!parsed) {
+        fail(key, "must be a size such as 16Gi");
+    }
+    return *parsed;
+}
 
 void parseLibvirt(Config& config, const YAML::Node& node) {
     rejectUnknownKeys(node, "libvirt",
@@ -98,7 +98,7 @@ void parseLibvirt(Config& config, const YAML::Node& node) {
         config.resyncInterval = seconds(node["resync_interval_s"], "libvirt.resync_interval_s");
     }
     if (node["hugepages"]) {
-        config.hugepageBytes = size(node["hugepages"], "libvirt.hugepages");
+        config.hugepageBytes = byteSize(node["hugepages"], "libvirt.hugepages");
         if (config.hugepageBytes != (2ull << 20) && config.hugepageBytes != (1ull << 30)) {
             fail("libvirt.hugepages", "must be 2Mi or 1Gi (x86 hugepage sizes)");
         }
@@ -111,7 +111,7 @@ void parseFilesystems(Config& config, const YAML::Node& node, const std::filesys
         config.filesystemsRoot = resolvePath(node["root"], "filesystems.root", base);
     }
     if (node["max_size"]) {
-        config.filesystemMaxBytes = size(node["max_size"], "filesystems.max_size");
+        config.filesystemMaxBytes = byteSize(node["max_size"], "filesystems.max_size");
     }
     if (node["virtiofsd"]) {
         config.virtiofsd = resolvePath(node["virtiofsd"], "filesystems.virtiofsd", base).string();
@@ -163,7 +163,7 @@ void parseCapacity(Config& config, const YAML::Node& node) {
             static_cast<unsigned>(positiveInteger(node["reserved_cpus"], "capacity.reserved_cpus", 4096));
     }
     if (node["reserved_memory"]) {
-        config.capacity.reservedMemoryBytes = size(node["reserved_memory"], "capacity.reserved_memory");
+        config.capacity.reservedMemoryBytes = byteSize(node["reserved_memory"], "capacity.reserved_memory");
     }
 }
 
@@ -188,9 +188,9 @@ void parseInstanceTypes(Config& config, const YAML::Node& node) {
             fail(key + ".name", "duplicate instance type");
         }
         type.cpu = static_cast<unsigned>(positiveInteger(item["cpu"], key + ".cpu", 1024));
-        type.memoryBytes = size(item["memory"], key + ".memory");
+        type.memoryBytes = byteSize(item["memory"], key + ".memory");
         if (item["disk"]) {
-            type.diskBytes = size(item["disk"], key + ".disk");
+            type.diskBytes = byteSize(item["disk"], key + ".disk");
         }
         if (item["gpu_count"] && scalar(item["gpu_count"], key + ".gpu_count") != "0") {
             type.gpuCount = static_cast<unsigned>(positiveInteger(item["gpu_count"], key + ".gpu_count", 64));

@@ -19,6 +19,8 @@ void rejectUnknownKeys(const YAML::Node& node, const std::string& prefix,
                        const std::set<std::string>& allowed);
 std::string scalar(const YAML::Node& node, const std::string& key);
 std::uint64_t positiveInteger(const YAML::Node& node, const std::string& key, std::uint64_t max);
+/// A binary size such as 16Gi, in bytes.
+std::uint64_t byteSize(const YAML::Node& node, const std::string& key);
 bool boolean(const YAML::Node& node, const std::string& key);
 /// Lexically normal, without a trailing separator (except "/" itself).
 std::filesystem::path normalPath(const std::filesystem::path& path);
@@ -37,5 +39,6 @@ void parseFilesystems(Config& config, const YAML::Node& node, const std::filesys
 void parseClusters(Config& config, const YAML::Node& node);
 void parseSlurm(Config& config, const YAML::Node& node);
 void parseKubernetes(Config& config, const YAML::Node& node);
+void parseQuotas(Config& config, const YAML::Node& node);
 
 }  // namespace gpuhost::agent::config_yaml

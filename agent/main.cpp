@@ -32,8 +32,8 @@
 #include "services/cluster_module.hpp"
 #include "services/instance_module.hpp"
 #include "services/kubernetes_kind.hpp"
-#include "services/slurm_kind.hpp"
 #include "services/project_service.hpp"
+#include "services/slurm_kind.hpp"
 #include "store/sqlite_store.hpp"
 #include "unmount/socket_releaser.hpp"
 
@@ -157,6 +157,7 @@ agent::ClusterOptions clusterOptions(const agent::Config& config) {
     options.maxNodesPerPool = config.clusters.maxNodesPerPool;
     options.maxNodesPerCluster = config.clusters.maxNodesPerCluster;
     options.defaultControllerType = config.clusters.controllerType;
+    options.quotas = config.quotas;
     return options;
 }
 
@@ -171,6 +172,7 @@ agent::InstanceOptions instanceOptions(const agent::Config& config) {
     options.accelerator =
         config.virtType == agent::VirtType::Kvm ? drivers::Accelerator::Kvm : drivers::Accelerator::Tcg;
     options.tcgCacheMiB = config.tcgCacheMiB;
+    options.quotas = config.quotas;
     options.shutdownTimeout = config.shutdownTimeout;
     options.resyncInterval = config.resyncInterval;
     options.userDataLimit = config.limits.userDataBytes;
@@ -292,6 +294,7 @@ int run(const std::filesystem::path& configFile, const agent::Config& config) {
     agent::FilesystemService filesystems(store, storePool, blocking, std::move(filesystemHosts),
                                          ioc.get_executor(), config.filesystemMaxBytes,
                                          config.resyncInterval);
+    filesystems.setQuotas(config.quotas);
     if (auto loaded = filesystems.loadBlocking(); !loaded) {
         throw std::runtime_error(loaded.error().message);
     }
@@ -302,8 +305,8 @@ int run(const std::filesystem::path& configFile, const agent::Config& config) {
     // need their cluster.
     agent::SlurmKind slurm(catalog, slurmOptions(config));
     agent::KubernetesKind kubernetes(catalog, kubernetesOptions(config));
-    agent::ClusterModule clusters(store, storePool, catalog, instances, {&slurm, &kubernetes}, ioc.get_executor(),
-                                  clusterOptions(config));
+    agent::ClusterModule clusters(store, storePool, catalog, instances, {&slurm, &kubernetes},
+                                  ioc.get_executor(), clusterOptions(config));
     if (auto loaded = clusters.loadBlocking(); !loaded) {
         throw std::runtime_error(loaded.error().message);
     }

@@ -10,6 +10,8 @@ std::string_view nameOf(ErrorCode code) {
             return "unauthenticated";
         case ErrorCode::PermissionDenied:
             return "permission-denied";
+        case ErrorCode::QuotaExceeded:
+            return "quota-exceeded";
         case ErrorCode::NotFound:
             return "not-found";
         case ErrorCode::MethodNotAllowed:

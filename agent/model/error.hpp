@@ -13,6 +13,7 @@ enum class ErrorCode {
     InvalidArgument,
     Unauthenticated,
     PermissionDenied,
+    QuotaExceeded,  // a configured limit of the project or region (403, naming the limit)
     NotFound,
     MethodNotAllowed,
     Conflict,

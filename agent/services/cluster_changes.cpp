@@ -74,12 +74,14 @@ Result<std::string> ClusterService::clientConfig(const model::Uuid& project, Clu
 asio::awaitable<Result<ClusterView>> ClusterService::addPool(const model::Uuid& project, ClusterKind kind,
                                                              const model::Uuid& id, model::ClusterPool pool) {
     auto* driver = controller_.driver(kind);
+    auto used = instances_.instanceCount(project);
     auto changed = co_await change(
         project, kind, id,
         [&](Cluster& cluster) -> Result<void> {
             if (auto ok = notDeleting(cluster); !ok) {
                 return ok;
             }
+            auto before = cluster;
             if (cluster.findPool(pool.name) != nullptr) {
                 return Error{model::ErrorCode::Conflict, "the cluster has a pool named " + pool.name, "name"};
             }
@@ -94,7 +96,7 @@ asio::awaitable<Result<ClusterView>> ClusterService::addPool(const model::Uuid& 
                 }
                 return error;
             }
-            return {};
+            return checkInstanceRoom(project, &before, cluster, *driver, used);
         },
         Members | Bootstrap);
     if (!changed) {
@@ -107,12 +109,14 @@ asio::awaitable<Result<ClusterView>> ClusterService::scalePool(const model::Uuid
                                                                const model::Uuid& id, std::string pool,
                                                                unsigned count) {
     auto* driver = controller_.driver(kind);
+    auto used = instances_.instanceCount(project);
     auto changed = co_await change(
         project, kind, id,
         [&](Cluster& cluster) -> Result<void> {
             if (auto ok = notDeleting(cluster); !ok) {
                 return ok;
             }
+            auto before = cluster;
             auto it = std::find_if(cluster.pools.begin(), cluster.pools.end(),
                                    [&](const model::ClusterPool& p) { return p.name == pool; });
             if (it == cluster.pools.end()) {
@@ -125,7 +129,7 @@ asio::awaitable<Result<ClusterView>> ClusterService::scalePool(const model::Uuid
                 error.field = "count";
                 return error;
             }
-            return {};
+            return checkInstanceRoom(project, &before, cluster, *driver, used);
         },
         Members | Bootstrap);
     if (!changed) {
@@ -222,6 +226,11 @@ asio::awaitable<Result<ClusterUserView>> ClusterService::addUser(const model::Uu
             if (cluster.findUser(user.username) != nullptr) {
                 return Error{model::ErrorCode::Conflict, "the cluster has a user named " + user.username,
                              "username"};
+            }
+            const auto& limits = options_.quotas.of(project);
+            if (cluster.users.size() >= limits.clusterUsers) {
+                return model::quotaExceeded(options_.quotas.keyOf(project, "cluster_users"),
+                                            limits.clusterUsers, "the cluster has as many users as it may");
             }
             if (cluster.users.size() >= model::kMaxClusterUsers) {
                 return Error::invalid(

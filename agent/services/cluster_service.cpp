@@ -104,6 +104,33 @@ Result<void> ClusterService::checkSpec(const Cluster& cluster, const ClusterKind
     return kind.validate(cluster);
 }
 
+Result<void> ClusterService::checkInstanceRoom(const model::Uuid& project, const Cluster* before,
+                                               const Cluster& after, const ClusterKindDriver& kind,
+                                               std::size_t used) const {
+    auto vms = [&](const Cluster& cluster) {
+        std::uint64_t total = 0;
+        for (const auto& pool : cluster.pools) {
+            total += pool.count;
+        }
+        for (const auto& role : kind.roles(cluster)) {
+            total += role.count;
+        }
+        return total;
+    };
+    auto now = before != nullptr ? vms(*before) : 0;
+    auto wanted = vms(after);
+    const auto& limits = options_.quotas.of(project);
+    if (wanted > now && used + (wanted - now) > limits.instances) {
+        auto error = model::quotaExceeded(options_.quotas.keyOf(project, "instances"), limits.instances,
+                                          "the cluster's VMs would take the project past its instances "
+                                          "(" +
+                                              std::to_string(used) + " now, " + std::to_string(wanted - now) +
+                                              " more asked for)");
+        return error;
+    }
+    return {};
+}
+
 asio::awaitable<Result<ClusterView>> ClusterService::create(const model::Uuid& project, ClusterKind kindName,
                                                             CreateCluster request) {
     auto* kind = controller_.driver(kindName);
@@ -132,6 +159,10 @@ asio::awaitable<Result<ClusterView>> ClusterService::create(const model::Uuid& p
     if (auto valid = checkSpec(cluster, *kind); !valid) {
         co_return valid.error();
     }
+    if (auto room = checkInstanceRoom(project, nullptr, cluster, *kind, instances_.instanceCount(project));
+        !room) {
+        co_return room.error();
+    }
     auto secret = kind->newSecret();
     if (!secret) {
         co_return secret.error();
@@ -142,6 +173,15 @@ asio::awaitable<Result<ClusterView>> ClusterService::create(const model::Uuid& p
     }
     {
         auto locked = table_.lock();
+        const auto& limits = options_.quotas.of(project);
+        if (table_.index().countOfOwner(project) >= limits.clusters) {
+            co_return model::quotaExceeded(options_.quotas.keyOf(project, "clusters"), limits.clusters,
+                                           "this project has as many clusters as it may");
+        }
+        if (table_.index().size() >= options_.quotas.region.clusters) {
+            co_return model::quotaExceeded("quotas.region.clusters", options_.quotas.region.clusters,
+                                           "this region has as many clusters as it may hold");
+        }
         if (table_.index().nameTaken(project, std::string(model::nameOf(kindName)), cluster.name)) {
             co_return Error{ErrorCode::Conflict, "a cluster named " + cluster.name + " exists", "name"};
         }

@@ -169,6 +169,11 @@ class ClusterService final : public ClusterApi {
                                         const model::Uuid& id) const;
     /// Checks a spec against the catalog, the limits and the kind (errors name the field).
     model::Result<void> checkSpec(const model::Cluster& cluster, const ClusterKindDriver& kind) const;
+    /// QuotaExceeded when going from `before` (nullptr: nothing) to `after` adds more VMs than
+    /// the project's instance quota leaves room for beside the `used` it has.
+    model::Result<void> checkInstanceRoom(const model::Uuid& project, const model::Cluster* before,
+                                          const model::Cluster& after, const ClusterKindDriver& kind,
+                                          std::size_t used) const;
     /// Applies `edit` to the stored spec (durable, then in memory) and schedules `jobs`.
     /// One change per cluster at a time: a second one meanwhile is a Conflict.
     boost::asio::awaitable<model::Result<model::Cluster>> change(

@@ -147,6 +147,9 @@ asio::awaitable<Result<Filesystem>> FilesystemService::create(const model::Uuid&
     Filesystem filesystem = newFilesystem(project, std::move(request));
     {
         std::unique_lock lock(mutex_);
+        if (auto room = roomLocked(project, filesystem.sizeBytes); !room) {
+            co_return room.error();
+        }
         if (index_.nameTaken(project, {}, filesystem.name)) {
             co_return Error{ErrorCode::Conflict, "this project already has a filesystem with this name",
                             "name"};
@@ -167,6 +170,25 @@ asio::awaitable<Result<Filesystem>> FilesystemService::create(const model::Uuid&
     log::info("filesystem admitted", {{"filesystem", filesystem.id.str()}, {"host", filesystem.host}});
     queue_.schedule(filesystem.id, 1);
     co_return filesystem;
+}
+
+Result<void> FilesystemService::roomLocked(const model::Uuid& project, std::uint64_t sizeBytes) const {
+    const auto& limits = quotas_.of(project);
+    if (index_.countOfOwner(project) + 1 > limits.filesystems) {
+        return model::quotaExceeded(quotas_.keyOf(project, "filesystems"), limits.filesystems,
+                                    "this project has as many filesystems as it may");
+    }
+    if (index_.size() + 1 > quotas_.region.filesystems) {
+        return model::quotaExceeded("quotas.region.filesystems", quotas_.region.filesystems,
+                                    "this region has as many filesystems as it may hold");
+    }
+    std::uint64_t used = 0;
+    index_.forEachOfOwner(project, [&](const Entry& entry) { used += entry.filesystem.sizeBytes; });
+    if (used + sizeBytes > limits.filesystemBytes) {
+        return model::quotaExceeded(quotas_.keyOf(project, "filesystem_bytes"), limits.filesystemBytes,
+                                    "the project's filesystems would be larger together than it may have");
+    }
+    return {};
 }
 
 Result<Filesystem> FilesystemService::get(const model::Uuid& project, const model::Uuid& id) const {

@@ -14,6 +14,7 @@
 #include "keyed_work_queue.hpp"
 #include "metrics.hpp"
 #include "model/filesystem.hpp"
+#include "model/quotas.hpp"
 #include "services/resource_index.hpp"
 #include "storage.hpp"
 #include "store/store.hpp"
@@ -57,6 +58,9 @@ class FilesystemService final : public FilesystemDirectory {
                       std::uint64_t maxBytes, std::chrono::milliseconds resyncInterval,
                       RetryPolicy retry = {});
 
+    /// The limits creates are held to (default: model::Quotas{}); set before start().
+    void setQuotas(model::Quotas quotas) { quotas_ = std::move(quotas); }
+
     model::Result<void> loadBlocking();
     void start();
     void stop();
@@ -72,6 +76,8 @@ class FilesystemService final : public FilesystemDirectory {
     std::vector<ResourceCount> countByState() const;
 
   private:
+    /// QuotaExceeded when one more filesystem of `sizeBytes` would pass a limit.
+    model::Result<void> roomLocked(const model::Uuid& project, std::uint64_t sizeBytes) const;
     struct Entry {
         model::Filesystem filesystem;
         std::string mountPoint;
@@ -94,6 +100,7 @@ class FilesystemService final : public FilesystemDirectory {
     BlockingPool& storePool_;
     std::vector<FilesystemHost> hosts_;
     std::uint64_t maxBytes_;
+    model::Quotas quotas_;
     std::chrono::milliseconds resyncInterval_;
     mutable std::shared_mutex mutex_;
     ResourceIndex<Entry, Traits> index_;

@@ -55,6 +55,9 @@ asio::awaitable<Result<std::vector<Instance>>> InstanceService::createGroup(
             co_return Error{
                 ErrorCode::Unavailable, "no hypervisor host is reachable (libvirt down); retry", {}};
         }
+        if (auto room = instanceRoomLocked(project, members.size()); !room) {
+            co_return room.error();
+        }
         for (const auto& member : members) {
             auto scope = member.owner.clusterId.str();
             bool twice = std::count_if(members.begin(), members.end(), [&](const MemberRequest& other) {

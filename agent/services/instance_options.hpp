@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <string>
 
+#include "model/quotas.hpp"
+
 #include "domain_spec.hpp"
 #include "services/host_registry.hpp"
 
@@ -24,6 +26,7 @@ struct InstanceOptions {
     Capacity capacity;                // applies to every host
     std::uint64_t hugepageBytes = 0;  // hugepages backing GPU instances' memory (0: none)
     std::string virtiofsd = "/usr/lib/qemu/virtiofsd";
+    model::Quotas quotas;  // instances per project and in the region
 
     HostOptions hostOptions() const { return {network, bridge, capacity, hugepageBytes}; }
 };

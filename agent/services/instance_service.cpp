@@ -149,6 +149,9 @@ asio::awaitable<Result<Instance>> InstanceService::create(const model::Uuid& pro
             co_return Error{
                 ErrorCode::Unavailable, "no hypervisor host is reachable (libvirt down); retry", {}};
         }
+        if (auto room = instanceRoomLocked(project, 1); !room) {
+            co_return room.error();
+        }
         if (table_.index().nameTaken(project, "", instance.name)) {
             co_return Error{ErrorCode::Conflict, "this project already has an instance with this name",
                             "name"};
@@ -195,6 +198,26 @@ asio::awaitable<Result<Instance>> InstanceService::create(const model::Uuid& pro
         controller_.schedule(instance.id, Converge);
     }
     co_return instance;
+}
+
+Result<void> InstanceService::instanceRoomLocked(const model::Uuid& project, std::size_t adding) const {
+    const auto& quotas = options_.quotas;
+    const auto& limits = quotas.of(project);
+    if (table_.index().countOfOwner(project) + adding > limits.instances) {
+        return model::quotaExceeded(quotas.keyOf(project, "instances"), limits.instances,
+                                    "this project has as many instances as it may (out-of-stock ones and "
+                                    "cluster members count)");
+    }
+    if (table_.index().size() + adding > quotas.region.instances) {
+        return model::quotaExceeded("quotas.region.instances", quotas.region.instances,
+                                    "this region has as many instances as it may hold");
+    }
+    return {};
+}
+
+std::size_t InstanceService::instanceCount(const model::Uuid& project) const {
+    auto locked = table_.lock();
+    return table_.index().countOfOwner(project);
 }
 
 Result<Instance> InstanceService::get(const model::Uuid& project, const model::Uuid& id) const {

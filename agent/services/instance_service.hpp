@@ -44,6 +44,8 @@ class InstanceService {
                                                                   model::CreateInstance request);
     /// NotFound when absent or in another project (never reveal that it exists).
     model::Result<model::Instance> get(const model::Uuid& project, const model::Uuid& id) const;
+    /// The project's instances, out-of-stock ones, cluster members and those being made included.
+    std::size_t instanceCount(const model::Uuid& project) const;
     std::vector<model::Instance> list(const model::Uuid& project) const;
     /// start, stop or delete: the instance in its new (transitional) state, or 409 (also
     /// for a cluster's member, naming its cluster).
@@ -69,6 +71,8 @@ class InstanceService {
     std::vector<ResourceCount> countByState() const;
 
   private:
+    /// QuotaExceeded when `adding` more instances would pass the project's or the region's limit.
+    model::Result<void> instanceRoomLocked(const model::Uuid& project, std::size_t adding) const;
     model::Result<void> checkAgainstCatalog(const model::CreateInstance& request) const;
     /// The host every filesystem of the request lives on (kNoHost: none asked), or why not.
     model::Result<std::size_t> filesystemHost(const model::Uuid& project,

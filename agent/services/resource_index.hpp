@@ -98,6 +98,20 @@ class ResourceIndex {
         }
         return entries;
     }
+    /// Calls `visit(entry)` for each of the owner's entries, pending ones included.
+    template <class Visit>
+    void forEachOfOwner(const model::Uuid& owner, Visit&& visit) const {
+        if (auto it = byOwner_.find(owner); it != byOwner_.end()) {
+            for (const auto& [order, id] : it->second) {
+                visit(byId_.at(id).entry);
+            }
+        }
+    }
+    /// How many entries the owner has, pending ones included (quotas count what is being made).
+    std::size_t countOfOwner(const model::Uuid& owner) const {
+        auto it = byOwner_.find(owner);
+        return it == byOwner_.end() ? 0 : it->second.size();
+    }
     bool nameTaken(const model::Uuid& owner, const std::string& scope, const std::string& name) const {
         return names_.contains(std::make_tuple(owner, scope, name));
     }

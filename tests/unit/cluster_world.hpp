@@ -37,6 +37,7 @@ struct ClusterWorldOf {
     World world;
     FakeClusterStore clusterStore;
     std::unique_ptr<agent::ClusterModule> clusters;
+    agent::ClusterOptions clusterOptions = testClusterOptions();  // what start() builds with
     std::vector<std::unique_ptr<agent::ClusterModule>>
         retired;  // stopped: notices already posted may still reach them
 
@@ -62,7 +63,7 @@ struct ClusterWorldOf {
         }
         clusters = std::make_unique<agent::ClusterModule>(
             clusterStore, world.pool, world.catalog, world.module, kinds(), world.ioc.get_executor(),
-            testClusterOptions(),
+            clusterOptions,
             agent::RetryPolicy{std::chrono::milliseconds(20), std::chrono::milliseconds(200), 0.2});
         REQUIRE(clusters->loadBlocking().ok());
         clusters->start();
