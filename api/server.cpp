@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "log.hpp"
+#include "request_framing.hpp"
 
 namespace gpuhost::api {
 
@@ -252,14 +253,10 @@ asio::awaitable<bool> Server::serve(Stream& stream, Connection& connection, cons
         first = false;
         auto [headerError, headerBytes] = co_await http::async_read_header(stream, buffer, parser, kUseTuple);
         connection.busy = true;
-        std::optional<Error> early = headerError ? readErrorReply(headerError) : std::nullopt;
-        // RFC 9112 §3.2: an HTTP/1.1 request needs exactly one Host, and two Hosts are never
-        // valid (a proxy and this server could disagree about which one counts).
-        auto hosts = headerError ? 0 : parser.get().count(http::field::host);
-        if (!headerError && (hosts > 1 || (hosts == 0 && parser.get().version() >= 11))) {
-            early = Error::invalid("Host", "an HTTP/1.1 request needs exactly one Host header");
-        }
-        if (!headerError && parser.content_length() && *parser.content_length() > limits.bodyBytes) {
+        std::optional<Error> early = headerError ? readErrorReply(headerError) : framingError(parser.get());
+        auto headerFields = fieldCount(parser.get());
+        if (!early && !headerError && parser.content_length() &&
+            *parser.content_length() > limits.bodyBytes) {
             early = Error{ErrorCode::PayloadTooLarge, "request body too large", {}};
         }
         if (!early && !headerError) {
@@ -272,7 +269,7 @@ asio::awaitable<bool> Server::serve(Stream& stream, Connection& connection, cons
                 beast::get_lowest_layer(stream).expires_after(limits.bodyTimeout);
                 auto [bodyError, bodyBytes] = co_await http::async_read(stream, buffer, parser, kUseTuple);
                 headerError = bodyError;
-                early = bodyError ? readErrorReply(bodyError) : std::nullopt;
+                early = bodyError ? readErrorReply(bodyError) : trailerError(headerFields, parser.get());
             }
         }
         if (early) {
