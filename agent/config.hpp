@@ -46,9 +46,15 @@ struct Limits {
     std::size_t userDataBytes = 64 << 10;
     std::size_t headerBytes = 16 << 10;
     unsigned maxConnections = 1024;
+    // One client address may hold at most this many connections (a lockout from one host).
+    unsigned maxConnectionsPerAddress = 256;
     std::chrono::seconds headerTimeout{10};
     std::chrono::seconds bodyTimeout{30};
     std::chrono::seconds idleTimeout{60};
+    // Past 3/4 of max_connections, a keep-alive connection may idle this long instead.
+    std::chrono::seconds idleTimeoutUnderPressure{5};
+    // Writing one response may take this long; a client that stops reading is then closed.
+    std::chrono::seconds sendTimeout{30};
     std::chrono::seconds shutdownGrace{10};
 };
 
@@ -78,7 +84,7 @@ struct ClusterConfig {
 struct SlurmConfig {
     std::string image = "debian12-slurm";  // an images: name; its VMs have Slurm and munge baked in
     std::string version = "22.05";         // the Slurm the image ships
-    bool installPackages = false;          // cloud-init installs Slurm (an image without it, with a package source)
+    bool installPackages = false;  // cloud-init installs Slurm (an image without it, with a package source)
 };
 
 /// How Kubernetes clusters are run (`kubernetes:`).
@@ -89,9 +95,9 @@ struct KubernetesConfig {
     std::string podCidr = "10.244.0.0/16";
     std::string serviceCidr = "10.96.0.0/12";
     std::vector<std::string> reservedCidrs = {"192.168.122.0/24"};  // the VM network(s)
-    bool installPackages = false;    // cloud-init installs containerd and kubeadm/kubelet/kubectl
-    std::string aptSource;           // empty: pkgs.k8s.io for the cluster's minor version
-    std::string aptKey;              // the source's armored signing key (text)
+    bool installPackages = false;  // cloud-init installs containerd and kubeadm/kubelet/kubectl
+    std::string aptSource;         // empty: pkgs.k8s.io for the cluster's minor version
+    std::string aptKey;            // the source's armored signing key (text)
     std::string packageRevision = "1.1";
     std::string cniManifest;           // kubectl apply'd after kubeadm init (URL or path in the guest)
     std::string devicePluginManifest;  // likewise, when the cluster has a GPU pool
