@@ -148,8 +148,9 @@ void parseImages(Config& config, const YAML::Node& node, const std::filesystem::
 
 void parseLimits(Config& config, const YAML::Node& node) {
     rejectUnknownKeys(node, "limits",
-                      {"body_bytes", "user_data_bytes", "header_bytes", "max_connections", "header_timeout_s",
-                       "body_timeout_s", "idle_timeout_s", "shutdown_grace_s"});
+                      {"body_bytes", "user_data_bytes", "header_bytes", "max_connections",
+                       "max_connections_per_address", "header_timeout_s", "body_timeout_s", "idle_timeout_s",
+                       "idle_timeout_under_pressure_s", "send_timeout_s", "shutdown_grace_s"});
     auto& limits = config.limits;
     if (node["body_bytes"]) {
         limits.bodyBytes = positiveInteger(node["body_bytes"], "limits.body_bytes", 64 << 20);
@@ -164,6 +165,10 @@ void parseLimits(Config& config, const YAML::Node& node) {
         limits.maxConnections = static_cast<unsigned>(
             positiveInteger(node["max_connections"], "limits.max_connections", 1000000));
     }
+    if (node["max_connections_per_address"]) {
+        limits.maxConnectionsPerAddress = static_cast<unsigned>(positiveInteger(
+            node["max_connections_per_address"], "limits.max_connections_per_address", 1000000));
+    }
     if (node["header_timeout_s"]) {
         limits.headerTimeout = seconds(node["header_timeout_s"], "limits.header_timeout_s");
     }
@@ -172,6 +177,13 @@ void parseLimits(Config& config, const YAML::Node& node) {
     }
     if (node["idle_timeout_s"]) {
         limits.idleTimeout = seconds(node["idle_timeout_s"], "limits.idle_timeout_s");
+    }
+    if (node["idle_timeout_under_pressure_s"]) {
+        limits.idleTimeoutUnderPressure =
+            seconds(node["idle_timeout_under_pressure_s"], "limits.idle_timeout_under_pressure_s");
+    }
+    if (node["send_timeout_s"]) {
+        limits.sendTimeout = seconds(node["send_timeout_s"], "limits.send_timeout_s");
     }
     if (node["shutdown_grace_s"]) {
         // Keep it under the unit's TimeoutStopSec (30 s), or systemd kills the drain.

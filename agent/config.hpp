@@ -47,9 +47,15 @@ struct Limits {
     std::size_t userDataBytes = 64 << 10;
     std::size_t headerBytes = 16 << 10;
     unsigned maxConnections = 1024;
+    // One client address may hold at most this many connections (a lockout from one host).
+    unsigned maxConnectionsPerAddress = 256;
     std::chrono::seconds headerTimeout{10};
     std::chrono::seconds bodyTimeout{30};
     std::chrono::seconds idleTimeout{60};
+    // Past 3/4 of max_connections, a keep-alive connection may idle this long instead.
+    std::chrono::seconds idleTimeoutUnderPressure{5};
+    // Writing one response may take this long; a client that stops reading is then closed.
+    std::chrono::seconds sendTimeout{30};
     std::chrono::seconds shutdownGrace{10};
 };
 

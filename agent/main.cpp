@@ -17,6 +17,7 @@
 #include "auth.hpp"
 #include "blocking_pool.hpp"
 #include "config.hpp"
+#include "file_modes.hpp"
 #include "libvirt/connection.hpp"
 #include "libvirt/event_loop.hpp"
 #include "libvirt/libvirt_guest_agent.hpp"
@@ -182,8 +183,14 @@ agent::InstanceOptions instanceOptions(const agent::Config& config) {
     // Nothing in scratch outlives the job that wrote it: what is there now a crash left.
     std::error_code ignored;
     std::filesystem::remove_all(options.scratchDir, ignored);
-    std::filesystem::create_directories(options.scratchDir);
-    std::filesystem::create_directories(options.consoleLogDir);
+    agent::makeDirectory(options.scratchDir, agent::kPrivateDir);  // seeds: user-data in the clear
+    // virtlogd (root) writes the console logs; a folder configured elsewhere keeps the mode
+    // its owner gave it (the package's is 0750 for the gpuhost group).
+    if (agent::isInside(options.consoleLogDir, config.stateDir)) {
+        agent::makeDirectory(options.consoleLogDir, agent::kPrivateDir);
+    } else {
+        std::filesystem::create_directories(options.consoleLogDir);
+    }
     return options;
 }
 
@@ -213,9 +220,6 @@ int run(const std::filesystem::path& configFile, const agent::Config& config) {
         agent::log::warn("cannot renice helper processes (xorriso); they run at normal priority",
                          {{"error", std::strerror(error)}});
     });
-    std::filesystem::create_directories(config.stateDir);
-    // libvirt's event loop must exist before the first connection opens.
-    drivers::libvirt::EventLoop libvirtEvents;
     // One connection per host. Volumes travel through libvirt's upload streams, so no
     // disk is shared; each host's pool directory is named after it (one host: "pool"),
     // so hosts that happen to share a file system never share volume files.
@@ -224,6 +228,9 @@ int run(const std::filesystem::path& configFile, const agent::Config& config) {
     bool oneHost = config.hosts.size() == 1;
     std::filesystem::path poolRoot =
         !config.poolPath.empty() ? config.poolPath : config.stateDir / (oneHost ? "pool" : "pools");
+    agent::makeDirectory(config.stateDir, agent::stateDirMode(config.stateDir, poolRoot));
+    // libvirt's event loop must exist before the first connection opens.
+    drivers::libvirt::EventLoop libvirtEvents;
     // Filesystem images are loop-mounted by libvirtd, which never unmounts them: the privileged
     // helper does where one is configured (the packaged unit), else umount2 in this process.
     std::unique_ptr<drivers::MountReleaser> helperReleaser;
@@ -360,6 +367,7 @@ int run(const std::filesystem::path& configFile, const agent::Config& config) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    agent::restrictNewFiles();  // before anything is created, by this process or its children
     auto options = parseArguments(argc, argv);
     if (!options) {
         return usage();

@@ -67,8 +67,8 @@ Result<unsigned> readCount(const json* value, const std::string& field, unsigned
     return static_cast<unsigned>(value->get<std::uint64_t>());
 }
 
-Result<std::vector<std::string>> readStrings(const json& body, std::string_view key,
-                                             const std::string& field) {
+Result<std::vector<std::string>> readStrings(const json& body, std::string_view key, const std::string& field,
+                                             std::size_t maxItems) {
     std::vector<std::string> out;
     const json* value = find(body, key);
     if (value == nullptr) {
@@ -76,6 +76,9 @@ Result<std::vector<std::string>> readStrings(const json& body, std::string_view 
     }
     if (!value->is_array()) {
         return Error::invalid(field, "must be a list of strings");
+    }
+    if (value->size() > maxItems) {
+        return Error::invalid(field, "at most " + std::to_string(maxItems) + " items are allowed");
     }
     for (std::size_t i = 0; i < value->size(); ++i) {
         if (!(*value)[i].is_string()) {
@@ -113,7 +116,7 @@ Result<model::ClusterPool> parsePool(const json& body, const std::string& prefix
         return count.error();
     }
     pool.count = *count;
-    auto partitions = readStrings(body, "partitions", join(prefix, "partitions"));
+    auto partitions = readStrings(body, "partitions", join(prefix, "partitions"), model::kMaxPoolPartitions);
     if (!partitions) {
         return partitions.error();
     }

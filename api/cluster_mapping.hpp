@@ -34,9 +34,10 @@ model::Result<void> readString(const nlohmann::json& body, std::string_view key,
                                std::string& out, bool required);
 /// A count: a JSON integer in [0, max] (2.0, -1, 1e9 and "3" are refused); null: absent.
 model::Result<unsigned> readCount(const nlohmann::json* value, const std::string& field, unsigned max);
-/// An optional list of strings (absent: empty).
+/// An optional list of strings (absent: empty) of at most `maxItems`, counted before any is
+/// copied, so a 1 MiB list costs one size check rather than a copy of every item.
 model::Result<std::vector<std::string>> readStrings(const nlohmann::json& body, std::string_view key,
-                                                    const std::string& field);
+                                                    const std::string& field, std::size_t maxItems);
 
 }  // namespace fields
 

@@ -2,6 +2,7 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <set>
 
 #include "json_mapping.hpp"
 #include "model/validation.hpp"
@@ -66,13 +67,19 @@ Result<std::vector<model::Uuid>> readUuids(const json& body, const char* field) 
     if (!it->is_array()) {
         return Error::invalid(field, "must be a list of ids");
     }
+    // Capped before any item is read, and duplicates found through a set: a 1 MiB list of
+    // 26,870 ids once cost 2.4 s of an I/O thread with a linear search per item.
+    if (it->size() > kMaxInstanceFilesystems) {
+        return Error::invalid(field, "at most " + std::to_string(kMaxInstanceFilesystems) + " ids");
+    }
+    std::set<model::Uuid> seen;
     for (const auto& item : *it) {
         auto id = item.is_string() ? model::parseUuidField(item.get<std::string>(), field)
                                    : Result<model::Uuid>(Error::invalid(field, "must be a list of ids"));
         if (!id) {
             return id.error();
         }
-        if (std::find(ids.begin(), ids.end(), *id) != ids.end()) {
+        if (!seen.insert(*id).second) {
             return Error::invalid(field, "lists " + id->str() + " twice");
         }
         ids.push_back(*id);

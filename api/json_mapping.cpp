@@ -1,6 +1,7 @@
 #include "json_mapping.hpp"
 
 #include <memory>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -38,25 +39,45 @@ std::size_t nestingDepth(std::string_view text) {
     return deepest;
 }
 
-struct DuplicateKey {
-    std::string key;
-};
+// {"name": "a", "name": "b"} means different things to different parsers; refuse it. A SAX
+// pass that builds nothing, before the DOM parse: nlohmann's parser *callback* would do it in
+// one pass, but with a callback every closed object scans its whole parent for discarded
+// values, so a 128 KiB list of {} cost 79 s (quadratic). Two linear passes instead.
+class DuplicateKeyFinder : public json::json_sax_t {
+  public:
+    std::optional<std::string> duplicate;
 
-// {"name": "a", "name": "b"} means different things to different parsers; refuse it.
-json::parser_callback_t rejectDuplicateKeys() {
-    auto open = std::make_shared<std::vector<std::set<std::string>>>();
-    return [open](int, json::parse_event_t event, json& parsed) {
-        if (event == json::parse_event_t::object_start) {
-            open->emplace_back();
-        } else if (event == json::parse_event_t::object_end && !open->empty()) {
-            open->pop_back();
-        } else if (event == json::parse_event_t::key && !open->empty() &&
-                   !open->back().insert(parsed.get<std::string>()).second) {
-            throw DuplicateKey{parsed.get<std::string>()};
+    bool null() override { return true; }
+    bool boolean(bool) override { return true; }
+    bool number_integer(number_integer_t) override { return true; }
+    bool number_unsigned(number_unsigned_t) override { return true; }
+    bool number_float(number_float_t, const string_t&) override { return true; }
+    bool string(string_t&) override { return true; }
+    bool binary(binary_t&) override { return true; }
+    bool start_object(std::size_t) override {
+        open_.emplace_back();
+        return true;
+    }
+    bool key(string_t& name) override {
+        if (!open_.back().insert(name).second) {
+            duplicate = name;
+            return false;  // stops the pass
         }
         return true;
-    };
-}
+    }
+    bool end_object() override {
+        open_.pop_back();
+        return true;
+    }
+    bool start_array(std::size_t) override { return true; }
+    bool end_array() override { return true; }
+    bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+        return false;  // the DOM parse reports it
+    }
+
+  private:
+    std::vector<std::set<std::string>> open_;
+};
 
 }  // namespace
 
@@ -78,12 +99,12 @@ Result<json> parseJsonObject(std::string_view body) {
     if (nestingDepth(body) > kMaxJsonDepth) {
         return Error::invalid("body", "JSON nested deeper than 32 levels");
     }
-    json parsed;
-    try {
-        parsed = json::parse(body, rejectDuplicateKeys(), false);
-    } catch (const DuplicateKey& duplicate) {
-        return Error::invalid("body", "duplicate key \"" + duplicate.key + "\"");
+    DuplicateKeyFinder keys;
+    json::sax_parse(body, &keys, json::input_format_t::json, false);
+    if (keys.duplicate) {
+        return Error::invalid("body", "duplicate key \"" + *keys.duplicate + "\"");
     }
+    json parsed = json::parse(body, nullptr, false);
     if (parsed.is_discarded()) {
         return Error::invalid("body", "malformed JSON");
     }
@@ -101,6 +122,9 @@ Result<model::Tags> parseTags(const json& body, const char* field) {
     }
     if (!it->is_object()) {
         return Error::invalid(field, "must be an object of string values");
+    }
+    if (it->size() > model::kMaxTags) {  // before copying 1 MiB of tags only to refuse them
+        return Error::invalid(field, "at most " + std::to_string(model::kMaxTags) + " tags are allowed");
     }
     for (const auto& [key, value] : it->items()) {
         if (!value.is_string()) {

@@ -30,6 +30,9 @@ model::Result<model::Tags> parseTags(const nlohmann::json& body, const char* fie
 nlohmann::json toJson(const model::Project& project);
 nlohmann::json toJson(const model::InstanceType& type);
 
+/// Filesystems one instance may attach (each a virtiofs device), checked before the list is read.
+inline constexpr std::size_t kMaxInstanceFilesystems = 16;
+
 /// POST /instances body → a validated CreateInstance (userData base64-decoded; type,
 /// image and size limits are checked against the catalog by the service).
 model::Result<model::CreateInstance> parseCreateInstance(const nlohmann::json& body);

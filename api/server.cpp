@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "log.hpp"
+#include "request_framing.hpp"
 
 namespace gpuhost::api {
 
@@ -95,8 +96,9 @@ tcp::socket& lowestSocket(beast::ssl_stream<beast::tcp_stream>& stream) {
 
 /// Registry entry for one connection; touched only on the connection's strand.
 struct Server::Connection {
-    explicit Connection(asio::any_io_executor executor) : strand(std::move(executor)) {}
+    Connection(asio::any_io_executor executor, std::uint64_t id) : strand(std::move(executor)), id(id) {}
     asio::any_io_executor strand;   // the connection's own strand
+    std::uint64_t id;               // its key in connections_ and slots_
     tcp::socket* socket = nullptr;  // null once the session has ended
     bool busy = false;              // between reading a request and writing its response
 };
@@ -106,7 +108,10 @@ Server::Server(asio::io_context& ioc, RequestHandler& handler, ServerOptions opt
       handler_(handler),
       options_(std::move(options)),
       acceptorStrand_(asio::make_strand(ioc)),
-      acceptor_(acceptorStrand_) {}
+      acceptor_(acceptorStrand_),
+      slots_(ConnectionSlots::Limits{options_.limits.maxConnections, options_.limits.maxConnectionsPerAddress,
+                                     options_.limits.idleTimeout, options_.limits.idleTimeoutUnderPressure}) {
+}
 
 Server::~Server() = default;
 
@@ -161,28 +166,54 @@ asio::awaitable<void> Server::acceptLoop() {
             co_await pause.async_wait(kUseTuple);
             continue;
         }
-        if (active_.load() >= options_.limits.maxConnections) {
+        boost::system::error_code remoteError;
+        auto remote = socket.remote_endpoint(remoteError);
+        if (remoteError) {  // already gone
+            continue;
+        }
+        auto connection = std::make_shared<Connection>(socket.get_executor(), nextConnectionId_++);
+        auto admission =
+            slots_.admit(connection->id, remote.address().to_string(), std::chrono::steady_clock::now());
+        closeConnections(admission.close);
+        if (admission.verdict != ConnectionSlots::Verdict::Admitted) {
             boost::system::error_code ignored;
             socket.close(ignored);
             continue;
         }
+        {
+            std::lock_guard lock(connectionsMutex_);
+            connections_.emplace(connection->id, connection);
+        }
         ++active_;
-        auto executor = socket.get_executor();
-        asio::co_spawn(executor, runConnection(std::move(socket)), asio::detached);
+        std::string peer = remote.address().to_string() + ":" + std::to_string(remote.port());
+        asio::co_spawn(connection->strand, runConnection(std::move(socket), connection, std::move(peer)),
+                       asio::detached);
     }
 }
 
-asio::awaitable<void> Server::runConnection(tcp::socket socket) {
-    boost::system::error_code ec;
-    auto remote = socket.remote_endpoint(ec);
-    std::string peer = ec ? "unknown" : remote.address().to_string() + ":" + std::to_string(remote.port());
-    auto connection = std::make_shared<Connection>(socket.get_executor());
-    std::uint64_t id = 0;
-    {
-        std::lock_guard lock(connectionsMutex_);
-        id = nextConnectionId_++;
-        connections_.emplace(id, connection);
+void Server::closeConnections(const std::vector<std::uint64_t>& ids) {
+    std::lock_guard lock(connectionsMutex_);
+    for (auto id : ids) {
+        auto it = connections_.find(id);
+        if (it == connections_.end()) {
+            continue;
+        }
+        std::shared_ptr<Connection> connection = it->second;
+        // Its slot is already given away: close it whatever it is doing by the time this runs
+        // (a request that arrived meanwhile is refused by ConnectionSlots::busy).
+        asio::post(connection->strand, [connection] {
+            if (connection->socket != nullptr) {
+                boost::system::error_code ignored;
+                connection->socket->cancel(ignored);
+                connection->socket->close(ignored);
+            }
+        });
     }
+}
+
+asio::awaitable<void> Server::runConnection(tcp::socket socket, std::shared_ptr<Connection> connection,
+                                            std::string peer) {
+    boost::system::error_code ec;
     try {
         std::shared_ptr<asio::ssl::context> tls;
         {
@@ -221,9 +252,10 @@ asio::awaitable<void> Server::runConnection(tcp::socket socket) {
         connection->socket = nullptr;
         agent::log::error("connection failed", {{"peer", peer}, {"error", e.what()}});
     }
+    slots_.release(connection->id);
     {
         std::lock_guard lock(connectionsMutex_);
-        connections_.erase(id);
+        connections_.erase(connection->id);
     }
     --active_;
 }
@@ -239,11 +271,13 @@ asio::awaitable<bool> Server::serve(Stream& stream, Connection& connection, cons
         parser.body_limit(limits.bodyBytes);
         connection.busy = false;
         if (!first && buffer.size() == 0) {
-            // Between requests a keep-alive connection may idle for idle_timeout; once the
-            // next request starts, its header must arrive within header_timeout.
-            beast::get_lowest_layer(stream).expires_after(limits.idleTimeout);
+            // Between requests a keep-alive connection may idle for idle_timeout (shorter under
+            // pressure) and may be closed to make room; once the next request starts, its header
+            // must arrive within header_timeout.
+            beast::get_lowest_layer(stream).expires_after(
+                slots_.idle(connection.id, std::chrono::steady_clock::now()));
             auto [idleError, idleBytes] = co_await stream.async_read_some(buffer.prepare(4096), kUseTuple);
-            if (idleError) {
+            if (idleError || !slots_.busy(connection.id)) {
                 co_return false;
             }
             buffer.commit(idleBytes);
@@ -252,14 +286,10 @@ asio::awaitable<bool> Server::serve(Stream& stream, Connection& connection, cons
         first = false;
         auto [headerError, headerBytes] = co_await http::async_read_header(stream, buffer, parser, kUseTuple);
         connection.busy = true;
-        std::optional<Error> early = headerError ? readErrorReply(headerError) : std::nullopt;
-        // RFC 9112 §3.2: an HTTP/1.1 request needs exactly one Host, and two Hosts are never
-        // valid (a proxy and this server could disagree about which one counts).
-        auto hosts = headerError ? 0 : parser.get().count(http::field::host);
-        if (!headerError && (hosts > 1 || (hosts == 0 && parser.get().version() >= 11))) {
-            early = Error::invalid("Host", "an HTTP/1.1 request needs exactly one Host header");
-        }
-        if (!headerError && parser.content_length() && *parser.content_length() > limits.bodyBytes) {
+        std::optional<Error> early = headerError ? readErrorReply(headerError) : framingError(parser.get());
+        auto headerFields = fieldCount(parser.get());
+        if (!early && !headerError && parser.content_length() &&
+            *parser.content_length() > limits.bodyBytes) {
             early = Error{ErrorCode::PayloadTooLarge, "request body too large", {}};
         }
         if (!early && !headerError) {
@@ -272,13 +302,13 @@ asio::awaitable<bool> Server::serve(Stream& stream, Connection& connection, cons
                 beast::get_lowest_layer(stream).expires_after(limits.bodyTimeout);
                 auto [bodyError, bodyBytes] = co_await http::async_read(stream, buffer, parser, kUseTuple);
                 headerError = bodyError;
-                early = bodyError ? readErrorReply(bodyError) : std::nullopt;
+                early = bodyError ? readErrorReply(bodyError) : trailerError(headerFields, parser.get());
             }
         }
         if (early) {
             agent::log::warn("request rejected", {{"peer", peer}, {"error", early->message}});
             auto reply = RequestHandler::errorResponse(*early, 11, false);
-            beast::get_lowest_layer(stream).expires_after(limits.bodyTimeout);
+            beast::get_lowest_layer(stream).expires_after(limits.sendTimeout);
             auto [writeError, written] = co_await http::async_write(stream, reply, kUseTuple);
             co_return !writeError;  // the client may still be sending: close by lingering
         }
@@ -289,7 +319,9 @@ asio::awaitable<bool> Server::serve(Stream& stream, Connection& connection, cons
         if (draining_) {
             response.keep_alive(false);
         }
-        beast::get_lowest_layer(stream).expires_after(limits.bodyTimeout);
+        // send_timeout: a client that stops reading cannot hold the connection (and the
+        // response's memory) for longer.
+        beast::get_lowest_layer(stream).expires_after(limits.sendTimeout);
         auto [writeError, written] = co_await http::async_write(stream, response, kUseTuple);
         if (writeError || !response.keep_alive()) {
             co_return false;

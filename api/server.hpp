@@ -11,8 +11,11 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "config.hpp"
+#include "connection_slots.hpp"
 #include "request_handler.hpp"
 
 namespace gpuhost::api {
@@ -51,7 +54,10 @@ class Server {
 
     std::shared_ptr<boost::asio::ssl::context> loadTlsContext() const;
     boost::asio::awaitable<void> acceptLoop();
-    boost::asio::awaitable<void> runConnection(boost::asio::ip::tcp::socket socket);
+    boost::asio::awaitable<void> runConnection(boost::asio::ip::tcp::socket socket,
+                                               std::shared_ptr<Connection> connection, std::string peer);
+    /// Closes the connections ConnectionSlots chose to make room (on their strands).
+    void closeConnections(const std::vector<std::uint64_t>& ids);
     /// Serves requests until the connection should close; true when it ended on an error
     /// reply sent while the client may still be sending (close by lingering).
     template <class Stream>
@@ -70,8 +76,9 @@ class Server {
     mutable std::mutex tlsMutex_;
     std::shared_ptr<boost::asio::ssl::context> tlsContext_;
 
+    ConnectionSlots slots_;
     std::mutex connectionsMutex_;
-    std::uint64_t nextConnectionId_ = 0;
+    std::uint64_t nextConnectionId_ = 0;  // used on acceptorStrand_ only
     std::map<std::uint64_t, std::shared_ptr<Connection>> connections_;
 };
 

@@ -61,7 +61,7 @@ Result<void> parseLoginNodes(const json& body, agent::CreateCluster& request) {
 }
 
 Result<std::vector<std::string>> parseKeys(const json& body) {
-    auto keys = readStrings(body, "sshKeys", "sshKeys");
+    auto keys = readStrings(body, "sshKeys", "sshKeys", model::kMaxSshKeys);
     if (!keys) {
         return keys.error();
     }

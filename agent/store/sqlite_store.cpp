@@ -188,9 +188,22 @@ const std::vector<const char*> kMigrations = {
 // only when none of them has a row for it; later resources add their table here.
 const std::vector<const char*> kProjectOwnedTables = {"instances", "filesystems", "clusters"};
 
+// The store holds userData: owner-only. SQLite gives -wal and -shm the database file's mode
+// when it creates them, so the database goes first; files an older run left wider (0644
+// before the daemon set a umask) are narrowed too.
+void restrictStoreFiles(const std::filesystem::path& file) {
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+        std::error_code absent;  // -wal and -shm exist only while a connection is open
+        std::filesystem::permissions(file.string() + suffix,
+                                     std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+                                     std::filesystem::perm_options::replace, absent);
+    }
+}
+
 }  // namespace
 
 SqliteStore::SqliteStore(const std::filesystem::path& file, Metrics* metrics) : metrics_(metrics) {
+    restrictStoreFiles(file);
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     if (sqlite3_open_v2(file.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
         std::string message = db_ != nullptr ? sqlite3_errmsg(db_) : "out of memory";
@@ -204,6 +217,7 @@ SqliteStore::SqliteStore(const std::filesystem::path& file, Metrics* metrics) : 
         // FULL: a commit is on disk (WAL fsynced) before we acknowledge the request.
         execute("PRAGMA synchronous=FULL");
         migrate();  // ends with foreign_keys=ON
+        restrictStoreFiles(file);
     } catch (...) {
         sqlite3_close(db_);  // the destructor does not run for a throwing constructor
         throw;

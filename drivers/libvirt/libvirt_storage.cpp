@@ -71,9 +71,13 @@ std::string localPath(virStorageVolPtr volume) {
 Result<void> copyFile(const std::filesystem::path& from, const std::filesystem::path& to) {
     std::ifstream in(from, std::ios::binary);
     std::ofstream out(to, std::ios::binary | std::ios::trunc);
+    // A seed volume copied here holds user-data: owner-only.
+    std::error_code modeError;
+    std::filesystem::permissions(to, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+                                 std::filesystem::perm_options::replace, modeError);
     out << in.rdbuf();
     out.flush();
-    if (!in || !out) {
+    if (!in || !out || modeError) {
         return Error::internal("copy " + from.string() + " to " + to.string() + " failed");
     }
     return {};

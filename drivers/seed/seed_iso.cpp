@@ -24,10 +24,15 @@ bool fsyncPath(const fs::path& path, int flags) {
     return synced;
 }
 
+// Seed files carry user-data (often secrets): owner-only whatever the umask.
+constexpr auto kSeedFileMode = fs::perms::owner_read | fs::perms::owner_write;
+
 bool writeFile(const fs::path& path, const std::string& content) {
     std::ofstream out(path, std::ios::binary);
+    std::error_code ec;
+    fs::permissions(path, kSeedFileMode, fs::perm_options::replace, ec);
     out << content;
-    return static_cast<bool>(out.flush());
+    return !ec && static_cast<bool>(out.flush());
 }
 
 // A private scratch folder, removed on scope exit.
@@ -84,8 +89,10 @@ model::Result<void> writeSeedIso(const SeedFiles& files, const fs::path& isoPath
     }
     // Data first, then the rename, then the folder entry: after a crash the final name
     // holds either nothing or the whole seed.
-    if (!fsyncPath(partial, O_RDONLY)) {
-        return model::Error::internal("cannot fsync " + partial.string());
+    std::error_code modeError;
+    fs::permissions(partial, kSeedFileMode, fs::perm_options::replace, modeError);
+    if (modeError || !fsyncPath(partial, O_RDONLY)) {
+        return model::Error::internal("cannot restrict or fsync " + partial.string());
     }
     std::error_code ec;
     fs::rename(partial, isoPath, ec);

@@ -1,4 +1,5 @@
-// libFuzzer: bytes off the wire → Beast's parser (with the server's limits) → the whole
+// libFuzzer: bytes off the wire → Beast's parser (with the server's limits and its framing and
+// trailer checks: Transfer-Encoding variants, trailers; see request.dict) → the whole
 // request handler (routing, auth, scoping, content type, JSON, validation, handlers) over
 // an in-memory store. Any crash, sanitizer report or uncaught exception is a finding.
 #include <boost/beast/core/flat_buffer.hpp>
@@ -15,6 +16,7 @@
 #include "fakes/fake_instance_store.hpp"
 #include "fakes/fake_project_store.hpp"
 #include "log.hpp"
+#include "request_framing.hpp"
 #include "request_handler.hpp"
 #include "services/cluster_module.hpp"
 #include "services/instance_module.hpp"
@@ -78,6 +80,14 @@ struct World {
     }
 };
 
+// A request refused while it is read gets a 400 and the connection closes.
+void expectRefusal(const model::Error& error) {
+    auto response = api::RequestHandler::errorResponse(error, 11, false);
+    if (response.result_int() != 400 || response.keep_alive()) {
+        __builtin_trap();
+    }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -86,17 +96,34 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     http::request_parser<http::string_body> parser;
     parser.header_limit(16 << 10);
     parser.body_limit(1 << 20);
-    parser.eager(true);
     boost::beast::error_code ec;
-    parser.put(boost::asio::buffer(data, size), ec);
+    // As the server reads: the header alone first, its framing checked before any body byte.
+    auto used = parser.put(boost::asio::buffer(data, size), ec);
     if (ec || !parser.is_header_done()) {
         return 0;
     }
+    if (auto refused = api::framingError(parser.get())) {
+        expectRefusal(*refused);
+        return 0;
+    }
+    auto headerFields = api::fieldCount(parser.get());
+    parser.eager(true);
     if (!parser.is_done()) {
+        parser.put(boost::asio::buffer(data + used, size - used), ec);
+    }
+    if (!ec && !parser.is_done()) {
         parser.put_eof(ec);
-        if (ec) {
-            return 0;
-        }
+    }
+    if (ec) {
+        return 0;
+    }
+    if (auto refused = api::trailerError(headerFields, parser.get())) {
+        expectRefusal(*refused);
+        return 0;
+    }
+    // What reaches the handler has exactly the fields of its header: none came in a trailer.
+    if (api::fieldCount(parser.get()) != headerFields) {
+        __builtin_trap();
     }
     auto response = test::runCoroutine(world.handler.handle(parser.release(), "fuzz"));
     if (response.result_int() >= 500 && response.result_int() != 501) {

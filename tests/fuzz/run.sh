@@ -19,8 +19,12 @@ for target in request config parsers; do
   work=build-fuzz/corpus-work/$target
   mkdir -p "$work"
   log=build-fuzz/fuzz_$target.log
+  dict=
+  if [[ -f tests/fuzz/$target.dict ]]; then
+    dict=-dict=tests/fuzz/$target.dict
+  fi
   if ASAN_OPTIONS=detect_leaks=1 build-fuzz/tests/fuzz/fuzz_$target -max_total_time="$seconds" -max_len=4096 \
-      -timeout=10 -rss_limit_mb=2048 -artifact_prefix="$findings/${target}-" -print_final_stats=1 \
+      -timeout=10 -rss_limit_mb=2048 -artifact_prefix="$findings/${target}-" -print_final_stats=1 $dict \
       "$work" "tests/fuzz/corpus/$target" >"$log" 2>&1; then
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
     echo "fuzz_$target: ${runs:-?} executions in ${seconds}s, no findings"
