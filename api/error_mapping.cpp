@@ -13,6 +13,7 @@ http::status statusFor(ErrorCode code) {
         case ErrorCode::Unauthenticated:
             return http::status::unauthorized;
         case ErrorCode::PermissionDenied:
+        case ErrorCode::QuotaExceeded:
             return http::status::forbidden;
         case ErrorCode::NotFound:
             return http::status::not_found;
