@@ -30,6 +30,20 @@ StepOutcome pending(std::string step, const Error& error) {
 
 }  // namespace
 
+std::optional<StepOutcome> KubernetesUpgrade::unfinished(const Result<NodeResult>& result,
+                                                         const std::string& step) const {
+    if (!result) {
+        return pending(step, result.error());
+    }
+    if (result->state == NodeState::Failed) {
+        return stopped(step, result->logTail, failedRecheck_);
+    }
+    if (result->state == NodeState::Running) {
+        return StepOutcome::waiting(step);
+    }
+    return std::nullopt;  // done, or (not to be started) not started
+}
+
 asio::awaitable<Result<void>> KubernetesUpgrade::evacuate(const ClusterState& cluster,
                                                           const Instance& controlPlane,
                                                           const std::string& node) const {
@@ -135,14 +149,8 @@ asio::awaitable<RollPass> KubernetesUpgrade::step(const ClusterState& cluster, K
         auto step = rollTo + "kubeadm upgrade apply on " + std::string(kControlPlaneRole);
         auto result = co_await advance(cluster, *controlPlane, *controlPlane, UpgradeMode::FirstControlPlane,
                                        *target, options);
-        if (!result) {
-            co_return RollPass{pending(step, result.error()), false};
-        }
-        if (result->state == NodeState::Failed) {
-            co_return RollPass{stopped(step, result->logTail, failedRecheck_), false};
-        }
-        if (result->state == NodeState::Running) {
-            co_return RollPass{StepOutcome::waiting(step), false};
+        if (auto wait = unfinished(result, step)) {
+            co_return RollPass{std::move(*wait), false};
         }
         progress.controlPlaneVersion = spec.version;
         progress.upgradedNodes = {std::string(kControlPlaneRole)};
@@ -183,45 +191,22 @@ asio::awaitable<RollPass> KubernetesUpgrade::step(const ClusterState& cluster, K
     auto name = kubernetesNodeName(*next.owner);
     auto step = rollTo + "kubeadm upgrade node on " + name + " (" +
                 std::to_string(total - workers.size() + 1) + " of " + std::to_string(total) + " workers)";
+    // On the version already (and cordoned, or it would not be here): our upgrade there (its
+    // kubelet restarted before the runner wrote its marker, or the agent restarted), or a
+    // cordon of the node's owner, which stays. Nothing is started on such a node.
     const auto& report = cluster.entry.progress.report;
-    if (report && report->nodes.contains(name) && report->nodes.at(name).version == target->text()) {
-        // On the version already and cordoned: our upgrade there (its kubelet restarted before
-        // the runner wrote its marker, or the agent restarted), or a cordon of the node's owner,
-        // which stays. Nothing is started on it.
-        auto seen =
-            co_await advance(cluster, next, *controlPlane, UpgradeMode::Node, *target, options, false);
-        if (!seen) {
-            co_return RollPass{pending(step, seen.error()), false};
-        }
-        if (seen->state == NodeState::Running) {
-            co_return RollPass{StepOutcome::waiting(step), false};
-        }
-        if (seen->state == NodeState::Failed) {
-            co_return RollPass{stopped(step, seen->logTail, failedRecheck_), false};
-        }
-        if (seen->state == NodeState::Done) {
-            if (auto uncordoned =
-                    co_await guest_.kubectl(cluster, *controlPlane, guestArgv("uncordon", name));
-                !uncordoned) {
-                co_return RollPass{pending(step + ": uncordon", uncordoned.error()), false};
-            }
-        }
-        progress.upgradedNodes.push_back(name);
-        co_return RollPass{StepOutcome::waiting(rollTo + name + " done"), true};
+    bool onTarget =
+        report && report->nodes.contains(name) && report->nodes.at(name).version == target->text();
+    auto result =
+        co_await advance(cluster, next, *controlPlane, UpgradeMode::Node, *target, options, !onTarget);
+    if (auto wait = unfinished(result, step)) {
+        co_return RollPass{std::move(*wait), false};
     }
-    auto result = co_await advance(cluster, next, *controlPlane, UpgradeMode::Node, *target, options);
-    if (!result) {
-        co_return RollPass{pending(step, result.error()), false};
-    }
-    if (result->state == NodeState::Failed) {
-        co_return RollPass{stopped(step, result->logTail, failedRecheck_), false};
-    }
-    if (result->state == NodeState::Running) {
-        co_return RollPass{StepOutcome::waiting(step), false};
-    }
-    if (auto uncordoned = co_await guest_.kubectl(cluster, *controlPlane, guestArgv("uncordon", name));
-        !uncordoned) {
-        co_return RollPass{pending(step + ": uncordon", uncordoned.error()), false};
+    if (result->state == NodeState::Done) {
+        if (auto uncordoned = co_await guest_.kubectl(cluster, *controlPlane, guestArgv("uncordon", name));
+            !uncordoned) {
+            co_return RollPass{pending(step + ": uncordon", uncordoned.error()), false};
+        }
     }
     progress.upgradedNodes.push_back(name);
     co_return RollPass{StepOutcome::waiting(rollTo + name + " done"), true};

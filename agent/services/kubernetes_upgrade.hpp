@@ -55,6 +55,10 @@ class KubernetesUpgrade {
         const ClusterState& cluster, const model::Instance& member, const model::Instance& controlPlane,
         kubernetes::UpgradeMode mode, const kubernetes::KubernetesVersion& version,
         const kubernetes::BootstrapOptions& options, bool mayStart = true) const;
+    /// What the roll waits for on a node (its error, its failure, its run); nullopt once there
+    /// is nothing to wait for.
+    std::optional<StepOutcome> unfinished(const model::Result<NodeResult>& result,
+                                          const std::string& step) const;
     /// Cordon and drain a worker before its upgrade.
     boost::asio::awaitable<model::Result<void>> evacuate(const ClusterState& cluster,
                                                          const model::Instance& controlPlane,

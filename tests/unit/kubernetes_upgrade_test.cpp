@@ -49,6 +49,16 @@ struct Rolling {
     void waitForUpgradeOn(const std::string& domain) {
         w.world.waitFor([&] { return !upgradesOn(domain).empty(); });
     }
+    /// Asks for `version` and lets the control plane's upgrade succeed: the first worker's
+    /// domain, once its upgrade has started.
+    std::string throughControlPlane(const std::string& version) {
+        REQUIRE(w.world.await(w.api().upgrade(w.world.project, ClusterKind::Kubernetes, id, version)).ok());
+        waitForUpgradeOn(cp);
+        w.guests.finishUpgrade(cp, cp, "control-plane", true);
+        auto worker0 = domainOf("cpu", 0);
+        waitForUpgradeOn(worker0);
+        return worker0;
+    }
     model::ClusterStatus status() { return w.view(id).status; }
 };
 
@@ -137,12 +147,7 @@ TEST_CASE("an upgrade rolls the control plane, then each worker in turn, cordone
 TEST_CASE(
     "a failed node stops the roll with its log in ERROR, and the roll resumes once the marker is gone") {
     Rolling r;
-    REQUIRE(
-        r.w.world.await(r.w.api().upgrade(r.w.world.project, ClusterKind::Kubernetes, r.id, "1.32.4")).ok());
-    r.waitForUpgradeOn(r.cp);
-    r.w.guests.finishUpgrade(r.cp, r.cp, "control-plane", true);
-    auto worker0 = r.domainOf("cpu", 0);
-    r.waitForUpgradeOn(worker0);
+    auto worker0 = r.throughControlPlane("1.32.4");
     r.w.guests.finishUpgrade(worker0, r.cp, "cpu-0", false);
     r.w.world.waitFor([&] { return r.status().phase == ClusterPhase::Error; });
     auto status = r.status();
@@ -163,12 +168,7 @@ TEST_CASE(
 
 TEST_CASE("a restart resumes the roll from the stored progress without starting a finished node again") {
     Rolling r;
-    REQUIRE(
-        r.w.world.await(r.w.api().upgrade(r.w.world.project, ClusterKind::Kubernetes, r.id, "1.32.4")).ok());
-    r.waitForUpgradeOn(r.cp);
-    r.w.guests.finishUpgrade(r.cp, r.cp, "control-plane", true);
-    auto worker0 = r.domainOf("cpu", 0);
-    r.waitForUpgradeOn(worker0);
+    auto worker0 = r.throughControlPlane("1.32.4");
 
     r.w.start();  // the agent restarts while cpu-0 upgrades
     CHECK(r.stored().controlPlaneVersion == "1.32.4");
@@ -185,12 +185,7 @@ TEST_CASE("a restart resumes the roll from the stored progress without starting 
 TEST_CASE(
     "a worker whose kubelet reports the new version before its runner finishes is uncordoned after it") {
     Rolling r;
-    REQUIRE(
-        r.w.world.await(r.w.api().upgrade(r.w.world.project, ClusterKind::Kubernetes, r.id, "1.32.4")).ok());
-    r.waitForUpgradeOn(r.cp);
-    r.w.guests.finishUpgrade(r.cp, r.cp, "control-plane", true);
-    auto worker0 = r.domainOf("cpu", 0);
-    r.waitForUpgradeOn(worker0);
+    auto worker0 = r.throughControlPlane("1.32.4");
     // kubeadm upgrade node and the kubelet restart are done; the runner has not written its marker.
     r.w.guests.setKubeletVersion(r.cp, "cpu-0", "v1.32.4");
     auto polls = r.w.guests.commands(r.cp).size();
