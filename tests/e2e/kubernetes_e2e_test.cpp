@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../integration/api_helpers.hpp"
+#include "cluster_client.hpp"
 #include "e2e_helpers.hpp"
 #include "pki.hpp"
 
@@ -27,7 +28,6 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 const fs::path kKubernetesImage = fs::path(GPUHOST_SOURCE_DIR) / "images/cache/debian12-kubernetes";
-constexpr auto kClusterTimeout = std::chrono::minutes(10);
 const std::string kCni = "/etc/gpuhost-e2e/cni.yaml";  // the stand-in kubectl records the apply
 
 std::string kubernetesConfig() {
@@ -45,42 +45,6 @@ std::string kubernetesConfig() {
            "libvirt:\n  uri: qemu:///system\n  virt_type: qemu\n  pool: @POOL@\n"
            "  tcg_cache_mib: 128\n  shutdown_timeout_s: 30\n  resync_interval_s: 300\n";
 }
-
-struct Api {
-    std::uint16_t port;
-    std::string project;
-    std::string cluster;
-    std::vector<std::string> statuses;  // every status type seen, in order
-
-    HttpResponse call(const std::string& method, const std::string& path, const std::string& body = {}) {
-        return httpRequest(port, method, kBase + path, inProject(project, !body.empty()), body);
-    }
-    json get() {
-        auto got = call("GET", "/kubernetes/clusters/" + cluster);
-        REQUIRE_MESSAGE(got.status == 200, got.body);
-        auto view = json::parse(got.body);
-        auto type = view["status"]["type"].get<std::string>();
-        if (statuses.empty() || statuses.back() != type) {
-            statuses.push_back(type);
-        }
-        return view;
-    }
-    json waitFor(const std::function<bool(const json&)>& done) {
-        auto deadline = Clock::now() + kClusterTimeout;
-        json view = get();
-        std::string last;
-        while (!done(view) && Clock::now() < deadline) {
-            auto status = view["status"].dump();
-            if (status != last) {
-                MESSAGE("cluster status: " << status);
-                last = status;
-            }
-            std::this_thread::sleep_for(3s);
-            view = get();
-        }
-        return view;
-    }
-};
 
 bool ready(const json& view, const std::string& version) {
     if (view["status"]["type"] != "READY" || view["nodePools"].size() != 1 ||
@@ -141,7 +105,8 @@ TEST_CASE("e2e: a Kubernetes cluster bootstraps with kubeadm (stand-in), upgrade
     Daemon daemon(kubernetesConfig(), "127.0.0.1:0", "qemu:///system");
     cleanup.root = daemon.dir().string();
     daemon.start();
-    Api api{daemon.port(), createProject(daemon.port(), "e2e-kubernetes"), {}, {}};
+    ClusterClient api{
+        daemon.port(), createProject(daemon.port(), "e2e-kubernetes"), "/kubernetes/clusters", {}};
 
     auto started = Clock::now();
     auto created = api.call("POST", "/kubernetes/clusters",
@@ -244,13 +209,7 @@ TEST_CASE("e2e: a Kubernetes cluster bootstraps with kubeadm (stand-in), upgrade
     CHECK(view["nodePools"][0]["nodes"][0]["unschedulable"] == false);
 
     // Delete: DELETING until the VMs are gone, then 404, and nothing left on the host.
-    auto removed = api.call("DELETE", "/kubernetes/clusters/" + api.cluster);
-    REQUIRE(removed.status == 204);
-    auto gone = Clock::now() + 5min;
-    while (api.call("GET", "/kubernetes/clusters/" + api.cluster).status != 404 && Clock::now() < gone) {
-        std::this_thread::sleep_for(2s);
-    }
-    CHECK(api.call("GET", "/kubernetes/clusters/" + api.cluster).status == 404);
+    CHECK(api.removeAndWait());
     for (const auto& domain : {controlPlane, worker}) {
         CHECK(virsh({"domstate", domain}).empty());
     }

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../integration/api_helpers.hpp"
+#include "cluster_client.hpp"
 #include "e2e_helpers.hpp"
 
 using namespace gpuhost;
@@ -20,7 +21,6 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 const fs::path kSlurmImage = fs::path(GPUHOST_SOURCE_DIR) / "images/cache/debian12-slurm";
-constexpr auto kClusterTimeout = std::chrono::minutes(10);
 const std::string kKey =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@laptop";
 
@@ -36,37 +36,6 @@ std::string slurmConfig() {
            "libvirt:\n  uri: qemu:///system\n  virt_type: qemu\n  pool: @POOL@\n"
            "  tcg_cache_mib: 128\n  shutdown_timeout_s: 30\n  resync_interval_s: 300\n";
 }
-
-struct Api {
-    std::uint16_t port;
-    std::string project;
-    std::string cluster;
-
-    HttpResponse call(const std::string& method, const std::string& path, const std::string& body = {}) {
-        return httpRequest(port, method, kBase + path, inProject(project, !body.empty()), body);
-    }
-    json get() {
-        auto got = call("GET", "/slurm/clusters/" + cluster);
-        REQUIRE_MESSAGE(got.status == 200, got.body);
-        return json::parse(got.body);
-    }
-    /// Polls the cluster until `done` holds; the last view either way.
-    json waitFor(const std::function<bool(const json&)>& done, std::chrono::minutes limit = kClusterTimeout) {
-        auto deadline = Clock::now() + limit;
-        json view = get();
-        std::string last;
-        while (!done(view) && Clock::now() < deadline) {
-            auto status = view["status"].dump();
-            if (status != last) {
-                MESSAGE("cluster status: " << status);
-                last = status;
-            }
-            std::this_thread::sleep_for(3s);
-            view = get();
-        }
-        return view;
-    }
-};
 
 bool ready(const json& view, std::size_t nodes) {
     if (view["status"]["type"] != "READY" || view["nodePools"].size() != 1 ||
@@ -100,7 +69,7 @@ TEST_CASE("e2e: a Slurm cluster boots, runs a user's job, scales up and down wit
     Daemon daemon(slurmConfig(), "127.0.0.1:0", "qemu:///system");
     cleanup.root = daemon.dir().string();
     daemon.start();
-    Api api{daemon.port(), createProject(daemon.port(), "e2e-slurm"), {}};
+    ClusterClient api{daemon.port(), createProject(daemon.port(), "e2e-slurm"), "/slurm/clusters", {}};
 
     auto started = Clock::now();
     auto created = api.call("POST", "/slurm/clusters",
@@ -163,13 +132,7 @@ TEST_CASE("e2e: a Slurm cluster boots, runs a user's job, scales up and down wit
     CHECK(sinfoNodes(controller) == "cpu-0\n");  // no ghost of cpu-1
 
     // Delete: DELETING until the VMs are gone, then 404, and nothing left on the host.
-    auto removed = api.call("DELETE", "/slurm/clusters/" + api.cluster);
-    REQUIRE(removed.status == 204);
-    auto gone = Clock::now() + 5min;
-    while (api.call("GET", "/slurm/clusters/" + api.cluster).status != 404 && Clock::now() < gone) {
-        std::this_thread::sleep_for(2s);
-    }
-    CHECK(api.call("GET", "/slurm/clusters/" + api.cluster).status == 404);
+    CHECK(api.removeAndWait());
     for (const auto& domain : {controller, node, second}) {
         CHECK(virsh({"domstate", domain}).empty());
     }
