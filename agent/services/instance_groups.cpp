@@ -73,11 +73,13 @@ asio::awaitable<Result<std::vector<Instance>>> InstanceService::createGroup(
         auto admitted = hosts_.admitGroup(types, holdings);
         std::string shortage;
         if (!admitted) {
-            // The first type that does not fit on its own says why; else the group as a whole.
+            // Every member is out of stock with the group; the first type that does not fit on
+            // its own says why, named, so a small member does not seem to need its GPUs.
             shortage = "the group of " + std::to_string(members.size()) + " does not fit as a whole";
             for (const auto* type : types) {
                 if (!hosts_.admit(*type, false, HostRegistry::kNoHost, holdings, {})) {
-                    shortage = hosts_.shortage(*type, HostRegistry::kNoHost, holdings);
+                    shortage +=
+                        ": " + type->name + ": " + hosts_.shortage(*type, HostRegistry::kNoHost, holdings);
                     break;
                 }
             }

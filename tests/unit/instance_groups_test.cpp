@@ -80,6 +80,19 @@ TEST_CASE("groups: a 4 x h100.8x pool fits as a whole on four HGX hosts, one mem
     }
 }
 
+TEST_CASE("groups: a CPU member beside GPU members that cannot fit is out-of-stock naming the GPU type") {
+    World w;  // no GPUs at all
+    auto mixed = pool(model::Uuid::random(), "cpu.small", 1, "cpu");
+    auto gpus = pool(mixed.front().owner.clusterId, "h100.8x", 2);
+    mixed.insert(mixed.end(), gpus.begin(), gpus.end());
+    auto refused = w.await(w.service.createGroup(w.project, std::move(mixed)));
+    REQUIRE(refused.ok());
+    CHECK(refused->front().state == InstanceState::OutOfStock);
+    // The reason names the type that does not fit, so the CPU member does not seem to need GPUs.
+    CHECK_MESSAGE(refused->front().reason.find("as a whole: h100.8x: ") != std::string::npos,
+                  refused->front().reason);
+}
+
 TEST_CASE("groups: a pool that does not fit as a whole holds no GPU: every member out-of-stock, with why") {
     World w(hgxHosts(3));
     auto user = w.create("solo", "h100.1x");  // one GPU taken: only two whole hosts left free
@@ -120,7 +133,8 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "groups: members show their owner, and start, stop and delete through the API are 409 naming the cluster") {
+    "groups: members show their owner, and start, stop and delete through the API are 409 naming the "
+    "cluster") {
     World w;
     auto cluster = model::Uuid::random();
     auto group = w.await(w.service.createGroup(w.project, pool(cluster, "cpu.small", 1, "cpu")));
@@ -141,7 +155,8 @@ TEST_CASE(
     CHECK(w.stateOf(id) == InstanceState::Running);
 }
 
-TEST_CASE("groups: owners hear of their members' states, and deleteMembers removes one or all, in one write") {
+TEST_CASE(
+    "groups: owners hear of their members' states, and deleteMembers removes one or all, in one write") {
     World w;
     Recorder recorder;
     w.module.controller().addObserver(recorder);
