@@ -122,6 +122,8 @@ class ClusterKindDriver {
         return model::Error{
             model::ErrorCode::NotImplemented, "this kind of cluster has no client configuration", {}};
     }
+    /// What keeps the list of nodes, as status details name it ("the scheduler", "the API server").
+    virtual std::string_view registry() const { return "the scheduler"; }
     /// The image every member boots.
     virtual std::string image() const = 0;
     /// The members outside the pools.

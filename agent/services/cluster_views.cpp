@@ -36,7 +36,9 @@ ClusterNode nodeOf(const Instance& member, const ClusterState& state, const Clus
     if (member.state != InstanceState::Running) {
         node.reason = "VM " + node.instanceState + (member.reason.empty() ? "" : ": " + member.reason);
     } else if (!member.owner->nodePool.empty()) {
-        node.reason = report ? "not registered with the scheduler yet" : "the scheduler has not answered yet";
+        auto registry = std::string(kind.registry());
+        node.reason =
+            report ? "not registered with " + registry + " yet" : registry + " has not answered yet";
     }
     return node;
 }

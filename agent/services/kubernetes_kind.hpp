@@ -55,6 +55,7 @@ class KubernetesKind final : public ClusterKindDriver {
                                        const model::Cluster& after) const override;
     bool upgrading(const ClusterState& cluster) const override;
     std::string image() const override { return options_.image; }
+    std::string_view registry() const override { return "the API server"; }
     std::vector<RoleSlot> roles(const model::Cluster& cluster) const override;
     std::string nodeName(const model::InstanceOwner& owner) const override;
     void forget(const model::Uuid& cluster) override;

@@ -113,6 +113,7 @@ TEST_CASE("until the API server answers, nodes come from their VMs, and a failed
     REQUIRE(view.pools[0].nodes.size() == 1);
     CHECK_FALSE(view.pools[0].nodes[0].kubernetes.has_value());
     CHECK(view.pools[0].nodes[0].instanceState == "running");
+    CHECK(view.pools[0].nodes[0].reason == "the API server has not answered yet");  // Kubernetes' words
     CHECK(w.api().clientConfig(w.world.project, ClusterKind::Kubernetes, id).ok());  // it has an address
 
     auto all = w.members(id);
