@@ -84,7 +84,7 @@ struct Fixture {
         auto response =
             send(http::verb::post, "/api/v1alpha1/projects", kOperator, R"({"name":")" + name + "\"}");
         REQUIRE(response.result() == http::status::created);
-        return nlohmann::json::parse(response.body()).at("id");
+        return nlohmann::json::parse(response.body().str()).at("id");
     }
 };
 
