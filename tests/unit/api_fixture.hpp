@@ -36,6 +36,8 @@ struct Fixture {
     agent::Config config = [] {
         agent::Config c;
         c.instanceTypes.push_back({"cpu.small", 1, 1ull << 30, 0, ""});
+        c.images.push_back(
+            {"ubuntu22.04", "/nonexistent/base.img", "qcow2", {}, {}, {}});  // never booted here
         return c;
     }();
     agent::Catalog catalog{config};
