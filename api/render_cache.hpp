@@ -39,6 +39,10 @@ class RenderCache {
         }
         RenderedList list = render();
         std::lock_guard lock(mutex_);
+        if (!entries_.contains(scope) && entries_.size() >= kMaxEntries) {
+            // Scopes come and go (a deleted project's list would stay forever): drop any one.
+            entries_.erase(entries_.begin());
+        }
         auto& entry = entries_[scope];
         if (entry.list.body.empty() || entry.generation <= generation) {
             entry = Entry{generation, variant, list};
@@ -47,14 +51,14 @@ class RenderCache {
     }
 
   private:
+    static constexpr std::size_t kMaxEntries = 256;
     struct Entry {
         std::uint64_t generation = 0;
         std::string variant;
         RenderedList list;
     };
     std::mutex mutex_;
-    // One entry per scope (token scopes come from the config; projects are bounded by quota),
-    // replaced, never added to, when the data changes.
+    // One entry per scope, replaced when the data changes; at most kMaxEntries of them.
     std::map<std::string, Entry> entries_;
 };
 
