@@ -36,7 +36,7 @@ std::string refusedField(const std::string& target, std::size_t max = 1000) {
 
 }  // namespace
 
-TEST_CASE("pagination: limit and cursor from the query; neither means the plain capped list") {
+TEST_CASE("pagination: limit and cursor from the query, neither means the plain capped list") {
     auto plain = parsed("/api/v1alpha1/instances", 7);
     CHECK(plain.plain());
     CHECK(plain.limit == 7);
