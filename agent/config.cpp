@@ -147,10 +147,11 @@ void parseImages(Config& config, const YAML::Node& node, const std::filesystem::
 }
 
 void parseLimits(Config& config, const YAML::Node& node) {
-    rejectUnknownKeys(node, "limits",
-                      {"body_bytes", "user_data_bytes", "header_bytes", "max_connections",
-                       "max_connections_per_address", "header_timeout_s", "body_timeout_s", "idle_timeout_s",
-                       "idle_timeout_under_pressure_s", "send_timeout_s", "shutdown_grace_s"});
+    rejectUnknownKeys(
+        node, "limits",
+        {"body_bytes", "user_data_bytes", "header_bytes", "max_connections", "max_connections_per_address",
+         "header_timeout_s", "body_timeout_s", "idle_timeout_s", "idle_timeout_under_pressure_s",
+         "send_timeout_s", "shutdown_grace_s", "list_max_items"});
     auto& limits = config.limits;
     if (node["body_bytes"]) {
         limits.bodyBytes = positiveInteger(node["body_bytes"], "limits.body_bytes", 64 << 20);
@@ -184,6 +185,9 @@ void parseLimits(Config& config, const YAML::Node& node) {
     }
     if (node["send_timeout_s"]) {
         limits.sendTimeout = seconds(node["send_timeout_s"], "limits.send_timeout_s");
+    }
+    if (node["list_max_items"]) {
+        limits.listMaxItems = positiveInteger(node["list_max_items"], "limits.list_max_items", 100000);
     }
     if (node["shutdown_grace_s"]) {
         // Keep it under the unit's TimeoutStopSec (30 s), or systemd kills the drain.

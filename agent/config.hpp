@@ -56,6 +56,9 @@ struct Limits {
     std::chrono::seconds idleTimeoutUnderPressure{5};
     // Writing one response may take this long; a client that stops reading is then closed.
     std::chrono::seconds sendTimeout{30};
+    // A list answers at most this many items per response (and `limit` may ask for no more):
+    // past it the list is cut and the X-Next-Cursor header says where to go on.
+    std::size_t listMaxItems = 1000;
     std::chrono::seconds shutdownGrace{10};
 };
 

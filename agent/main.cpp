@@ -321,6 +321,7 @@ int run(const std::filesystem::path& configFile, const agent::Config& config) {
 
     api::ApiContext context{projects, instances.service(), filesystems, catalog, metrics};
     context.clusters = &clusters.api();
+    context.listMaxItems = config.limits.listMaxItems;
     api::TokenAuthenticator auth(config.tokens);
     api::RequestHandler handler(context, auth);
 

@@ -24,7 +24,10 @@ struct ApiContext {
     /// Slurm and Kubernetes routes answer 501 and /capabilities lists neither (as for a kind
     /// the service does not offer: see implemented() in router.hpp).
     agent::ClusterApi* clusters = nullptr;
+    /// limits.list_max_items: the most items one list response holds.
+    std::size_t listMaxItems = 1000;
     RenderCache projectLists{};
+    RenderCache instanceLists{};  // per project; the largest lists (userData aside, tags)
 };
 
 /// The OpenAPI 3.0 document, embedded at build time from api/openapi.json.

@@ -9,6 +9,7 @@
 #include "json_mapping.hpp"
 #include "log.hpp"
 #include "model/validation.hpp"
+#include "pagination.hpp"
 
 namespace gpuhost::api {
 
@@ -20,6 +21,7 @@ namespace {
 
 constexpr std::string_view kProjectHeader = "X-PROJECT-ID";
 constexpr std::string_view kRequestIdHeader = "X-Request-Id";
+constexpr std::string_view kNextCursorHeader = "X-Next-Cursor";
 
 bool isJsonContentType(std::string_view value) {
     std::string_view media = value.substr(0, value.find(';'));
@@ -163,6 +165,12 @@ boost::asio::awaitable<Response> RequestHandler::handle(Request request, std::st
             response.body() = std::move(result->body);
         }
         response.set(http::field::cache_control, "no-store");
+        if (!result->nextCursor.empty()) {
+            // The body stays the Atlas-shaped array; where the list goes on rides in headers.
+            response.set(kNextCursorHeader, result->nextCursor);
+            response.set(http::field::link,
+                         "<" + nextPageTarget(request.target(), result->nextCursor) + ">; rel=\"next\"");
+        }
         response.keep_alive(request.keep_alive());
         if (result->status != http::status::no_content) {
             response.prepare_payload();

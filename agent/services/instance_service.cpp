@@ -216,7 +216,7 @@ Result<void> InstanceService::instanceRoomLocked(const model::Uuid& project, std
 }
 
 std::size_t InstanceService::instanceCount(const model::Uuid& project) const {
-    auto locked = table_.lock();
+    auto shared = table_.share();  // a read: the exclusive lock would count as a change
     return table_.index().countOfOwner(project);
 }
 
@@ -239,6 +239,15 @@ std::vector<Instance> InstanceService::list(const model::Uuid& project) const {
         shown.push_back(visible(entry->instance, troubles));
     }
     return shown;
+}
+
+std::string InstanceService::troubleStamp() const {
+    std::string stamp;
+    for (const auto& trouble : hosts_.troubles()) {
+        stamp += trouble ? "!" + *trouble : std::string();
+        stamp += '\x1f';
+    }
+    return stamp;
 }
 
 asio::awaitable<Result<Instance>> InstanceService::act(const model::Uuid& project, const model::Uuid& id,

@@ -47,6 +47,10 @@ class InstanceService {
     /// The project's instances, out-of-stock ones, cluster members and those being made included.
     std::size_t instanceCount(const model::Uuid& project) const;
     std::vector<model::Instance> list(const model::Uuid& project) const;
+    /// list() answers the same while both of these do: the table's generation (read it
+    /// first) and what is known of the hosts' troubles (shown as instances in error).
+    std::uint64_t generation() const { return table_.generation(); }
+    std::string troubleStamp() const;
     /// start, stop or delete: the instance in its new (transitional) state, or 409 (also
     /// for a cluster's member, naming its cluster).
     boost::asio::awaitable<model::Result<model::Instance>> act(const model::Uuid& project,

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
 #include <functional>
@@ -57,8 +58,15 @@ class InstanceTable {
 
     void load(std::vector<model::Instance> instances);
 
-    std::unique_lock<std::shared_mutex> lock() const { return std::unique_lock(mutex_); }
+    /// Every change is made under this lock, so taking it bumps the generation: a list
+    /// rendered under share() at generation g has seen every change counted up to g.
+    std::unique_lock<std::shared_mutex> lock() const {
+        std::unique_lock locked(mutex_);
+        generation_.fetch_add(1, std::memory_order_acq_rel);
+        return locked;
+    }
     std::shared_lock<std::shared_mutex> share() const { return std::shared_lock(mutex_); }
+    std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
     /// With lock() or share() held.
     Index& index() { return index_; }
     const Index& index() const { return index_; }
@@ -103,6 +111,7 @@ class InstanceTable {
     InstanceStore& store_;
     BlockingPool& storePool_;
     mutable std::shared_mutex mutex_;
+    mutable std::atomic<std::uint64_t> generation_{0};
     Index index_;
     std::set<std::string> macs_;  // the NICs' MACs: one per instance, never shared
     /// Requests waiting for an instance's change in flight (see whenSettled): each is told

@@ -1,6 +1,7 @@
 // Cluster and node-pool routes for any kind: every call names the kind of its routes, so a
 // cluster of another kind is a 404 there, as another project's is.
 #include "handlers/cluster_handlers.hpp"
+#include "handlers/list_reply.hpp"
 
 #include "cluster_mapping.hpp"
 #include "json_mapping.hpp"
@@ -21,6 +22,31 @@ Result<Reply> poolReply(http::status status, const model::ClusterView& view, std
         }
     }
     return Error::notFound("node pool");
+}
+
+// A pool with what pages sort it by: its cluster's age, then the cluster and the pool's name
+// (unique within the cluster; pools carry no creation time of their own).
+struct PoolOf {
+    model::ClusterPoolView pool;
+    model::Uuid clusterId;
+    model::Timestamp clusterCreatedAt;
+};
+
+RenderedList renderPools(std::vector<PoolOf> pools, const PageRequest& page, const ClusterRoutes& routes) {
+    auto key = [](const PoolOf& of) {
+        return PageKey{of.clusterCreatedAt.time_since_epoch().count(),
+                       of.clusterId.str() + "/" + of.pool.pool.name};
+    };
+    return renderPage(std::move(pools), page, key,
+                      [&](const PoolOf& of) { return routes.poolJson(of.pool, of.clusterId); });
+}
+
+RenderedList poolPage(model::ClusterView view, const PageRequest& page, const ClusterRoutes& routes) {
+    std::vector<PoolOf> pools;
+    for (auto& pool : view.pools) {
+        pools.push_back(PoolOf{std::move(pool), view.cluster.id, view.cluster.createdAt});
+    }
+    return renderPools(std::move(pools), page, routes);
 }
 
 }  // namespace
@@ -80,11 +106,13 @@ Awaitable listClusters(ApiContext& ctx, const Call& call, const ClusterRoutes& r
     if (!clusters) {
         co_return clusters.error();
     }
-    auto list = json::array();
-    for (const auto& view : (*clusters)->list(*call.project, routes.kind)) {
-        list.push_back(routes.clusterJson(view));
+    auto page = pageRequest(ctx, call);
+    if (!page) {
+        co_return page.error();
     }
-    co_return Reply{http::status::ok, dump(list)};
+    auto key = [](const model::ClusterView& view) { return createdKey(view.cluster); };
+    co_return listReply(
+        renderPage((*clusters)->list(*call.project, routes.kind), *page, key, routes.clusterJson));
 }
 
 Awaitable getCluster(ApiContext& ctx, const Call& call, const ClusterRoutes& routes) {
@@ -120,11 +148,11 @@ Awaitable listClusterPools(ApiContext& ctx, const Call& call, const ClusterRoute
     if (!view) {
         co_return view.error();
     }
-    auto list = json::array();
-    for (const auto& pool : view->pools) {
-        list.push_back(routes.poolJson(pool, view->cluster.id));
+    auto page = pageRequest(ctx, call);
+    if (!page) {
+        co_return page.error();
     }
-    co_return Reply{http::status::ok, dump(list)};
+    co_return listReply(poolPage(std::move(*view), *page, routes));
 }
 
 Awaitable getClusterPool(ApiContext& ctx, const Call& call, const ClusterRoutes& routes) {
@@ -148,13 +176,17 @@ Awaitable listPools(ApiContext& ctx, const Call& call, const ClusterRoutes& rout
     if (!clusters) {
         co_return clusters.error();
     }
-    auto list = json::array();
-    for (const auto& view : (*clusters)->list(*call.project, routes.kind)) {
-        for (const auto& pool : view.pools) {
-            list.push_back(routes.poolJson(pool, view.cluster.id));
+    auto page = pageRequest(ctx, call);
+    if (!page) {
+        co_return page.error();
+    }
+    std::vector<PoolOf> pools;
+    for (auto& view : (*clusters)->list(*call.project, routes.kind)) {
+        for (auto& pool : view.pools) {
+            pools.push_back(PoolOf{std::move(pool), view.cluster.id, view.cluster.createdAt});
         }
     }
-    co_return Reply{http::status::ok, dump(list)};
+    co_return listReply(renderPools(std::move(pools), *page, routes));
 }
 
 Awaitable addPool(ApiContext& ctx, const Call& call, const ClusterRoutes& routes) {

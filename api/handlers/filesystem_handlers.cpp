@@ -1,4 +1,5 @@
 #include "handlers/handlers.hpp"
+#include "handlers/list_reply.hpp"
 #include "json_mapping.hpp"
 
 namespace gpuhost::api::handlers {
@@ -16,11 +17,12 @@ Awaitable createFilesystem(ApiContext& ctx, const Call& call) {
 }
 
 Awaitable listFilesystems(ApiContext& ctx, const Call& call) {
-    auto list = nlohmann::json::array();
-    for (const auto& filesystem : ctx.filesystems.list(*call.project)) {
-        list.push_back(toJson(filesystem));
+    auto page = pageRequest(ctx, call);
+    if (!page) {
+        co_return page.error();
     }
-    co_return Reply{http::status::ok, dump(list)};
+    co_return listReply(renderPage(ctx.filesystems.list(*call.project), *page, createdKey<model::Filesystem>,
+                                   [](const model::Filesystem& filesystem) { return toJson(filesystem); }));
 }
 
 Awaitable getFilesystem(ApiContext& ctx, const Call& call) {

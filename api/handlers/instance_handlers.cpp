@@ -1,4 +1,5 @@
 #include "handlers/handlers.hpp"
+#include "handlers/list_reply.hpp"
 #include "json_mapping.hpp"
 #include "model/validation.hpp"
 
@@ -39,7 +40,22 @@ Awaitable createInstance(ApiContext& ctx, const Call& call) {
 }
 
 Awaitable listInstances(ApiContext& ctx, const Call& call) {
-    co_return Reply{http::status::ok, renderInstances(ctx.instances.list(*call.project))};
+    auto page = pageRequest(ctx, call);
+    if (!page) {
+        co_return page.error();
+    }
+    auto render = [&] {
+        auto cut = takePage(ctx.instances.list(*call.project), *page, createdKey<model::Instance>);
+        return RenderedList{renderInstances(cut.items), std::move(cut.nextCursor)};
+    };
+    if (!page->plain()) {
+        co_return listReply(render());
+    }
+    // The largest lists (tags, many instances): one rendering per change of the project's
+    // instances, shared by every client that asks meanwhile, however slowly it reads.
+    auto generation = ctx.instances.generation();
+    co_return listReply(
+        ctx.instanceLists.get(call.project->str(), generation, ctx.instances.troubleStamp(), render));
 }
 
 Awaitable getInstance(ApiContext& ctx, const Call& call) {

@@ -1,4 +1,5 @@
 #include "handlers/handlers.hpp"
+#include "handlers/list_reply.hpp"
 #include "json_mapping.hpp"
 #include "model/validation.hpp"
 
@@ -27,17 +28,20 @@ Awaitable createProject(ApiContext& ctx, const Call& call) {
 }
 
 Awaitable listProjects(ApiContext& ctx, const Call& call) {
-    // Read the generation first: a change racing with the render makes the entry stale,
-    // never the reverse.
+    auto page = pageRequest(ctx, call);
+    if (!page) {
+        co_return page.error();
+    }
+    auto render = [&] {
+        return renderPage(ctx.projects.list(*call.principal), *page, createdKey<model::Project>,
+                          [](const model::Project& project) { return toJson(project); });
+    };
+    if (!page->plain()) {
+        co_return listReply(render());
+    }
+    // The plain list is what every Atlas client asks for: render it once per change.
     auto generation = ctx.projects.generation();
-    auto body = ctx.projectLists.get(call.principal->scope, generation, [&] {
-        auto list = nlohmann::json::array();
-        for (const auto& project : ctx.projects.list(*call.principal)) {
-            list.push_back(toJson(project));
-        }
-        return dump(list);
-    });
-    co_return Reply{http::status::ok, *body};
+    co_return listReply(ctx.projectLists.get(call.principal->scope, generation, {}, render));
 }
 
 Awaitable getProject(ApiContext& ctx, const Call& call) {

@@ -2,6 +2,7 @@
 // ClusterKind::Slurm, so a Kubernetes cluster is a 404 here, as another project's is.
 #include "handlers/cluster_handlers.hpp"
 #include "handlers/handlers.hpp"
+#include "handlers/list_reply.hpp"
 #include "json_mapping.hpp"
 #include "model/posix_user.hpp"
 #include "slurm_mapping.hpp"
@@ -88,11 +89,13 @@ Awaitable listSlurmUsers(ApiContext& ctx, const Call& call) {
     if (!users) {
         co_return users.error();
     }
-    auto list = json::array();
-    for (const auto& user : *users) {
-        list.push_back(slurmUserJson(user));
+    auto page = pageRequest(ctx, call);
+    if (!page) {
+        co_return page.error();
     }
-    co_return Reply{http::status::ok, dump(list)};
+    // Users have no creation time; their names are unique within the cluster.
+    auto key = [](const model::ClusterUserView& view) { return PageKey{0, view.user.username}; };
+    co_return listReply(renderPage(std::move(*users), *page, key, slurmUserJson));
 }
 
 Awaitable addSlurmUser(ApiContext& ctx, const Call& call) {

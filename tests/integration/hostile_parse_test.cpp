@@ -54,7 +54,7 @@ struct Shape {
 
 }  // namespace
 
-TEST_CASE("hostile parse: 1 MiB worst-case bodies get a 400 naming the field; others are served meanwhile") {
+TEST_CASE("hostile parse: 1 MiB worst-case bodies get a 400 naming the field, others are served meanwhile") {
     Daemon daemon;
     daemon.start();
     auto project = createProject(daemon.port(), "parse");

@@ -1,5 +1,7 @@
 #include "support/daemon.hpp"
 
+#include <cstdlib>
+
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <signal.h>
@@ -35,6 +37,10 @@ std::string Daemon::sha256Hex(const std::string& text) {
 }
 
 fs::path Daemon::binary() {
+    // GPUHOST_TEST_DAEMON runs the tests against another build (e.g. figures before a change).
+    if (const char* other = std::getenv("GPUHOST_TEST_DAEMON"); other != nullptr && *other != '\0') {
+        return other;
+    }
     return GPUHOST_DAEMON_PATH;
 }
 
@@ -63,8 +69,8 @@ Daemon::Daemon(std::string extraYaml, std::string listen, std::string libvirtUri
         {"libvirt", "libvirt:\n  uri: " + libvirtUri + "\n  virt_type: qemu\n  pool: " + poolName_ +
                         "\n  shutdown_timeout_s: 2\n  resync_interval_s: 2\n"},
         {"images", "images:\n  ubuntu22.04: {path: base.img}\n"},
-        // Slurm and Kubernetes clusters' VMs boot the same small file (no Slurm inside: enough for the API and
-        // for what happens to their VMs).
+        // Slurm and Kubernetes clusters' VMs boot the same small file (no Slurm inside: enough for the API
+        // and for what happens to their VMs).
         {"slurm", "slurm:\n  image: ubuntu22.04\n"},
         {"kubernetes", "kubernetes:\n  image: ubuntu22.04\n"},
         {"auth", "auth:\n  tokens:\n    - {name: operator, sha256: " + sha256Hex(kOperatorToken) +

@@ -37,6 +37,7 @@ class Daemon {
 
     std::uint16_t port() const { return port_; }
     bool running() const { return pid_ > 0; }
+    pid_t pid() const { return pid_; }
     const std::filesystem::path& dir() const { return dir_; }
     /// The lock file a live Daemon holds in its folder (see the e2e sweep).
     static constexpr const char* kLockFile = ".in-use";

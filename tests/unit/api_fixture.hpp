@@ -36,6 +36,8 @@ struct Fixture {
     agent::Config config = [] {
         agent::Config c;
         c.instanceTypes.push_back({"cpu.small", 1, 1ull << 30, 0, ""});
+        c.images.push_back(
+            {"ubuntu22.04", "/nonexistent/base.img", "qcow2", {}, {}, {}});  // never booted here
         return c;
     }();
     agent::Catalog catalog{config};
@@ -84,7 +86,7 @@ struct Fixture {
         auto response =
             send(http::verb::post, "/api/v1alpha1/projects", kOperator, R"({"name":")" + name + "\"}");
         REQUIRE(response.result() == http::status::created);
-        return nlohmann::json::parse(response.body()).at("id");
+        return nlohmann::json::parse(response.body().str()).at("id");
     }
 };
 

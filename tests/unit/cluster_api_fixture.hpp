@@ -32,17 +32,17 @@ struct ClusterRoutesFixture : api_fixture::Fixture {
     nlohmann::json ok(api::http::verb method, const std::string& path, const nlohmann::json& body,
                       api::http::status expected) {
         auto response = call(method, path, body);
-        CAPTURE(response.body());
+        CAPTURE(response.body().str());
         REQUIRE(response.result() == expected);
-        return nlohmann::json::parse(response.body());
+        return nlohmann::json::parse(response.body().str());
     }
 };
 
 /// The status and the field a 400 names.
 inline void checkRejected(const api::Response& response, const std::string& field) {
-    CAPTURE(response.body());
+    CAPTURE(response.body().str());
     CHECK(response.result() == api::http::status::bad_request);
-    CHECK(nlohmann::json::parse(response.body()).value("field", "") == field);
+    CHECK(nlohmann::json::parse(response.body().str()).value("field", "") == field);
 }
 
 }  // namespace gpuhost::test

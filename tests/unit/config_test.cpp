@@ -30,6 +30,7 @@ TEST_CASE("a minimal config gets safe defaults") {
     CHECK(config.limits.maxConnectionsPerAddress == 256);
     CHECK(config.limits.idleTimeoutUnderPressure == std::chrono::seconds(5));
     CHECK(config.limits.sendTimeout == std::chrono::seconds(30));
+    CHECK(config.limits.listMaxItems == 1000);
     REQUIRE(config.tokens.size() == 1);
     CHECK(config.tokens[0].allProjects);
 }
@@ -47,7 +48,8 @@ instance_types:
   - {name: h100.8x, cpu: 192, memory: 1800Gi, gpu_count: 8, gpu_model: H100-SXM5-80GB}
   - {name: cpu.small, cpu: 2, memory: 4Gi}
 limits: {body_bytes: 2097152, user_data_bytes: 65536, max_connections: 10, header_timeout_s: 5,
-         max_connections_per_address: 4, idle_timeout_under_pressure_s: 2, send_timeout_s: 7}
+         max_connections_per_address: 4, idle_timeout_under_pressure_s: 2, send_timeout_s: 7,
+         list_max_items: 50}
 log_level: debug
 )",
                               "/etc/gpuhost");
@@ -67,6 +69,7 @@ log_level: debug
     CHECK(config.limits.maxConnectionsPerAddress == 4);
     CHECK(config.limits.idleTimeoutUnderPressure == std::chrono::seconds(2));
     CHECK(config.limits.sendTimeout == std::chrono::seconds(7));
+    CHECK(config.limits.listMaxItems == 50);
 }
 
 TEST_CASE("hosts: one named local by default, or a list with one libvirt URI each") {
@@ -132,6 +135,8 @@ TEST_CASE("bad configs stop start-up with a message naming the key") {
         {kMinimal + "limits: {max_connections: lots}\n", "limits.max_connections"},
         {kMinimal + "limits: {max_connections_per_address: 0}\n", "limits.max_connections_per_address"},
         {kMinimal + "limits: {send_timeout_s: 0}\n", "limits.send_timeout_s"},
+        {kMinimal + "limits: {list_max_items: 0}\n", "limits.list_max_items"},
+        {kMinimal + "limits: {list_max_items: 100001}\n", "limits.list_max_items"},
         {kMinimal + "limits: {idle_timeout_under_pressure_s: -1}\n", "limits.idle_timeout_under_pressure_s"},
         {kMinimal + "limits: {timeout: 5}\n", "limits.timeout"},
         {kMinimal + "log_level: loud\n", "log_level"},

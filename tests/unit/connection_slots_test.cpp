@@ -19,7 +19,7 @@ ConnectionSlots::Limits limits(unsigned max, unsigned perAddress) {
 
 }  // namespace
 
-TEST_CASE("slots: one address holds at most its cap; others are still admitted") {
+TEST_CASE("slots: one address holds at most its cap, others are still admitted") {
     ConnectionSlots slots(limits(100, 3));
     for (ConnectionSlots::Id id = 0; id < 3; ++id) {
         CHECK(slots.admit(id, "127.0.0.1", t0).verdict == Verdict::Admitted);

@@ -214,7 +214,7 @@ TEST_CASE("kubernetes api: the kubeconfig is YAML text, 503 until the cluster ha
     auto later = f.call(http::verb::get, "/clusters/" + id + "/kubeconfig");
     CHECK(later.result() == http::status::service_unavailable);
     CHECK(later[http::field::content_type] == "application/json");
-    CHECK(json::parse(later.body()).at("message") == "the control plane has no address yet");
+    CHECK(json::parse(later.body().str()).at("message") == "the control plane has no address yet");
 }
 
 TEST_CASE("kubernetes api: capabilities list kubernetes when the daemon offers the kind, else 501") {
@@ -224,7 +224,7 @@ TEST_CASE("kubernetes api: capabilities list kubernetes when the daemon offers t
         auto response = f.send(http::verb::get, "/api/v1alpha1/capabilities", kOperator, {}, f.project);
         REQUIRE(response.result() == http::status::ok);
         std::set<std::string> names;
-        for (const auto& name : json::parse(response.body())) {
+        for (const auto& name : json::parse(response.body().str())) {
             names.insert(name.get<std::string>());
         }
         return names;

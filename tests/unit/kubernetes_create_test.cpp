@@ -169,6 +169,7 @@ TEST_CASE("kubernetes api: the service's errors about a new cluster name the fie
         f.clusters.createError = model::Error::invalid(c.spec, "is wrong");
         auto response = f.call(http::verb::post, "/clusters", KubernetesFixture::minimal());
         CHECK(response.result() == http::status::bad_request);
-        CHECK(json::parse(response.body()) == json{{"field", c.body}, {"message", c.body + ": is wrong"}});
+        CHECK(json::parse(response.body().str()) ==
+              json{{"field", c.body}, {"message", c.body + ": is wrong"}});
     }
 }

@@ -33,7 +33,7 @@ TEST_CASE("handler: project scoping: 400 missing/bad header, 403 foreign project
     const std::string target = "/api/v1alpha1/instance-types";
     auto missing = f.send(http::verb::get, target);
     CHECK(missing.result() == http::status::bad_request);
-    CHECK(nlohmann::json::parse(missing.body()).at("field") == "X-PROJECT-ID");
+    CHECK(nlohmann::json::parse(missing.body().str()).at("field") == "X-PROJECT-ID");
     CHECK(f.send(http::verb::get, target, kOperator, {}, "not-a-uuid").result() == http::status::bad_request);
     CHECK(f.send(http::verb::get, target, kScoped, {}, project).result() == http::status::forbidden);
     CHECK(f.send(http::verb::get, target, kOperator, {}, model::Uuid::random().str()).result() ==
@@ -43,7 +43,7 @@ TEST_CASE("handler: project scoping: 400 missing/bad header, 403 foreign project
           http::status::not_found);
     auto ok = f.send(http::verb::get, target, kOperator, {}, project);
     CHECK(ok.result() == http::status::ok);
-    CHECK(nlohmann::json::parse(ok.body())[0].at("name") == "cpu.small");
+    CHECK(nlohmann::json::parse(ok.body().str())[0].at("name") == "cpu.small");
 }
 
 TEST_CASE("handler: unimplemented routes answer 501 after auth, never invented data") {
@@ -51,7 +51,7 @@ TEST_CASE("handler: unimplemented routes answer 501 after auth, never invented d
     auto project = f.createProject("team");
     auto response = f.send(http::verb::get, "/api/v1alpha1/kubernetes/clusters", kOperator, {}, project);
     CHECK(response.result() == http::status::not_implemented);
-    CHECK(nlohmann::json::parse(response.body()) == nlohmann::json{{"message", "not implemented"}});
+    CHECK(nlohmann::json::parse(response.body().str()) == nlohmann::json{{"message", "not implemented"}});
     CHECK(f.send(http::verb::get, "/api/v1alpha1/kubernetes/clusters", "").result() ==
           http::status::unauthorized);
 }
@@ -95,7 +95,7 @@ TEST_CASE("handler: projects lifecycle and error bodies name the field") {
     Fixture f;
     auto bad = f.send(http::verb::post, "/api/v1alpha1/projects", kOperator, R"({"name": 7})");
     CHECK(bad.result() == http::status::bad_request);
-    CHECK(nlohmann::json::parse(bad.body()) ==
+    CHECK(nlohmann::json::parse(bad.body().str()) ==
           nlohmann::json{{"message", "name: must be a string"}, {"field", "name"}});
     auto id = f.createProject("team");
     CHECK(f.send(http::verb::get, "/api/v1alpha1/projects/" + id).result() == http::status::ok);
@@ -122,7 +122,7 @@ TEST_CASE("handler: capabilities are the names of the features the route table i
     // The public Atlas client decodes a JSON array of strings.
     auto response = f.send(http::verb::get, "/api/v1alpha1/capabilities", kOperator, {}, project);
     REQUIRE(response.result() == http::status::ok);
-    auto names = nlohmann::json::parse(response.body());
+    auto names = nlohmann::json::parse(response.body().str());
     REQUIRE(names.is_array());
     std::set<std::string> implemented;
     for (const auto& name : names) {
@@ -155,7 +155,7 @@ TEST_CASE("handler: capabilities?detail=true keeps the detailed form (a gpuhost 
         CAPTURE(query);
         auto response = f.send(http::verb::get, "/api/v1alpha1/capabilities" + query, kOperator, {}, project);
         REQUIRE(response.result() == http::status::ok);
-        auto body = nlohmann::json::parse(response.body());
+        auto body = nlohmann::json::parse(response.body().str());
         CHECK(body.at("region").is_string());
         CHECK(body.at("virtType").is_string());
         std::map<std::string, bool> features;
@@ -168,14 +168,15 @@ TEST_CASE("handler: capabilities?detail=true keeps the detailed form (a gpuhost 
         CHECK_FALSE(features.at("kubernetes"));
         CHECK_FALSE(features.at("slurm"));
     }
-    CHECK(
-        nlohmann::json::parse(
-            f.send(http::verb::get, "/api/v1alpha1/capabilities?detail=false", kOperator, {}, project).body())
-            .is_array());
+    CHECK(nlohmann::json::parse(
+              f.send(http::verb::get, "/api/v1alpha1/capabilities?detail=false", kOperator, {}, project)
+                  .body()
+                  .str())
+              .is_array());
     for (std::string query : {"?detail=yes", "?detail", "?detail=true&detail=true", "?detail=TRUE"}) {
         CAPTURE(query);
         auto bad = f.send(http::verb::get, "/api/v1alpha1/capabilities" + query, kOperator, {}, project);
         CHECK(bad.result() == http::status::bad_request);
-        CHECK(nlohmann::json::parse(bad.body()).at("field") == "detail");
+        CHECK(nlohmann::json::parse(bad.body().str()).at("field") == "detail");
     }
 }

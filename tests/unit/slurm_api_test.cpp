@@ -333,7 +333,7 @@ TEST_CASE("slurm: capabilities list slurm when its handlers exist and the daemon
         auto response = f.send(http::verb::get, "/api/v1alpha1/capabilities", kOperator, {}, f.project);
         REQUIRE(response.result() == http::status::ok);
         std::set<std::string> names;
-        for (const auto& name : json::parse(response.body())) {
+        for (const auto& name : json::parse(response.body().str())) {
             names.insert(name.get<std::string>());
         }
         return names;
