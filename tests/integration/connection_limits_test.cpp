@@ -200,7 +200,12 @@ TEST_CASE("connection limits: under pressure idle keep-alive connections get the
     // Pressure starts past 3/4 of 40: the first 30 went idle before it (60 s), the last 5
     // under it (1 s). All 35 within a second, so none has idled 1 s when pressure begins.
     IdleAttacker early;
-    early.open(daemon.port(), 30);
+    // The first goes idle clearly before the others, so it is the one idle longest later: the
+    // daemon marks a connection idle after its write, and under load that order can differ
+    // from the order the client opened them in.
+    early.open(daemon.port(), 1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    early.open(daemon.port(), 29);
     // The daemon marks a connection idle just after writing its response, which can be after
     // the client has read it and connected again: let the last one settle before pressure.
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
