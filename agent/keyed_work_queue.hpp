@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <utility>
 
 #include "log.hpp"
 
@@ -80,20 +81,37 @@ class KeyedWorkQueue {
         boost::asio::co_spawn(boost::asio::make_strand(executor_), drain(key), boost::asio::detached);
     }
 
-    /// schedule() after `delay` (a poll, a retry); cancelled by stop().
+    /// schedule() after `delay` (a poll, a retry); cancelled by stop(). At most one timer
+    /// waits per key and kinds, the earliest: the run it starts decides its own next check, so
+    /// a poll or recheck asked for again while one is pending does not pile up timers.
     void scheduleAfter(const Key& key, Kinds kinds, std::chrono::milliseconds delay) {
-        auto timer = std::make_shared<boost::asio::steady_timer>(executor_, delay);
+        auto due = std::chrono::steady_clock::now() + delay;
+        auto timer = std::make_shared<boost::asio::steady_timer>(executor_, due);
+        std::shared_ptr<boost::asio::steady_timer> replaced;
         {
             std::lock_guard lock(mutex_);
-            if (stopping_.load()) {
+            if (stopping_.load() || kinds == 0) {
                 return;
             }
-            timers_.emplace(timer.get(), timer);
+            auto [it, inserted] = timers_.try_emplace(TimerKey{key, kinds});
+            if (!inserted) {
+                if (it->second.due <= due) {
+                    return;  // the pending one fires first and covers this
+                }
+                replaced = std::move(it->second.timer);
+            }
+            it->second = PendingTimer{timer, due};
+        }
+        if (replaced) {
+            boost::asio::post(replaced->get_executor(), [replaced] { replaced->cancel(); });
         }
         timer->async_wait([this, key, kinds, raw = timer.get()](const boost::system::error_code& ec) {
             {
                 std::lock_guard lock(mutex_);
-                timers_.erase(raw);
+                auto it = timers_.find(TimerKey{key, kinds});
+                if (it != timers_.end() && it->second.timer.get() == raw) {
+                    timers_.erase(it);
+                }
             }
             if (!ec) {
                 schedule(key, kinds);
@@ -103,14 +121,14 @@ class KeyedWorkQueue {
 
     /// No new runs; pending timers are cancelled; runners stop before their next step.
     void stop() {
-        std::map<void*, std::shared_ptr<boost::asio::steady_timer>> timers;
+        std::map<TimerKey, PendingTimer> timers;
         {
             std::lock_guard lock(mutex_);
             stopping_.store(true);
             timers.swap(timers_);
         }
         for (auto& entry : timers) {
-            auto timer = entry.second;  // named: clang cannot capture a structured binding
+            auto timer = entry.second.timer;  // named: clang cannot capture a structured binding
             boost::asio::post(timer->get_executor(), [timer] { timer->cancel(); });
         }
     }
@@ -128,6 +146,11 @@ class KeyedWorkQueue {
         auto it = slots_.find(key);
         return it == slots_.end() ? 0 : it->second.failures;
     }
+    /// Timers waiting to schedule work, over all keys (tests: they must not pile up).
+    std::size_t timersPending() const {
+        std::lock_guard lock(mutex_);
+        return timers_.size();
+    }
 
   private:
     struct Slot {
@@ -135,6 +158,12 @@ class KeyedWorkQueue {
         bool running = false;
         unsigned failures = 0;
         Kinds last = 0;  // the kind run last: the next is the one after it (round robin)
+    };
+
+    using TimerKey = std::pair<Key, Kinds>;
+    struct PendingTimer {
+        std::shared_ptr<boost::asio::steady_timer> timer;
+        std::chrono::steady_clock::time_point due;
     };
 
     boost::asio::awaitable<void> drain(Key key) {
@@ -184,7 +213,7 @@ class KeyedWorkQueue {
     RetryPolicy policy_;
     mutable std::mutex mutex_;
     std::map<Key, Slot> slots_;
-    std::map<void*, std::shared_ptr<boost::asio::steady_timer>> timers_;
+    std::map<TimerKey, PendingTimer> timers_;
     std::minstd_rand random_;  // jitter only; guarded by mutex_
     std::atomic<bool> stopping_{false};
 };

@@ -51,7 +51,8 @@ boost::asio::awaitable<void> pause(std::chrono::milliseconds duration) {
 
 }  // namespace
 
-TEST_CASE("keyed work queue: the same kind scheduled while pending runs once, and kinds run lowest bit first") {
+TEST_CASE(
+    "keyed work queue: the same kind scheduled while pending runs once, and kinds run lowest bit first") {
     Loop loop;
     std::mutex mutex;
     std::vector<unsigned> ran;
@@ -213,4 +214,41 @@ TEST_CASE("keyed work queue: a kind that reschedules itself every run does not s
     waitUntil([&] { return thirdRan.load(); });
     CHECK(firstRuns.load() <= 3);  // 1, 2, 4 in turn (strict lowest-first never reached 4)
     waitUntil([&] { return !queue.busy(1); });
+}
+
+TEST_CASE(
+    "keyed work queue: a delayed kind asked for again while its timer waits keeps one timer, the earliest") {
+    Loop loop;
+    std::mutex mutex;
+    std::map<std::pair<int, unsigned>, int> runs;
+    KeyedWorkQueue<int> queue(loop.ioc.get_executor(),
+                              [&](int key, unsigned kind) -> boost::asio::awaitable<WorkOutcome> {
+                                  std::lock_guard lock(mutex);
+                                  ++runs[{key, kind}];
+                                  co_return WorkOutcome::Done;
+                              });
+    auto runsOf = [&](int key, unsigned kind) {
+        std::lock_guard lock(mutex);
+        return runs[{key, kind}];
+    };
+    for (int i = 0; i < 50; ++i) {
+        queue.scheduleAfter(1, 1, 60s);  // a recheck asked for on every poll of a long wait
+    }
+    CHECK(queue.timersPending() == 1);
+    queue.scheduleAfter(1, 2, 60s);  // another kind and another key each keep their own
+    queue.scheduleAfter(2, 1, 60s);
+    CHECK(queue.timersPending() == 3);
+
+    queue.scheduleAfter(1, 1, 10ms);  // earlier: replaces the 60 s one
+    CHECK(queue.timersPending() == 3);
+    waitUntil([&] { return runsOf(1, 1) == 1 && !queue.busy(1); });
+    CHECK(queue.timersPending() == 2);  // the replaced timer is gone, not left to fire later
+
+    queue.scheduleAfter(2, 1, 10ms);
+    queue.scheduleAfter(2, 1, 60s);  // later than the pending one: covered by it
+    waitUntil([&] { return runsOf(2, 1) == 1 && !queue.busy(2); });
+    CHECK(queue.timersPending() == 1);  // only key 1's kind 2 still waits
+    CHECK(runsOf(1, 2) == 0);
+    queue.stop();
+    CHECK(queue.timersPending() == 0);
 }
