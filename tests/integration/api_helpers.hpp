@@ -1,7 +1,10 @@
 #pragma once
 
+#include <sys/resource.h>
+#include <algorithm>
 #include <chrono>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -37,6 +40,24 @@ inline Headers inProject(const std::string& project, bool json = false) {
     Headers headers = json ? operatorJson() : bearer(Daemon::kOperatorToken);
     headers.emplace_back("X-PROJECT-ID", project);
     return headers;
+}
+
+/// POST `body` (JSON) to a project-scoped route as the operator.
+inline HttpResponse postInProject(Daemon& daemon, const std::string& project, const std::string& path,
+                                  const std::string& body) {
+    return httpRequest(daemon.port(), "POST", kBase + path, inProject(project, true), body);
+}
+
+/// Lifts this process's soft open-file limit to `wanted` (tests that hold ~1,000 sockets).
+inline void raiseFileLimit(rlim_t wanted) {
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+        throw std::runtime_error("getrlimit failed");
+    }
+    limit.rlim_cur = std::min(std::max(limit.rlim_cur, wanted), limit.rlim_max);
+    if (setrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur < wanted) {
+        throw std::runtime_error("the hard open-file limit is below " + std::to_string(wanted));
+    }
 }
 
 /// Polls GET /instances/{id} until `done(body)` or the timeout; returns the last body

@@ -7,7 +7,6 @@
 #include <doctest/doctest.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -24,14 +23,6 @@ using namespace gpuhost::test;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-void raiseFileLimit(rlim_t wanted) {
-    rlimit limit{};
-    REQUIRE(getrlimit(RLIMIT_NOFILE, &limit) == 0);
-    limit.rlim_cur = std::min(std::max(limit.rlim_cur, wanted), limit.rlim_max);
-    REQUIRE(setrlimit(RLIMIT_NOFILE, &limit) == 0);
-    REQUIRE_MESSAGE(limit.rlim_cur >= wanted, "the hard file limit is below " << wanted);
-}
 
 // A blocking socket from `source` (a loopback address) to the daemon; -1 on failure.
 // receiveBuffer: SO_RCVBUF, set before connecting (0: the default).

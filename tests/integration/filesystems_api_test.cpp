@@ -16,11 +16,6 @@ using nlohmann::json;
 
 namespace {
 
-HttpResponse post(Daemon& daemon, const std::string& project, const std::string& path,
-                  const std::string& body) {
-    return httpRequest(daemon.port(), "POST", kBase + path, inProject(project, true), body);
-}
-
 json waitForFilesystem(Daemon& daemon, const std::string& project, const std::string& id,
                        const std::string& state) {
     for (int i = 0; i < 400; ++i) {
@@ -53,13 +48,14 @@ TEST_CASE("filesystems API: create, attach, 409 while attached, 204 after, bad i
     Daemon daemon;
     daemon.start();
     auto project = createProject(daemon.port(), "data-team");
-    auto created = post(daemon, project, "/filesystems", R"({"name":"datasets","size":"512Gi"})");
+    auto created = postInProject(daemon, project, "/filesystems", R"({"name":"datasets","size":"512Gi"})");
     REQUIRE_MESSAGE(created.status == 201, created.body);
     auto filesystem = json::parse(created.body);
     CHECK(filesystem.at("size") == "512Gi");
     auto id = filesystem.at("id").get<std::string>();
     waitForFilesystem(daemon, project, id, "available");
-    CHECK(post(daemon, project, "/filesystems", R"({"name":"datasets","size":"1Gi"})").status == 409);
+    CHECK(postInProject(daemon, project, "/filesystems", R"({"name":"datasets","size":"1Gi"})").status ==
+          409);
 
     const std::vector<std::pair<std::string, std::string>> bad = {
         {R"({"name":"x","size":"0Gi"})", "size"},
@@ -79,7 +75,7 @@ TEST_CASE("filesystems API: create, attach, 409 while attached, 204 after, bad i
     };
     for (const auto& [body, field] : bad) {
         CAPTURE(body);
-        auto response = post(daemon, project, "/filesystems", body);
+        auto response = postInProject(daemon, project, "/filesystems", body);
         CHECK(response.status == 400);
         CHECK(json::parse(response.body).at("message").get<std::string>().find(field) != std::string::npos);
     }
@@ -89,17 +85,18 @@ TEST_CASE("filesystems API: create, attach, 409 while attached, 204 after, bad i
 
     // Two instances attach it; another project cannot see it; listing it twice is 400.
     for (const char* name : {"a", "b"}) {
-        auto instance = post(daemon, project, "/instances",
-                             json{{"name", name}, {"type", "cpu.small"}, {"filesystems", {id}}}.dump());
+        auto instance =
+            postInProject(daemon, project, "/instances",
+                          json{{"name", name}, {"type", "cpu.small"}, {"filesystems", {id}}}.dump());
         REQUIRE_MESSAGE(instance.status == 201, instance.body);
         waitForState(daemon.port(), project, json::parse(instance.body).at("id"), "running");
     }
-    CHECK(post(daemon, project, "/instances",
-               json{{"name", "c"}, {"type", "cpu.small"}, {"filesystems", {id, id}}}.dump())
+    CHECK(postInProject(daemon, project, "/instances",
+                        json{{"name", "c"}, {"type", "cpu.small"}, {"filesystems", {id, id}}}.dump())
               .status == 400);
     auto other = createProject(daemon.port(), "other-team");
-    CHECK(post(daemon, other, "/instances",
-               json{{"name", "x"}, {"type", "cpu.small"}, {"filesystems", {id}}}.dump())
+    CHECK(postInProject(daemon, other, "/instances",
+                        json{{"name", "x"}, {"type", "cpu.small"}, {"filesystems", {id}}}.dump())
               .status == 404);
     CHECK(httpRequest(daemon.port(), "GET", kBase + "/filesystems/" + id, inProject(other)).status == 404);
     CHECK(httpRequest(daemon.port(), "DELETE", kBase + "/filesystems/" + id, inProject(other)).status == 404);
@@ -118,7 +115,7 @@ TEST_CASE("filesystems API: create, attach, 409 while attached, 204 after, bad i
           204);
     CHECK(gone(daemon, project, "/filesystems/" + id));
     // A project with a filesystem cannot be deleted; without, it can.
-    auto kept = post(daemon, other, "/filesystems", R"({"name":"keep","size":"1Gi"})");
+    auto kept = postInProject(daemon, other, "/filesystems", R"({"name":"keep","size":"1Gi"})");
     REQUIRE(kept.status == 201);
     CHECK(httpRequest(daemon.port(), "DELETE", kBase + "/projects/" + other, bearer(Daemon::kOperatorToken))
               .status == 409);
@@ -130,7 +127,7 @@ TEST_CASE(
     Daemon daemon("", "127.0.0.1:0", "qemu:///system");
     daemon.start();
     auto project = createProject(daemon.port(), "quota");
-    auto created = post(daemon, project, "/filesystems", R"({"name":"small","size":"32Mi"})");
+    auto created = postInProject(daemon, project, "/filesystems", R"({"name":"small","size":"32Mi"})");
     REQUIRE_MESSAGE(created.status == 201, created.body);
     auto id = json::parse(created.body).at("id").get<std::string>();
     waitForFilesystem(daemon, project, id, "available");

@@ -14,11 +14,6 @@ using nlohmann::json;
 
 namespace {
 
-HttpResponse post(Daemon& daemon, const std::string& project, const std::string& path,
-                  const std::string& body) {
-    return httpRequest(daemon.port(), "POST", kBase + path, inProject(project, true), body);
-}
-
 std::size_t listed(Daemon& daemon, const std::string& project, const std::string& path) {
     auto got = httpRequest(daemon.port(), "GET", kBase + path, inProject(project));
     REQUIRE(got.status == 200);
@@ -48,37 +43,37 @@ TEST_CASE(
 
     for (int i = 0; i < 6; ++i) {
         auto type = i % 2 == 0 ? "cpu.small" : "h100.8x";
-        auto created = post(daemon, first, "/instances",
-                            json{{"name", "vm-" + std::to_string(i)}, {"type", type}}.dump());
+        auto created = postInProject(daemon, first, "/instances",
+                                     json{{"name", "vm-" + std::to_string(i)}, {"type", type}}.dump());
         REQUIRE_MESSAGE(created.status == 201, created.body);
         if (i % 2 == 1) {
             CHECK(json::parse(created.body).value("state", "") == "out-of-stock");
         }
     }
-    checkQuotaRefusal(post(daemon, first, "/instances", R"({"name":"vm-6","type":"cpu.small"})"),
+    checkQuotaRefusal(postInProject(daemon, first, "/instances", R"({"name":"vm-6","type":"cpu.small"})"),
                       "quotas.project.instances");
     CHECK(listed(daemon, first, "/instances") == 6);
 
     // The other project has its own quota, but the region holds 10 in all.
     for (int i = 0; i < 4; ++i) {
-        auto created = post(daemon, second, "/instances",
-                            json{{"name", "b-" + std::to_string(i)}, {"type", "cpu.small"}}.dump());
+        auto created = postInProject(daemon, second, "/instances",
+                                     json{{"name", "b-" + std::to_string(i)}, {"type", "cpu.small"}}.dump());
         REQUIRE_MESSAGE(created.status == 201, created.body);
     }
-    checkQuotaRefusal(post(daemon, second, "/instances", R"({"name":"b-4","type":"cpu.small"})"),
+    checkQuotaRefusal(postInProject(daemon, second, "/instances", R"({"name":"b-4","type":"cpu.small"})"),
                       "quotas.region.instances");
     CHECK(listed(daemon, second, "/instances") == 4);
 
     // Filesystems: 1Gi and 2Gi fit 3Gi; one more byte's worth does not, whatever the count.
-    REQUIRE(post(daemon, first, "/filesystems", R"({"name":"one","size":"1Gi"})").status == 201);
-    REQUIRE(post(daemon, first, "/filesystems", R"({"name":"two","size":"2Gi"})").status == 201);
-    checkQuotaRefusal(post(daemon, first, "/filesystems", R"({"name":"three","size":"1Gi"})"),
+    REQUIRE(postInProject(daemon, first, "/filesystems", R"({"name":"one","size":"1Gi"})").status == 201);
+    REQUIRE(postInProject(daemon, first, "/filesystems", R"({"name":"two","size":"2Gi"})").status == 201);
+    checkQuotaRefusal(postInProject(daemon, first, "/filesystems", R"({"name":"three","size":"1Gi"})"),
                       "quotas.project.filesystem_bytes");
     CHECK(listed(daemon, first, "/filesystems") == 2);
-    REQUIRE(post(daemon, second, "/filesystems", R"({"name":"a","size":"1Gi"})").status == 201);
-    REQUIRE(post(daemon, second, "/filesystems", R"({"name":"b","size":"1Gi"})").status == 201);
-    REQUIRE(post(daemon, second, "/filesystems", R"({"name":"c","size":"512Mi"})").status == 201);
-    checkQuotaRefusal(post(daemon, second, "/filesystems", R"({"name":"d","size":"1Mi"})"),
+    REQUIRE(postInProject(daemon, second, "/filesystems", R"({"name":"a","size":"1Gi"})").status == 201);
+    REQUIRE(postInProject(daemon, second, "/filesystems", R"({"name":"b","size":"1Gi"})").status == 201);
+    REQUIRE(postInProject(daemon, second, "/filesystems", R"({"name":"c","size":"512Mi"})").status == 201);
+    checkQuotaRefusal(postInProject(daemon, second, "/filesystems", R"({"name":"d","size":"1Mi"})"),
                       "quotas.project.filesystems");
     CHECK(listed(daemon, second, "/filesystems") == 3);
 }

@@ -4,7 +4,6 @@
 // holds a slot, and max_connections leaves room beside the attack.
 #include <doctest/doctest.h>
 #include <netinet/in.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -24,14 +23,6 @@ namespace {
 constexpr int kSlowSockets = 1000;
 
 // The test holds 1,000 sockets and the daemon (its child) as many: raise the soft limit.
-void raiseFileLimit(rlim_t wanted) {
-    rlimit limit{};
-    REQUIRE(getrlimit(RLIMIT_NOFILE, &limit) == 0);
-    limit.rlim_cur = std::min(std::max(limit.rlim_cur, wanted), limit.rlim_max);
-    REQUIRE(setrlimit(RLIMIT_NOFILE, &limit) == 0);
-    REQUIRE_MESSAGE(limit.rlim_cur >= wanted, "the hard file limit is below " << wanted);
-}
-
 // The attacker: 1,000 sockets that each send a request line and then one header byte per
 // round, never the blank line; a socket the daemon closed is opened again.
 struct Slowloris {
