@@ -12,7 +12,9 @@
 
 #include <chrono>
 #include <cstdio>
+#include <exception>
 #include <fstream>
+#include <iostream>
 #include <regex>
 #include <sstream>
 #include <stdexcept>
@@ -96,6 +98,26 @@ Daemon::Daemon(std::string extraYaml, std::string listen, std::string libvirtUri
 }
 
 Daemon::~Daemon() {
+    // A test that ends by an exception (a REQUIRE, a refused connection) or a daemon that died
+    // on its own: the log says why, and it is about to be removed with the folder.
+    bool died = false;
+    if (pid_ > 0) {
+        int status = 0;
+        died = waitpid(pid_, &status, WNOHANG) == pid_;
+        if (died) {
+            std::cerr << "gpuhostd (pid " << pid_ << ") had exited on its own: "
+                      << (WIFEXITED(status) ? "status " + std::to_string(WEXITSTATUS(status))
+                                            : "signal " + std::to_string(WTERMSIG(status)))
+                      << "\n";
+            pid_ = -1;
+        }
+    }
+    if (died || std::uncaught_exceptions() > 0) {
+        auto text = log();
+        constexpr std::size_t kTail = 16 * 1024;
+        std::cerr << "---- the end of gpuhostd's log (" << dir_.string() << ") ----\n"
+                  << (text.size() > kTail ? text.substr(text.size() - kTail) : text) << "---- end ----\n";
+    }
     if (pid_ > 0) {
         kill();
     }
