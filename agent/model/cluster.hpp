@@ -73,6 +73,9 @@ struct Cluster {
     std::vector<ClusterUser> users;
     std::optional<KubernetesNetwork> network;  // Kubernetes only
     bool deleting = false;
+    /// How often the owner asked again for the version a stopped upgrade roll was moving to:
+    /// each ask retries the node the roll stopped on (the kind counts the asks it has served).
+    unsigned rollRetries = 0;
     Timestamp createdAt{};
 
     const ClusterPool* findPool(std::string_view pool) const;

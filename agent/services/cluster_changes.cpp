@@ -31,6 +31,7 @@ asio::awaitable<Result<ClusterView>> ClusterService::upgrade(const model::Uuid& 
     if (version.starts_with('v')) {
         version.erase(0, 1);  // "v1.32.5" names the same release as "1.32.5", which is what is stored
     }
+    bool retry = false;
     auto changed = co_await change(
         project, kind, id,
         [&](Cluster& cluster) -> Result<void> {
@@ -46,11 +47,22 @@ asio::awaitable<Result<ClusterView>> ClusterService::upgrade(const model::Uuid& 
             if (auto allowed = driver->validateChange(*before, cluster); !allowed) {
                 return allowed;
             }
+            // Asking again for the version a stopped roll was moving to retries the failed node.
+            retry = version == before->cluster.version && driver->upgradeStopped(*before);
+            cluster.rollRetries += retry ? 1 : 0;
             return driver->validate(cluster);
         },
         Bootstrap | Poll);
     if (!changed) {
         co_return changed.error();
+    }
+    if (retry) {
+        // Shown at once; the roll's next pass (scheduled by change()) says where it stands.
+        table_.updateProgress(id, [&](ClusterProgress& p) {
+            p.failed = false;
+            p.problem.clear();
+            p.step = "retrying the upgrade to v" + version;
+        });
     }
     co_return viewNow(id);
 }

@@ -113,6 +113,9 @@ class ClusterKindDriver {
     }
     /// Whether the cluster is moving to its spec's version (status UPGRADING).
     virtual bool upgrading(const ClusterState& /*cluster*/) const { return false; }
+    /// Whether a move to the spec's version stopped on a failure (ERROR): asking for that
+    /// version again retries it (Cluster::rollRetries).
+    virtual bool upgradeStopped(const ClusterEntry& /*cluster*/) const { return false; }
     /// Adds what the kind shows of a cluster beyond its nodes (Kubernetes: the CA, the endpoint).
     virtual void describe(const ClusterState& /*cluster*/, model::ClusterView& /*view*/) const {}
     /// The cluster is gone: drop what the kind keeps of it in memory.

@@ -57,7 +57,11 @@ Result<std::string> KubernetesKind::newKindState(const model::Cluster& cluster) 
     if (!token) {
         return token.error();
     }
-    return serializeProgress({*token, unixNow(), cluster.version, {}});
+    KubernetesProgress progress;
+    progress.token = *token;
+    progress.tokenIssuedAt = unixNow();
+    progress.controlPlaneVersion = cluster.version;
+    return serializeProgress(progress);
 }
 
 void KubernetesKind::applyDefaults(model::Cluster& cluster) const {
@@ -153,6 +157,11 @@ Result<void> KubernetesKind::validateChange(const ClusterEntry& before, const mo
 bool KubernetesKind::upgrading(const ClusterState& state) const {
     auto progress = parseProgress(state.entry.kindState);
     return progress && KubernetesUpgrade::rolling(state.entry.cluster, *progress);
+}
+
+bool KubernetesKind::upgradeStopped(const ClusterEntry& entry) const {
+    auto progress = parseProgress(entry.kindState);
+    return progress && entry.progress.failed && KubernetesUpgrade::rolling(entry.cluster, *progress);
 }
 
 void KubernetesKind::forget(const model::Uuid& cluster) {

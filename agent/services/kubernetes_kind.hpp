@@ -54,6 +54,7 @@ class KubernetesKind final : public ClusterKindDriver {
     model::Result<void> validateChange(const ClusterEntry& before,
                                        const model::Cluster& after) const override;
     bool upgrading(const ClusterState& cluster) const override;
+    bool upgradeStopped(const ClusterEntry& entry) const override;
     std::string image() const override { return options_.image; }
     std::string_view registry() const override { return "the API server"; }
     std::vector<RoleSlot> roles(const model::Cluster& cluster) const override;

@@ -8,7 +8,9 @@ std::string serializeProgress(const KubernetesProgress& progress) {
     return nlohmann::json{{"token", progress.token},
                           {"tokenIssuedAt", progress.tokenIssuedAt},
                           {"controlPlaneVersion", progress.controlPlaneVersion},
-                          {"upgradedNodes", progress.upgradedNodes}}
+                          {"upgradedNodes", progress.upgradedNodes},
+                          {"rollRetriesSeen", progress.rollRetriesSeen},
+                          {"retryNode", progress.retryNode}}
         .dump();
 }
 
@@ -34,6 +36,19 @@ model::Result<KubernetesProgress> parseProgress(const std::string& text) {
             }
             progress.upgradedNodes.push_back(node.get<std::string>());
         }
+    }
+    // Absent in what agents before the retry ask wrote.
+    if (json.contains("rollRetriesSeen")) {
+        if (!json["rollRetriesSeen"].is_number_unsigned()) {
+            return bad();
+        }
+        progress.rollRetriesSeen = json["rollRetriesSeen"].get<unsigned>();
+    }
+    if (json.contains("retryNode")) {
+        if (!json["retryNode"].is_string()) {
+            return bad();
+        }
+        progress.retryNode = json["retryNode"].get<std::string>();
     }
     return progress;
 }

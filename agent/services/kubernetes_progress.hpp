@@ -18,6 +18,11 @@ struct KubernetesProgress {
     std::string controlPlaneVersion;
     /// The nodes already on the spec's version during a roll (the control plane first).
     std::vector<std::string> upgradedNodes;
+    /// The owner's asks to retry a stopped roll (Cluster::rollRetries) already served.
+    unsigned rollRetriesSeen = 0;
+    /// The node whose failed upgrade is retried next: its failed marker is removed and its
+    /// upgrade started again (stored first, so one ask never retries twice).
+    std::string retryNode;
 
     bool operator==(const KubernetesProgress&) const = default;
 };

@@ -130,11 +130,49 @@ asio::awaitable<Result<KubernetesUpgrade::NodeResult>> KubernetesUpgrade::advanc
     co_return NodeResult{NodeState::Running, {}};
 }
 
+asio::awaitable<Result<KubernetesUpgrade::NodeResult>> KubernetesUpgrade::follow(
+    const ClusterState& cluster, KubernetesProgress& progress, bool& changed, const Instance& member,
+    const Instance& controlPlane, UpgradeMode mode, const kubernetes::KubernetesVersion& version,
+    const kubernetes::BootstrapOptions& options, bool mayStart) const {
+    const auto& spec = cluster.entry.cluster;
+    auto name = kubernetesNodeName(*member.owner);
+    if (progress.retryNode == name) {
+        // The ask is stored: the failed marker goes, and advance() starts the upgrade again.
+        auto files = kubernetes::upgradeFiles(version);
+        if (auto removed =
+                co_await runInMember(cluster, member, guestArgv("rm", "-f", files.failed), guest_.timeout());
+            !removed) {
+            co_return removed.error();
+        }
+        progress.retryNode.clear();
+        changed = true;
+        log::info("Kubernetes node upgrade retried",
+                  {{"cluster", spec.id.str()}, {"node", name}, {"version", version.text()}});
+    }
+    auto result = co_await advance(cluster, member, controlPlane, mode, version, options, mayStart);
+    if (result && spec.rollRetries != progress.rollRetriesSeen) {
+        progress.rollRetriesSeen = spec.rollRetries;
+        changed = true;
+        if (result->state == NodeState::Failed) {
+            // The owner asked for this version again: retry this node once the ask is stored
+            // with it, so that a restart between the two never retries it twice.
+            progress.retryNode = name;
+            co_return NodeResult{NodeState::Running, {}};
+        }
+        // Nothing failed here (fixed by hand meanwhile): the ask is served as it is.
+    }
+    co_return result;
+}
+
 asio::awaitable<RollPass> KubernetesUpgrade::step(const ClusterState& cluster, KubernetesProgress& progress,
                                                   const kubernetes::BootstrapOptions& options) const {
     const auto& spec = cluster.entry.cluster;
     if (!rolling(spec, progress)) {
-        co_return RollPass{};
+        // An ask to retry that came as the roll ended has nothing left to retry.
+        bool stale = progress.rollRetriesSeen != spec.rollRetries || !progress.retryNode.empty();
+        progress.rollRetriesSeen = spec.rollRetries;
+        progress.retryNode.clear();
+        co_return RollPass{std::nullopt, stale};
     }
     auto target = kubernetes::parseKubernetesVersion(spec.version, "version");
     if (!target) {
@@ -147,10 +185,11 @@ asio::awaitable<RollPass> KubernetesUpgrade::step(const ClusterState& cluster, K
     }
     if (progress.controlPlaneVersion != spec.version) {
         auto step = rollTo + "kubeadm upgrade apply on " + std::string(kControlPlaneRole);
-        auto result = co_await advance(cluster, *controlPlane, *controlPlane, UpgradeMode::FirstControlPlane,
-                                       *target, options);
+        bool changed = false;
+        auto result = co_await follow(cluster, progress, changed, *controlPlane, *controlPlane,
+                                      UpgradeMode::FirstControlPlane, *target, options);
         if (auto wait = unfinished(result, step)) {
-            co_return RollPass{std::move(*wait), false};
+            co_return RollPass{std::move(*wait), changed};
         }
         progress.controlPlaneVersion = spec.version;
         progress.upgradedNodes = {std::string(kControlPlaneRole)};
@@ -197,15 +236,16 @@ asio::awaitable<RollPass> KubernetesUpgrade::step(const ClusterState& cluster, K
     const auto& report = cluster.entry.progress.report;
     bool onTarget =
         report && report->nodes.contains(name) && report->nodes.at(name).version == target->text();
-    auto result =
-        co_await advance(cluster, next, *controlPlane, UpgradeMode::Node, *target, options, !onTarget);
+    bool changed = false;
+    auto result = co_await follow(cluster, progress, changed, next, *controlPlane, UpgradeMode::Node, *target,
+                                  options, !onTarget);
     if (auto wait = unfinished(result, step)) {
-        co_return RollPass{std::move(*wait), false};
+        co_return RollPass{std::move(*wait), changed};
     }
     if (result->state == NodeState::Done) {
         if (auto uncordoned = co_await guest_.kubectl(cluster, *controlPlane, guestArgv("uncordon", name));
             !uncordoned) {
-            co_return RollPass{pending(step + ": uncordon", uncordoned.error()), false};
+            co_return RollPass{pending(step + ": uncordon", uncordoned.error()), changed};
         }
     }
     progress.upgradedNodes.push_back(name);

@@ -25,7 +25,8 @@ struct RollPass {
 /// and is followed through its markers; where the roll stands (the control plane's version,
 /// the workers done) is KubernetesProgress, stored before the next node starts, so a
 /// restarted agent resumes it. A node whose upgrade failed stops the roll: the cluster shows
-/// ERROR with the end of that node's log, and the roll goes on once the failed marker is gone.
+/// ERROR with the end of that node's log, and the roll goes on once the failed marker is gone:
+/// removed by hand, or by the agent when the owner asks for the version again (a retry).
 class KubernetesUpgrade {
   public:
     /// `failedRecheck`: how long a stopped roll waits before it looks at the failed node again.
@@ -55,6 +56,14 @@ class KubernetesUpgrade {
         const ClusterState& cluster, const model::Instance& member, const model::Instance& controlPlane,
         kubernetes::UpgradeMode mode, const kubernetes::KubernetesVersion& version,
         const kubernetes::BootstrapOptions& options, bool mayStart = true) const;
+    /// advance() on the node the roll is at, serving the owner's asks to retry (Cluster::
+    /// rollRetries): a failed node is retried in two passes, the ask stored with the node
+    /// first, then its failed marker removed. `changed`: `progress` moved.
+    boost::asio::awaitable<model::Result<NodeResult>> follow(
+        const ClusterState& cluster, KubernetesProgress& progress, bool& changed,
+        const model::Instance& member, const model::Instance& controlPlane, kubernetes::UpgradeMode mode,
+        const kubernetes::KubernetesVersion& version, const kubernetes::BootstrapOptions& options,
+        bool mayStart = true) const;
     /// What the roll waits for on a node (its error, its failure, its run); nullopt once there
     /// is nothing to wait for.
     std::optional<StepOutcome> unfinished(const model::Result<NodeResult>& result,

@@ -43,7 +43,8 @@ std::optional<model::Cluster> clusterFromRow(const Statement& row) {
     auto project = model::Uuid::parse(row.text(1));
     auto kind = model::parseClusterKind(row.text(2));
     auto created = model::parseTimestamp(row.text(9));
-    if (!id || !project || !kind || !created || !inUnsignedRange(row.integer(6))) {
+    if (!id || !project || !kind || !created || !inUnsignedRange(row.integer(6)) ||
+        !inUnsignedRange(row.integer(12))) {
         return std::nullopt;
     }
     model::Cluster cluster;
@@ -56,6 +57,7 @@ std::optional<model::Cluster> clusterFromRow(const Statement& row) {
     cluster.loginCount = static_cast<unsigned>(row.integer(6));
     cluster.loginType = row.text(7);
     cluster.deleting = row.integer(8) != 0;
+    cluster.rollRetries = static_cast<unsigned>(row.integer(12));
     cluster.createdAt = *created;
     if (cluster.kind == model::ClusterKind::Kubernetes) {
         cluster.network = model::KubernetesNetwork{row.text(10), row.text(11)};
@@ -71,7 +73,8 @@ Result<std::vector<model::Cluster>> SqliteStore::loadClusters() {
     Statement statement(
         db_,
         "SELECT id, project_id, kind, name, version, controller_type, login_count, login_type, "
-        "deleting, created_at, pod_cidr, service_cidr FROM clusters ORDER BY created_at, rowid");
+        "deleting, created_at, pod_cidr, service_cidr, roll_retries FROM clusters ORDER BY created_at, "
+        "rowid");
     std::vector<model::Cluster> clusters;
     int rc = SQLITE_ROW;
     while ((rc = statement.step()) == SQLITE_ROW) {
@@ -137,8 +140,8 @@ Result<void> SqliteStore::insertCluster(const model::Cluster& cluster, const std
     Statement statement(
         db_,
         "INSERT INTO clusters (id, project_id, kind, name, version, controller_type, login_count, "
-        "login_type, deleting, secret, created_at, pod_cidr, service_cidr, kind_state) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        "login_type, deleting, secret, created_at, pod_cidr, service_cidr, kind_state, roll_retries) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     statement.bind(1, cluster.id.str());
     statement.bind(2, cluster.projectId.str());
     statement.bind(3, std::string(model::nameOf(cluster.kind)));
@@ -153,6 +156,7 @@ Result<void> SqliteStore::insertCluster(const model::Cluster& cluster, const std
     statement.bind(12, cluster.network ? cluster.network->podCidr : std::string());
     statement.bind(13, cluster.network ? cluster.network->serviceCidr : std::string());
     statement.bind(14, kindState);
+    statement.bindInt(15, cluster.rollRetries);
     int rc = statement.step();
     if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
         return Error::notFound("project");
@@ -276,10 +280,11 @@ Result<void> SqliteStore::updateCluster(const model::Cluster& cluster) {
     std::lock_guard lock(mutex_);
     Transaction transaction(db_);
     // What may change after creation; id, project, kind, name, types and createdAt stay.
-    Statement update(db_, "UPDATE clusters SET version = ?, deleting = ? WHERE id = ?");
+    Statement update(db_, "UPDATE clusters SET version = ?, deleting = ?, roll_retries = ? WHERE id = ?");
     update.bind(1, cluster.version);
     update.bindInt(2, cluster.deleting ? 1 : 0);
-    update.bind(3, cluster.id.str());
+    update.bindInt(3, cluster.rollRetries);
+    update.bind(4, cluster.id.str());
     if (update.step() != SQLITE_DONE) {
         return lastError("update cluster");
     }

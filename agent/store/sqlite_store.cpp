@@ -182,6 +182,10 @@ const std::vector<const char*> kMigrations = {
     ALTER TABLE clusters ADD COLUMN service_cidr TEXT NOT NULL DEFAULT '';
     ALTER TABLE clusters ADD COLUMN kind_state TEXT NOT NULL DEFAULT '';
     )sql",
+    // v8: how often the owner asked to retry a stopped upgrade roll (Cluster::rollRetries).
+    R"sql(
+    ALTER TABLE clusters ADD COLUMN roll_retries INTEGER NOT NULL DEFAULT 0;
+    )sql",
 };
 
 // Tables whose rows belong to a project (column project_id). A project is deleted

@@ -107,6 +107,7 @@ class FakeClusterStore final : public agent::ClusterStore {
         auto& stored = it->second.cluster;
         stored.version = cluster.version;
         stored.deleting = cluster.deleting;
+        stored.rollRetries = cluster.rollRetries;
         stored.pools = cluster.pools;
         stored.users = cluster.users;
         return {};

@@ -177,6 +177,10 @@ class FakeKubernetesGuests final : public ScriptedGuestAgent<KubernetesGuest> {
             guest.upgrades.emplace_back(argv.begin() + 6, argv.end());
             return exited(0);
         }
+        if (program == "rm" && argv.size() == 3 && argv[1] == "-f") {
+            guest.files.erase(argv[2]);
+            return exited(0);
+        }
         if (program == "test" && argv.size() == 3) {
             return exited(guest.files.contains(argv[2]) ? 0 : 1);
         }

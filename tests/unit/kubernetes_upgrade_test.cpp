@@ -1,9 +1,12 @@
 // The Kubernetes upgrade roll over fake guests: the control plane first (kubeadm upgrade
 // apply), then each worker in turn (cordon, drain, kubeadm upgrade node, uncordon), one node
 // at a time, UPGRADING with the step in the details; a failed node stops the roll with its
-// log in ERROR and the roll resumes when the marker is gone; a restart resumes where the
+// log in ERROR and the roll resumes when the marker is gone (by hand, or when the owner asks
+// for the version again); a restart resumes where the
 // stored progress says, without starting a finished node again.
 #include <doctest/doctest.h>
+
+#include <algorithm>
 
 #include "kubernetes_world.hpp"
 #include "node_upgrade.hpp"
@@ -164,6 +167,59 @@ TEST_CASE(
     r.waitForUpgradeOn(worker1);
     r.w.guests.finishUpgrade(worker1, r.cp, "cpu-1", true);
     r.w.world.waitFor([&] { return r.status().phase == ClusterPhase::Ready; });
+}
+
+TEST_CASE("asking again for the version a stopped roll moves to retries the failed node, once per ask") {
+    Rolling r;
+    auto worker0 = r.throughControlPlane("1.32.4");
+    const std::string failed = "/var/lib/gpuhost/kubeadm-upgrade-1.32.4.failed";
+    auto ask = [&] {
+        return r.w.world.await(
+            r.w.api().upgrade(r.w.world.project, ClusterKind::Kubernetes, r.id, "v1.32.4"));
+    };
+    auto storedSpec = [&] {
+        auto all = r.w.clusterStore.loadClusters();
+        REQUIRE(all.ok());
+        REQUIRE(all->size() == 1);
+        return all->front();
+    };
+    auto passesOver = [&](const std::string& domain) {  // each pass looks for the failed marker
+        auto commands = r.w.guests.commands(domain);
+        return std::count(commands.begin(), commands.end(), std::vector<std::string>{"test", "-e", failed});
+    };
+
+    // Asking while the roll moves changes nothing: there is nothing to retry.
+    REQUIRE(ask().ok());
+    CHECK(storedSpec().rollRetries == 0);
+
+    r.w.guests.finishUpgrade(worker0, r.cp, "cpu-0", false);
+    r.w.world.waitFor([&] { return r.status().phase == ClusterPhase::Error; });
+    auto retried = ask();
+    REQUIRE(retried.ok());
+    CHECK(retried->status.phase == ClusterPhase::Upgrading);  // shown at once
+    CHECK(storedSpec().rollRetries == 1);
+    r.w.world.waitFor([&] { return r.upgradesOn(worker0).size() == 2; });
+    CHECK_FALSE(r.w.guests.guest(worker0).files.contains(failed));
+    CHECK(r.stored().rollRetriesSeen == 1);
+    CHECK(r.w.guests.guest(r.cp).nodes.at("cpu-0").unschedulable);  // still out of service meanwhile
+
+    // It fails again: the roll stops again, and the spent ask does not retry it.
+    r.w.guests.finishUpgrade(worker0, r.cp, "cpu-0", false);
+    r.w.world.waitFor([&] { return r.status().phase == ClusterPhase::Error; });
+    auto seen = passesOver(worker0);
+    r.w.world.waitFor([&] { return passesOver(worker0) >= seen + 3; });
+    CHECK(r.upgradesOn(worker0).size() == 2);
+    CHECK(r.stored().retryNode.empty());
+
+    REQUIRE(ask().ok());
+    r.w.world.waitFor([&] { return r.upgradesOn(worker0).size() == 3; });
+    r.w.guests.finishUpgrade(worker0, r.cp, "cpu-0", true);
+    auto worker1 = r.domainOf("cpu", 1);
+    r.waitForUpgradeOn(worker1);
+    r.w.guests.finishUpgrade(worker1, r.cp, "cpu-1", true);
+    r.w.world.waitFor([&] { return r.status().phase == ClusterPhase::Ready; });
+    CHECK(r.stored().rollRetriesSeen == 2);
+    CHECK(storedSpec().rollRetries == 2);
 }
 
 TEST_CASE("a restart resumes the roll from the stored progress without starting a finished node again") {

@@ -61,6 +61,7 @@ void checkSame(const model::Cluster& got, const model::Cluster& want) {
     CHECK(got.pools == want.pools);
     CHECK(got.users == want.users);
     CHECK(got.deleting == want.deleting);
+    CHECK(got.rollRetries == want.rollRetries);
     CHECK(got.createdAt == want.createdAt);
 }
 
@@ -270,11 +271,11 @@ TEST_CASE("cluster store (sqlite): deleting a cluster deletes its pools and user
     checkSame((*loaded)[0], kept);
 }
 
-TEST_CASE("cluster store (sqlite): the schema is at version 7") {
+TEST_CASE("cluster store (sqlite): the schema is at version 8") {
     test::TempDir dir("gpuhost-cluster");
     agent::SqliteStore store(dir.path / "gpuhost.db", nullptr);
-    CHECK(store.schemaVersion() == 7);
-    CHECK(agent::SqliteStore::latestSchemaVersion() == 7);
+    CHECK(store.schemaVersion() == 8);
+    CHECK(agent::SqliteStore::latestSchemaVersion() == 8);
 }
 
 TEST_CASE("cluster store (sqlite): a Kubernetes cluster keeps its network and its kind's progress") {
@@ -294,14 +295,17 @@ TEST_CASE("cluster store (sqlite): a Kubernetes cluster keeps its network and it
         CHECK(*store.clusterKindState(cluster.id) == "{\"token\":\"a\"}");
         REQUIRE(store.updateClusterKindState(cluster.id, "{\"token\":\"b\"}").ok());
         cluster.version = "1.32.0";
+        cluster.rollRetries = 2;
         REQUIRE(store.updateCluster(cluster).ok());  // a spec change leaves the kind's progress alone
-        CHECK(store.updateClusterKindState(model::Uuid::random(), "x").error().code == model::ErrorCode::NotFound);
+        CHECK(store.updateClusterKindState(model::Uuid::random(), "x").error().code ==
+              model::ErrorCode::NotFound);
     }
     agent::SqliteStore reopened(file, nullptr);
     auto loaded = reopened.loadClusters();
     REQUIRE(loaded->size() == 1);
     CHECK(loaded->at(0).network == cluster.network);
     CHECK(loaded->at(0).version == "1.32.0");
+    CHECK(loaded->at(0).rollRetries == 2);
     CHECK(*reopened.clusterKindState(cluster.id) == "{\"token\":\"b\"}");
     CHECK(*reopened.clusterSecret(cluster.id) == "{\"pki\":1}");
 }

@@ -275,7 +275,7 @@ const char* const kDataV5 = R"sql(
 
 }  // namespace
 
-TEST_CASE("migration v5 → v7: instances stay, the cluster tables come empty and work") {
+TEST_CASE("migration v5 → v8: instances stay, the cluster tables come empty and work") {
     test::TempDir dir("gpuhost-migrate");
     auto file = dir.path / "gpuhost.db";
     {
@@ -284,7 +284,7 @@ TEST_CASE("migration v5 → v7: instances stay, the cluster tables come empty an
         db.exec(kDataV5);
     }
     agent::SqliteStore store(file, nullptr);
-    CHECK(store.schemaVersion() == 7);
+    CHECK(store.schemaVersion() == 8);
     auto loaded = store.loadInstances();
     REQUIRE(loaded.ok());
     REQUIRE(loaded->size() == 1);
@@ -314,7 +314,8 @@ TEST_CASE("migration v5 → v7: instances stay, the cluster tables come empty an
     cluster.users = {{"alice", {"ssh-ed25519 AAAAC3Nza alice@laptop"}, true, model::kFirstClusterUid}};
     REQUIRE(store.insertCluster(cluster, std::string(1024, '\x5a')).ok());
     CHECK(store.loadClusters()->at(0).pools == cluster.pools);
-    CHECK(store.clusterKindState(cluster.id)->empty());  // v7's column, empty for Slurm
+    CHECK(store.clusterKindState(cluster.id)->empty());   // v7's column, empty for Slurm
+    CHECK(store.loadClusters()->at(0).rollRetries == 0);  // v8's
     CHECK_FALSE(store.loadClusters()->at(0).network.has_value());
     REQUIRE(store.deleteInstance(a.id).ok());
     CHECK(store.deleteProjectIfEmpty(cluster.projectId).error().code == model::ErrorCode::Conflict);
