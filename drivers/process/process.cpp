@@ -38,7 +38,13 @@ int spawnChild(char* const* argv, int outputFd, pid_t& pid) {
     // listening socket and every client connection.
     posix_spawn_file_actions_addclosefrom_np(&actions, 3);
     // Its own process group, so a timeout can kill whatever it started too.
-    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP);
+    // And SIGPIPE at its default: the daemon ignores it (see main), which a child would inherit
+    // (a pipeline inside a helper would then run on after its reader is gone).
+    sigset_t defaults;
+    sigemptyset(&defaults);
+    sigaddset(&defaults, SIGPIPE);
+    posix_spawnattr_setsigdefault(&attributes, &defaults);
+    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF);
     posix_spawnattr_setpgroup(&attributes, 0);
     int rc = posix_spawnp(&pid, argv[0], &actions, &attributes, argv, environ);
     posix_spawnattr_destroy(&attributes);

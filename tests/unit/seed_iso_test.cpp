@@ -2,6 +2,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <filesystem>
 
 #include <fstream>
@@ -52,6 +53,23 @@ TEST_CASE("process: the child inherits no descriptors but 0-2, and a timeout hol
         drivers::runProcess({"sh", "-c", "exec >/dev/null 2>&1; sleep 5"}, std::chrono::milliseconds(300));
     REQUIRE(silent.ok());
     CHECK(silent->timedOut);
+}
+
+TEST_CASE("process: a child gets SIGPIPE at its default although the daemon ignores it") {
+    auto ignored = [](const std::string& status) {  // bit 12 of SigIgn: signal 13, SIGPIPE
+        auto at = status.find("SigIgn:");
+        REQUIRE(at != std::string::npos);
+        return (std::stoull(status.substr(at + 7), nullptr, 16) >> (SIGPIPE - 1) & 1) != 0;
+    };
+    auto previous = std::signal(SIGPIPE, SIG_IGN);  // as gpuhostd's main does
+    auto child = drivers::runProcess({"cat", "/proc/self/status"});
+    std::signal(SIGPIPE, previous);
+    REQUIRE(child.ok());
+    CHECK_FALSE(ignored(child->output));
+    // The check can fail: a child started by a process that ignores SIGPIPE shows it.
+    auto mine = drivers::runProcess({"sh", "-c", "trap '' PIPE; cat /proc/self/status"});
+    REQUIRE(mine.ok());
+    CHECK(ignored(mine->output));
 }
 
 TEST_CASE("seed ISO: volume cidata holding exactly the three files, written atomically") {
