@@ -10,6 +10,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <chrono>
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <map>
@@ -86,30 +87,28 @@ class KeyedWorkQueue {
     /// a poll or recheck asked for again while one is pending does not pile up timers.
     void scheduleAfter(const Key& key, Kinds kinds, std::chrono::milliseconds delay) {
         auto due = std::chrono::steady_clock::now() + delay;
-        auto timer = std::make_shared<boost::asio::steady_timer>(executor_, due);
+        std::lock_guard lock(mutex_);
+        if (stopping_.load() || kinds == 0) {
+            return;
+        }
+        auto [it, inserted] = timers_.try_emplace(TimerKey{key, kinds});
         std::shared_ptr<boost::asio::steady_timer> replaced;
-        {
-            std::lock_guard lock(mutex_);
-            if (stopping_.load() || kinds == 0) {
-                return;
+        if (!inserted) {
+            if (it->second.due <= due) {
+                return;  // the pending one fires first and covers this
             }
-            auto [it, inserted] = timers_.try_emplace(TimerKey{key, kinds});
-            if (!inserted) {
-                if (it->second.due <= due) {
-                    return;  // the pending one fires first and covers this
-                }
-                replaced = std::move(it->second.timer);
-            }
-            it->second = PendingTimer{timer, due};
+            replaced = std::move(it->second.timer);
         }
-        if (replaced) {
-            boost::asio::post(replaced->get_executor(), [replaced] { replaced->cancel(); });
-        }
-        timer->async_wait([this, key, kinds, raw = timer.get()](const boost::system::error_code& ec) {
+        auto timer = std::make_shared<boost::asio::steady_timer>(executor_, due);
+        auto sequence = ++timerSequence_;  // not the address: a freed timer's may come back
+        it->second = PendingTimer{timer, due, sequence};
+        // Armed under the lock, before any other thread can reach the timer (a handler never
+        // runs inline).
+        timer->async_wait([this, key, kinds, sequence](const boost::system::error_code& ec) {
             {
                 std::lock_guard lock(mutex_);
                 auto it = timers_.find(TimerKey{key, kinds});
-                if (it != timers_.end() && it->second.timer.get() == raw) {
+                if (it != timers_.end() && it->second.sequence == sequence) {
                     timers_.erase(it);
                 }
             }
@@ -117,6 +116,9 @@ class KeyedWorkQueue {
                 schedule(key, kinds);
             }
         });
+        if (replaced) {
+            boost::asio::post(replaced->get_executor(), [replaced] { replaced->cancel(); });
+        }
     }
 
     /// No new runs; pending timers are cancelled; runners stop before their next step.
@@ -164,6 +166,7 @@ class KeyedWorkQueue {
     struct PendingTimer {
         std::shared_ptr<boost::asio::steady_timer> timer;
         std::chrono::steady_clock::time_point due;
+        std::uint64_t sequence = 0;
     };
 
     boost::asio::awaitable<void> drain(Key key) {
@@ -214,7 +217,8 @@ class KeyedWorkQueue {
     mutable std::mutex mutex_;
     std::map<Key, Slot> slots_;
     std::map<TimerKey, PendingTimer> timers_;
-    std::minstd_rand random_;  // jitter only; guarded by mutex_
+    std::uint64_t timerSequence_ = 0;  // guarded by mutex_
+    std::minstd_rand random_;          // jitter only; guarded by mutex_
     std::atomic<bool> stopping_{false};
 };
 

@@ -239,16 +239,23 @@ TEST_CASE(
     queue.scheduleAfter(2, 1, 60s);
     CHECK(queue.timersPending() == 3);
 
-    queue.scheduleAfter(1, 1, 10ms);  // earlier: replaces the 60 s one
-    CHECK(queue.timersPending() == 3);
-    waitUntil([&] { return runsOf(1, 1) == 1 && !queue.busy(1); });
-    CHECK(queue.timersPending() == 2);  // the replaced timer is gone, not left to fire later
-
-    queue.scheduleAfter(2, 1, 10ms);
+    queue.scheduleAfter(1, 1, 2s);  // earlier: replaces the 60 s one
+    queue.scheduleAfter(2, 1, 2s);
     queue.scheduleAfter(2, 1, 60s);  // later than the pending one: covered by it
-    waitUntil([&] { return runsOf(2, 1) == 1 && !queue.busy(2); });
+    CHECK(queue.timersPending() == 3);
+    waitUntil([&] { return runsOf(1, 1) == 1 && runsOf(2, 1) == 1 && !queue.busy(1) && !queue.busy(2); });
     CHECK(queue.timersPending() == 1);  // only key 1's kind 2 still waits
-    CHECK(runsOf(1, 2) == 0);
-    queue.stop();
+
+    // A replaced timer is cancelled, not left to fire later.
+    queue.scheduleAfter(3, 1, 300ms);
+    queue.scheduleAfter(3, 1, 10ms);
+    waitUntil([&] { return runsOf(3, 1) == 1 && !queue.busy(3); });
+    std::this_thread::sleep_for(600ms);  // past the replaced one's deadline
+    CHECK(runsOf(3, 1) == 1);
+
+    queue.scheduleAfter(1, 2, 10ms);  // nothing left pending when the test ends
+    waitUntil([&] { return runsOf(1, 2) == 1 && !queue.busy(1); });
     CHECK(queue.timersPending() == 0);
+    CHECK(runsOf(1, 1) == 1);
+    CHECK(runsOf(2, 1) == 1);
 }
