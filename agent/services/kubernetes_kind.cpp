@@ -161,7 +161,7 @@ bool KubernetesKind::upgrading(const ClusterState& state) const {
 
 bool KubernetesKind::upgradeStopped(const ClusterEntry& entry) const {
     auto progress = parseProgress(entry.kindState);
-    return progress && entry.progress.failed && KubernetesUpgrade::rolling(entry.cluster, *progress);
+    return progress && !progress->stoppedOn.empty() && KubernetesUpgrade::rolling(entry.cluster, *progress);
 }
 
 void KubernetesKind::forget(const model::Uuid& cluster) {

@@ -10,7 +10,9 @@ std::string serializeProgress(const KubernetesProgress& progress) {
                           {"controlPlaneVersion", progress.controlPlaneVersion},
                           {"upgradedNodes", progress.upgradedNodes},
                           {"rollRetriesSeen", progress.rollRetriesSeen},
-                          {"retryNode", progress.retryNode}}
+                          {"retryNode", progress.retryNode},
+                          {"retryMarkerRemoved", progress.retryMarkerRemoved},
+                          {"stoppedOn", progress.stoppedOn}}
         .dump();
 }
 
@@ -44,11 +46,20 @@ model::Result<KubernetesProgress> parseProgress(const std::string& text) {
         }
         progress.rollRetriesSeen = json["rollRetriesSeen"].get<unsigned>();
     }
-    if (json.contains("retryNode")) {
-        if (!json["retryNode"].is_string()) {
+    for (auto [key, field] :
+         {std::pair{"retryNode", &progress.retryNode}, std::pair{"stoppedOn", &progress.stoppedOn}}) {
+        if (json.contains(key)) {
+            if (!json[key].is_string()) {
+                return bad();
+            }
+            *field = json[key].get<std::string>();
+        }
+    }
+    if (json.contains("retryMarkerRemoved")) {
+        if (!json["retryMarkerRemoved"].is_boolean()) {
             return bad();
         }
-        progress.retryNode = json["retryNode"].get<std::string>();
+        progress.retryMarkerRemoved = json["retryMarkerRemoved"].get<bool>();
     }
     return progress;
 }

@@ -20,9 +20,12 @@ struct KubernetesProgress {
     std::vector<std::string> upgradedNodes;
     /// The owner's asks to retry a stopped roll (Cluster::rollRetries) already served.
     unsigned rollRetriesSeen = 0;
-    /// The node whose failed upgrade is retried next: its failed marker is removed and its
-    /// upgrade started again (stored first, so one ask never retries twice).
+    /// The node whose failed upgrade is retried next: its failed marker is removed (then
+    /// retryMarkerRemoved) and its upgrade started again, each step stored before the next.
     std::string retryNode;
+    bool retryMarkerRemoved = false;
+    /// The node whose failed upgrade stopped the roll ("" while it moves).
+    std::string stoppedOn;
 
     bool operator==(const KubernetesProgress&) const = default;
 };

@@ -136,30 +136,50 @@ asio::awaitable<Result<KubernetesUpgrade::NodeResult>> KubernetesUpgrade::follow
     const kubernetes::BootstrapOptions& options, bool mayStart) const {
     const auto& spec = cluster.entry.cluster;
     auto name = kubernetesNodeName(*member.owner);
-    if (progress.retryNode == name) {
-        // The ask is stored: the failed marker goes, and advance() starts the upgrade again.
+    // A retry runs in three passes, each stored before the next: the ask is taken with the
+    // node (below), the failed marker goes, then the upgrade starts again. A pass repeated
+    // after a crash or a failed store repeats only its own harmless step, so one ask never
+    // retries twice and never removes the marker of the relaunched run.
+    bool retrying = progress.retryNode == name;
+    if (retrying && !progress.retryMarkerRemoved) {
         auto files = kubernetes::upgradeFiles(version);
         if (auto removed =
                 co_await runInMember(cluster, member, guestArgv("rm", "-f", files.failed), guest_.timeout());
             !removed) {
             co_return removed.error();
         }
-        progress.retryNode.clear();
+        progress.retryMarkerRemoved = true;
         changed = true;
+        co_return NodeResult{NodeState::Running, {}};
+    }
+    // A retried node starts again even where its kubelet already reports the version.
+    auto result =
+        co_await advance(cluster, member, controlPlane, mode, version, options, mayStart || retrying);
+    if (!result) {
+        co_return result;
+    }
+    if (retrying) {
         log::info("Kubernetes node upgrade retried",
                   {{"cluster", spec.id.str()}, {"node", name}, {"version", version.text()}});
-    }
-    auto result = co_await advance(cluster, member, controlPlane, mode, version, options, mayStart);
-    if (result && spec.rollRetries != progress.rollRetriesSeen) {
+        progress.retryNode.clear();
+        progress.retryMarkerRemoved = false;
+        changed = true;
+    } else if (spec.rollRetries != progress.rollRetriesSeen) {
         progress.rollRetriesSeen = spec.rollRetries;
         changed = true;
         if (result->state == NodeState::Failed) {
-            // The owner asked for this version again: retry this node once the ask is stored
-            // with it, so that a restart between the two never retries it twice.
+            // The owner asked for this version again: take the ask with this node.
             progress.retryNode = name;
+            progress.stoppedOn.clear();
             co_return NodeResult{NodeState::Running, {}};
         }
         // Nothing failed here (fixed by hand meanwhile): the ask is served as it is.
+    }
+    // Where the roll stopped, for the API to tell a stopped roll from other errors.
+    auto stoppedOn = result->state == NodeState::Failed ? name : std::string();
+    if (progress.stoppedOn != stoppedOn) {
+        progress.stoppedOn = stoppedOn;
+        changed = true;
     }
     co_return result;
 }
@@ -169,9 +189,12 @@ asio::awaitable<RollPass> KubernetesUpgrade::step(const ClusterState& cluster, K
     const auto& spec = cluster.entry.cluster;
     if (!rolling(spec, progress)) {
         // An ask to retry that came as the roll ended has nothing left to retry.
-        bool stale = progress.rollRetriesSeen != spec.rollRetries || !progress.retryNode.empty();
+        bool stale = progress.rollRetriesSeen != spec.rollRetries || !progress.retryNode.empty() ||
+                     progress.retryMarkerRemoved || !progress.stoppedOn.empty();
         progress.rollRetriesSeen = spec.rollRetries;
         progress.retryNode.clear();
+        progress.retryMarkerRemoved = false;
+        progress.stoppedOn.clear();
         co_return RollPass{std::nullopt, stale};
     }
     auto target = kubernetes::parseKubernetesVersion(spec.version, "version");

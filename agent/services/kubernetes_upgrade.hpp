@@ -57,8 +57,8 @@ class KubernetesUpgrade {
         kubernetes::UpgradeMode mode, const kubernetes::KubernetesVersion& version,
         const kubernetes::BootstrapOptions& options, bool mayStart = true) const;
     /// advance() on the node the roll is at, serving the owner's asks to retry (Cluster::
-    /// rollRetries): a failed node is retried in two passes, the ask stored with the node
-    /// first, then its failed marker removed. `changed`: `progress` moved.
+    /// rollRetries): a failed node is retried in three stored passes (the ask taken with the
+    /// node, its failed marker removed, its upgrade started). `changed`: `progress` moved.
     boost::asio::awaitable<model::Result<NodeResult>> follow(
         const ClusterState& cluster, KubernetesProgress& progress, bool& changed,
         const model::Instance& member, const model::Instance& controlPlane, kubernetes::UpgradeMode mode,
