@@ -47,7 +47,7 @@ fs::path Daemon::binary() {
 }
 
 Daemon::Daemon(std::string extraYaml, std::string listen, std::string libvirtUri)
-    : extraYaml_(std::move(extraYaml)) {
+    : extraYaml_(std::move(extraYaml)), libvirtUri_(libvirtUri) {
     char pattern[] = "/tmp/gpuhost-test-XXXXXX";
     if (mkdtemp(pattern) == nullptr) {
         throw std::runtime_error("mkdtemp failed");
@@ -120,6 +120,14 @@ Daemon::~Daemon() {
     }
     if (pid_ > 0) {
         kill();
+    }
+    if (libvirtUri_.starts_with("qemu:")) {
+        // On a real libvirt the daemon's pool is persistent (autostart): the test's goes with
+        // its folder, or every run would leave one behind. The name is the test's own.
+        for (const char* verb : {"pool-destroy", "pool-undefine"}) {
+            auto command = "virsh -q -c " + libvirtUri_ + " " + verb + " " + poolName_ + " >/dev/null 2>&1";
+            [[maybe_unused]] int status = std::system(command.c_str());
+        }
     }
     std::error_code ignored;
     fs::remove_all(dir_, ignored);

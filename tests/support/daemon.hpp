@@ -55,6 +55,7 @@ class Daemon {
   private:
     std::filesystem::path dir_;
     std::string extraYaml_;
+    std::string libvirtUri_;
     std::string poolName_;
     pid_t pid_ = -1;
     // flock(2)ed for the daemon's whole life: the e2e sweep leaves a folder alone while it is held.
