@@ -251,6 +251,15 @@ class FakeHypervisor final : public drivers::Hypervisor, public drivers::Storage
         std::lock_guard lock(mutex_);
         unavailable_ = down;
     }
+    /// What a crashed run left behind: a domain and, when named, its volume, there at once (not
+    /// through libvirt calls, between which an agent pass could run; and while it is down).
+    void leaveBehind(const drivers::DomainSpec& spec, const std::string& volume = {}) {
+        std::lock_guard lock(mutex_);
+        domains_[drivers::domainName(spec.instanceId)].spec = spec;
+        if (!volume.empty()) {
+            volumes_[volume] = "";
+        }
+    }
     /// The guest powers itself off (or crashes) behind the agent's back; libvirt tells.
     void guestChanges(const model::Uuid& instance, drivers::PowerState state) {
         {
