@@ -113,7 +113,8 @@ asio::awaitable<void> InstanceService::learnHosts() {
             (void)hosts_.refreshBlocking(h);  // an unreachable host is left out of placement
             return {};
         };
-        co_await hosts_.binding(h).pool->run(std::move(ask));
+        // Its answer is in the registry; a host it could not read stays out of placement.
+        [[maybe_unused]] auto asked = co_await hosts_.binding(h).pool->run(std::move(ask));
     }
 }
 
