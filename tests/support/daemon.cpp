@@ -21,6 +21,8 @@
 #include <thread>
 #include <vector>
 
+#include "process/process.hpp"
+
 namespace gpuhost::test {
 
 namespace fs = std::filesystem;
@@ -123,10 +125,11 @@ Daemon::~Daemon() {
     }
     if (libvirtUri_.starts_with("qemu:")) {
         // On a real libvirt the daemon's pool is persistent (autostart): the test's goes with
-        // its folder, or every run would leave one behind. The name is the test's own.
+        // its folder, or every run would leave one behind. Bounded: a hung libvirtd must not
+        // hang the test's end; what is left then is the e2e sweep's.
         for (const char* verb : {"pool-destroy", "pool-undefine"}) {
-            auto command = "virsh -q -c " + libvirtUri_ + " " + verb + " " + poolName_ + " >/dev/null 2>&1";
-            [[maybe_unused]] int status = std::system(command.c_str());
+            [[maybe_unused]] auto done = drivers::runProcess(
+                {"virsh", "-q", "-c", libvirtUri_, verb, poolName_}, std::chrono::seconds(30));
         }
     }
     std::error_code ignored;
