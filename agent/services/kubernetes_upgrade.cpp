@@ -189,12 +189,13 @@ asio::awaitable<RollPass> KubernetesUpgrade::step(const ClusterState& cluster, K
     const auto& spec = cluster.entry.cluster;
     if (!rolling(spec, progress)) {
         // An ask to retry that came as the roll ended has nothing left to retry.
-        bool stale = progress.rollRetriesSeen != spec.rollRetries || !progress.retryNode.empty() ||
-                     progress.retryMarkerRemoved || !progress.stoppedOn.empty();
-        progress.rollRetriesSeen = spec.rollRetries;
-        progress.retryNode.clear();
-        progress.retryMarkerRemoved = false;
-        progress.stoppedOn.clear();
+        auto settled = progress;
+        settled.rollRetriesSeen = spec.rollRetries;
+        settled.retryNode.clear();
+        settled.retryMarkerRemoved = false;
+        settled.stoppedOn.clear();
+        bool stale = settled != progress;
+        progress = std::move(settled);
         co_return RollPass{std::nullopt, stale};
     }
     auto target = kubernetes::parseKubernetesVersion(spec.version, "version");
