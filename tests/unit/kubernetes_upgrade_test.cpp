@@ -63,6 +63,15 @@ struct Rolling {
         return worker0;
     }
     model::ClusterStatus status() { return w.view(id).status; }
+    /// cpu-0's running upgrade succeeds, then cpu-1's, and the cluster is READY; cpu-1's domain.
+    std::string workersSucceed(const std::string& worker0) {
+        w.guests.finishUpgrade(worker0, cp, "cpu-0", true);
+        auto worker1 = domainOf("cpu", 1);
+        waitForUpgradeOn(worker1);
+        w.guests.finishUpgrade(worker1, cp, "cpu-1", true);
+        w.world.waitFor([&] { return status().phase == ClusterPhase::Ready; });
+        return worker1;
+    }
 };
 
 std::size_t indexOf(const std::vector<std::vector<std::string>>& commands,
@@ -162,11 +171,7 @@ TEST_CASE(
     // Fixed by hand: the marker goes, the node's upgrade starts again, the roll goes on.
     r.w.guests.removeFile(worker0, "/var/lib/gpuhost/kubeadm-upgrade-1.32.4.failed");
     r.w.world.waitFor([&] { return r.upgradesOn(worker0).size() == 2; });
-    r.w.guests.finishUpgrade(worker0, r.cp, "cpu-0", true);
-    auto worker1 = r.domainOf("cpu", 1);
-    r.waitForUpgradeOn(worker1);
-    r.w.guests.finishUpgrade(worker1, r.cp, "cpu-1", true);
-    r.w.world.waitFor([&] { return r.status().phase == ClusterPhase::Ready; });
+    r.workersSucceed(worker0);
 }
 
 TEST_CASE("asking again for the version a stopped roll moves to retries the failed node, once per ask") {
@@ -213,11 +218,7 @@ TEST_CASE("asking again for the version a stopped roll moves to retries the fail
 
     REQUIRE(ask().ok());
     r.w.world.waitFor([&] { return r.upgradesOn(worker0).size() == 3; });
-    r.w.guests.finishUpgrade(worker0, r.cp, "cpu-0", true);
-    auto worker1 = r.domainOf("cpu", 1);
-    r.waitForUpgradeOn(worker1);
-    r.w.guests.finishUpgrade(worker1, r.cp, "cpu-1", true);
-    r.w.world.waitFor([&] { return r.status().phase == ClusterPhase::Ready; });
+    r.workersSucceed(worker0);
     CHECK(r.stored().rollRetriesSeen == 2);
     CHECK(storedSpec().rollRetries == 2);
 }
@@ -228,11 +229,7 @@ TEST_CASE("a restart resumes the roll from the stored progress without starting 
 
     r.w.start();  // the agent restarts while cpu-0 upgrades
     CHECK(r.stored().controlPlaneVersion == "1.32.4");
-    r.w.guests.finishUpgrade(worker0, r.cp, "cpu-0", true);
-    auto worker1 = r.domainOf("cpu", 1);
-    r.waitForUpgradeOn(worker1);
-    r.w.guests.finishUpgrade(worker1, r.cp, "cpu-1", true);
-    r.w.world.waitFor([&] { return r.status().phase == ClusterPhase::Ready; });
+    auto worker1 = r.workersSucceed(worker0);
     CHECK(r.upgradesOn(r.cp).size() == 1);
     CHECK(r.upgradesOn(worker0).size() == 1);  // its unit was still running: not started twice
     CHECK(r.upgradesOn(worker1).size() == 1);
