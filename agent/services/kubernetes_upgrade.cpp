@@ -28,6 +28,13 @@ StepOutcome pending(std::string step, const Error& error) {
                                                 : StepOutcome::transient(std::move(step), error.message);
 }
 
+/// A node finished its upgrade: what the API server says of it is read before the roll moves
+/// on, so the status does not show READY over a node still listed as cordoned on the old version.
+StepOutcome nodesChanged(StepOutcome outcome) {
+    outcome.nodesChanged = true;
+    return outcome;
+}
+
 }  // namespace
 
 std::optional<StepOutcome> KubernetesUpgrade::unfinished(const Result<NodeResult>& result,
@@ -217,7 +224,8 @@ asio::awaitable<RollPass> KubernetesUpgrade::step(const ClusterState& cluster, K
         }
         progress.controlPlaneVersion = spec.version;
         progress.upgradedNodes = {std::string(kControlPlaneRole)};
-        co_return RollPass{StepOutcome::waiting(rollTo + "control plane done; the workers next"), true};
+        co_return RollPass{
+            nodesChanged(StepOutcome::waiting(rollTo + "control plane done; the workers next")), true};
     }
     // Workers in name order; one that already runs the version (it joined after the control
     // plane moved) needs nothing.
@@ -273,7 +281,7 @@ asio::awaitable<RollPass> KubernetesUpgrade::step(const ClusterState& cluster, K
         }
     }
     progress.upgradedNodes.push_back(name);
-    co_return RollPass{StepOutcome::waiting(rollTo + name + " done"), true};
+    co_return RollPass{nodesChanged(StepOutcome::waiting(rollTo + name + " done")), true};
 }
 
 }  // namespace gpuhost::agent

@@ -251,4 +251,36 @@ TEST_CASE(
     CHECK(r.upgradesOn(worker0).size() == 1);
 }
 
+TEST_CASE(
+    "the roll's end shows the nodes as the API server lists them after it, without waiting for a poll") {
+    Rolling r;
+    // Polls a day apart: what the view shows of the nodes during the roll comes from the roll.
+    r.w.clusterOptions.observeInterval = std::chrono::hours(24);
+    r.w.start();
+    REQUIRE(
+        r.w.world.await(r.w.api().upgrade(r.w.world.project, ClusterKind::Kubernetes, r.id, "1.32.4")).ok());
+    r.waitForUpgradeOn(r.cp);
+    r.w.guests.finishUpgrade(r.cp, r.cp, "control-plane", true);
+    auto worker0 = r.domainOf("cpu", 0);
+    r.waitForUpgradeOn(worker0);
+    r.w.guests.finishUpgrade(worker0, r.cp, "cpu-0", true);
+    auto worker1 = r.domainOf("cpu", 1);
+    r.waitForUpgradeOn(worker1);
+    r.w.guests.finishUpgrade(worker1, r.cp, "cpu-1", true);
+    // The first view that says READY, taken as soon as it does.
+    model::ClusterView view;
+    r.w.world.waitFor([&] {
+        view = r.w.view(r.id);
+        return view.status.phase == ClusterPhase::Ready;
+    });
+    REQUIRE(view.status.phase == ClusterPhase::Ready);
+    CHECK(view.version == "1.32.4");
+    REQUIRE(view.pools.at(0).nodes.size() == 2);
+    for (const auto& node : view.pools.at(0).nodes) {
+        REQUIRE(node.kubernetes.has_value());
+        CHECK(node.kubernetes->kubeletVersion == "v1.32.4");
+        CHECK_FALSE(node.kubernetes->unschedulable);
+    }
+}
+
 }  // namespace gpuhost
