@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -84,6 +85,9 @@ class FakeClusterStore final : public agent::ClusterStore {
         if (auto error = takeFailure()) {
             return *error;
         }
+        if (refuseKindState_ && refuseKindState_(kindState)) {
+            return model::Error{model::ErrorCode::Internal, "disk I/O error (refused by the test)", {}};
+        }
         auto it = clusters_.find(id);
         if (it == clusters_.end()) {
             return model::Error::notFound("cluster");
@@ -124,6 +128,12 @@ class FakeClusterStore final : public agent::ClusterStore {
     void failNext(model::Error error) {
         std::lock_guard lock(mutex_);
         failure_ = std::move(error);
+    }
+    /// Kind-state writes for which `refuse` answers true fail (as a crash right before the
+    /// write would leave it: the step's guest actions done, its progress not stored).
+    void refuseKindStateWhen(std::function<bool(const std::string& kindState)> refuse) {
+        std::lock_guard lock(mutex_);
+        refuseKindState_ = std::move(refuse);
     }
     std::optional<model::Cluster> find(const model::Uuid& id) {
         std::lock_guard lock(mutex_);
@@ -173,6 +183,7 @@ class FakeClusterStore final : public agent::ClusterStore {
     std::map<model::Uuid, Stored> clusters_;
     std::uint64_t nextSequence_ = 0;
     std::optional<model::Error> failure_;
+    std::function<bool(const std::string&)> refuseKindState_;
 };
 
 }  // namespace gpuhost::test

@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <set>
 
 #include "kubernetes_world.hpp"
 #include "node_upgrade.hpp"
@@ -221,6 +222,71 @@ TEST_CASE("asking again for the version a stopped roll moves to retries the fail
     r.workersSucceed(worker0);
     CHECK(r.stored().rollRetriesSeen == 2);
     CHECK(storedSpec().rollRetries == 2);
+}
+
+TEST_CASE("a retry whose every pass is repeated (its progress not stored) still retries once") {
+    Rolling r;
+    auto worker0 = r.throughControlPlane("1.32.4");
+    const std::string failed = "/var/lib/gpuhost/kubeadm-upgrade-1.32.4.failed";
+    r.w.guests.finishUpgrade(worker0, r.cp, "cpu-0", false);
+    r.w.world.waitFor([&] { return r.status().phase == ClusterPhase::Error; });
+
+    // The first store of each of the retry's three passes fails, as a crash right after the
+    // pass's guest action would leave it: the pass runs again from the progress before it.
+    std::set<std::string> refused;  // only touched under the store's lock
+    r.w.clusterStore.refuseKindStateWhen([&](const std::string& text) {
+        auto progress = agent::parseProgress(text);
+        if (!progress.ok() || progress->rollRetriesSeen != 1) {
+            return false;  // not the retry's
+        }
+        auto pass = progress->retryNode.empty()    ? "relaunched"
+                    : progress->retryMarkerRemoved ? "marker removed"
+                                                   : "ask taken";
+        return refused.insert(pass).second;
+    });
+    REQUIRE(
+        r.w.world.await(r.w.api().upgrade(r.w.world.project, ClusterKind::Kubernetes, r.id, "1.32.4")).ok());
+    r.w.world.waitFor([&] { return r.upgradesOn(worker0).size() == 2; });
+    r.w.world.waitFor([&] { return r.stored().rollRetriesSeen == 1 && r.stored().retryNode.empty(); });
+    r.w.clusterStore.refuseKindStateWhen(nullptr);
+    CHECK(refused == std::set<std::string>{"ask taken", "marker removed", "relaunched"});
+    auto removals = [&] {
+        auto commands = r.w.guests.commands(worker0);
+        return std::count(commands.begin(), commands.end(), std::vector<std::string>{"rm", "-f", failed});
+    };
+    CHECK(removals() == 2);  // the marker pass, twice; never after the relaunch
+
+    // The relaunched run fails too: its marker stays, and it is not started a third time.
+    r.w.guests.finishUpgrade(worker0, r.cp, "cpu-0", false);
+    r.w.world.waitFor([&] { return r.status().phase == ClusterPhase::Error; });
+    auto polls = r.w.guests.commands(worker0).size();
+    r.w.world.waitFor([&] { return r.w.guests.commands(worker0).size() > polls + 6; });  // several passes
+    CHECK(r.w.guests.guest(worker0).files.contains(failed));
+    CHECK(removals() == 2);
+    CHECK(r.upgradesOn(worker0).size() == 2);
+}
+
+TEST_CASE("a failed control-plane upgrade is retried when the version is asked for again") {
+    Rolling r;
+    REQUIRE(
+        r.w.world.await(r.w.api().upgrade(r.w.world.project, ClusterKind::Kubernetes, r.id, "1.32.4")).ok());
+    r.waitForUpgradeOn(r.cp);
+    r.w.guests.finishUpgrade(r.cp, r.cp, "control-plane", false);
+    r.w.world.waitFor([&] { return r.status().phase == ClusterPhase::Error; });
+    CHECK(r.status().details.find("kubeadm upgrade apply on control-plane") != std::string::npos);
+    CHECK(r.stored().stoppedOn == "control-plane");
+    CHECK(r.upgradesOn(r.domainOf("cpu", 0)).empty());  // no worker while the control plane failed
+
+    REQUIRE(
+        r.w.world.await(r.w.api().upgrade(r.w.world.project, ClusterKind::Kubernetes, r.id, "1.32.4")).ok());
+    r.w.world.waitFor([&] { return r.upgradesOn(r.cp).size() == 2; });
+    CHECK(r.upgradesOn(r.cp).back().at(0) == "apply");
+    r.w.guests.finishUpgrade(r.cp, r.cp, "control-plane", true);
+    auto worker0 = r.domainOf("cpu", 0);
+    r.waitForUpgradeOn(worker0);
+    CHECK(r.stored().controlPlaneVersion == "1.32.4");
+    r.workersSucceed(worker0);
+    CHECK(r.upgradesOn(r.cp).size() == 2);
 }
 
 TEST_CASE("a restart resumes the roll from the stored progress without starting a finished node again") {
