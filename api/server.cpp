@@ -67,6 +67,11 @@ constexpr auto kLingerTotal = std::chrono::seconds(5);
 constexpr auto kLingerIdle = std::chrono::seconds(2);
 constexpr std::size_t kLingerBytes = 8 << 20;
 
+// Refused connections told so with a 503 at one time (the rest are just closed), and how
+// long writing that reply may take.
+constexpr unsigned kMaxRefusing = 64;
+constexpr auto kRefusalWrite = std::chrono::seconds(2);
+
 asio::awaitable<void> lingerClose(beast::tcp_stream& stream, const std::atomic<bool>& draining) {
     boost::system::error_code ec;
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
@@ -176,8 +181,7 @@ asio::awaitable<void> Server::acceptLoop() {
             slots_.admit(connection->id, remote.address().to_string(), std::chrono::steady_clock::now());
         closeConnections(admission.close);
         if (admission.verdict != ConnectionSlots::Verdict::Admitted) {
-            boost::system::error_code ignored;
-            socket.close(ignored);
+            refuse(std::move(socket), admission.verdict);
             continue;
         }
         {
@@ -209,6 +213,51 @@ void Server::closeConnections(const std::vector<std::uint64_t>& ids) {
             }
         });
     }
+}
+
+void Server::refuse(tcp::socket socket, ConnectionSlots::Verdict verdict) {
+    bool tls = false;
+    {
+        std::lock_guard lock(tlsMutex_);
+        tls = tlsContext_ != nullptr;
+    }
+    // As nginx's limit_conn: a 503 the client's retry logic understands, not a reset. At most
+    // kMaxRefusing are told at a time (each lingers a moment), so a flood costs little more
+    // than closing would.
+    bool tell = !tls && !draining_;
+    if (tell && refusing_.fetch_add(1) >= kMaxRefusing) {
+        --refusing_;
+        tell = false;
+    }
+    if (!tell) {
+        boost::system::error_code ignored;
+        socket.close(ignored);
+        return;
+    }
+    auto why = verdict == ConnectionSlots::Verdict::AddressFull
+                   ? Error{ErrorCode::Unavailable, "too many connections from this address; try again later",
+                           "limits.max_connections_per_address"}
+                   : Error{ErrorCode::Unavailable, "the server is at its connection limit; try again later",
+                           "limits.max_connections"};
+    auto executor = socket.get_executor();
+    asio::co_spawn(executor, tellRefused(std::move(socket), std::move(why)), asio::detached);
+}
+
+asio::awaitable<void> Server::tellRefused(tcp::socket socket, Error why) {
+    try {
+        beast::tcp_stream stream(std::move(socket));
+        auto reply = RequestHandler::errorResponse(why, 11, false);
+        reply.set(http::field::retry_after, "1");
+        stream.expires_after(kRefusalWrite);
+        auto [writeError, written] = co_await http::async_write(stream, reply, kUseTuple);
+        if (!writeError) {
+            co_await lingerClose(stream, draining_);  // its request may be arriving: no RST over the 503
+        }
+    } catch (const std::exception& e) {
+        agent::log::warn("refusing a connection failed", {{"error", e.what()}});
+    }
+    // Not in a destructor: a frame destroyed unfinished at shutdown must not touch the server.
+    --refusing_;
 }
 
 asio::awaitable<void> Server::runConnection(tcp::socket socket, std::shared_ptr<Connection> connection,

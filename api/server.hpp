@@ -58,6 +58,10 @@ class Server {
                                                std::shared_ptr<Connection> connection, std::string peer);
     /// Closes the connections ConnectionSlots chose to make room (on their strands).
     void closeConnections(const std::vector<std::uint64_t>& ids);
+    /// A connection ConnectionSlots refused: told so with a 503 while few are being told,
+    /// closed at once otherwise (and on a TLS port, where a plain reply means nothing).
+    void refuse(boost::asio::ip::tcp::socket socket, ConnectionSlots::Verdict verdict);
+    boost::asio::awaitable<void> tellRefused(boost::asio::ip::tcp::socket socket, model::Error why);
     /// Serves requests until the connection should close; true when it ended on an error
     /// reply sent while the client may still be sending (close by lingering).
     template <class Stream>
@@ -72,6 +76,7 @@ class Server {
     std::uint16_t port_ = 0;
     std::atomic<std::size_t> active_{0};
     std::atomic<bool> draining_{false};
+    std::atomic<unsigned> refusing_{0};  // refused connections being told so (tellRefused)
 
     mutable std::mutex tlsMutex_;
     std::shared_ptr<boost::asio::ssl::context> tlsContext_;

@@ -83,16 +83,19 @@ bool closedByPeer(int fd) {
 // Keep-alive sockets from 127.0.0.1 that each did one GET /healthz and stay open.
 struct IdleAttacker {
     std::vector<int> served;  // got the 200 and were kept open
-    int refused = 0;          // closed by the daemon before any reply
+    int refused = 0;          // not served: told 503 (see told) or closed without a reply
+    int told = 0;             // refused with a 503
 
     void open(std::uint16_t port, int sockets) {
         for (int i = 0; i < sockets; ++i) {
             int fd = connectFrom("127.0.0.1", port);
             REQUIRE(fd >= 0);
-            if (getHealthz(fd) == 200) {
+            int status = getHealthz(fd);
+            if (status == 200) {
                 served.push_back(fd);
             } else {
                 ++refused;
+                told += status == 503 ? 1 : 0;
                 ::close(fd);
             }
         }
@@ -146,9 +149,9 @@ TEST_CASE("connection limits: 1,030 idle keep-alive sockets from one address loc
     std::this_thread::sleep_for(std::chrono::milliseconds(500));  // served after the attack too
     other.stop = true;
     bystander.join();
-    MESSAGE("attacker: " << attack.served.size() << " served and kept, " << attack.refused
-                         << " refused; 127.0.0.2: " << other.requests << " requests, " << other.failures
-                         << " failed, slowest " << other.slowestMs << " ms");
+    MESSAGE("attacker: " << attack.served.size() << " served and kept, " << attack.refused << " refused ("
+                         << attack.told << " told 503); 127.0.0.2: " << other.requests << " requests, "
+                         << other.failures << " failed, slowest " << other.slowestMs << " ms");
     CHECK(other.failures == 0);
     CHECK(other.requests > 10);
     CHECK(other.slowestMs < 1000);
@@ -156,6 +159,43 @@ TEST_CASE("connection limits: 1,030 idle keep-alive sockets from one address loc
     CHECK(attack.served.size() == 256);
     CHECK(attack.refused == 1030 - 256);
     CHECK(attack.stillOpen() == 256);
+    CHECK(daemon.stop() == 0);
+}
+
+TEST_CASE("connection limits: a connection over the per-address cap is told 503 with Retry-After") {
+    Daemon daemon("limits:\n  max_connections_per_address: 2\n");
+    daemon.start();
+    IdleAttacker held;
+    held.open(daemon.port(), 2);
+    REQUIRE(held.served.size() == 2);
+    // The third: the reply comes without a request (the daemon refuses at accept); the
+    // request the client sends meanwhile must not turn it into a reset.
+    int fd = connectFrom("127.0.0.1", daemon.port());
+    REQUIRE(fd >= 0);
+    std::string request = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    CHECK(::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()));
+    std::string reply;
+    char chunk[4096];
+    for (ssize_t n = 0; (n = ::recv(fd, chunk, sizeof(chunk), 0)) > 0;) {
+        reply.append(chunk, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    INFO(reply);
+    CHECK(reply.starts_with("HTTP/1.1 503 "));
+    CHECK(reply.find("Retry-After: 1\r\n") != std::string::npos);
+    CHECK(reply.find("Connection: close\r\n") != std::string::npos);
+    auto body = reply.substr(reply.find("\r\n\r\n") + 4);
+    CHECK(nlohmann::json::parse(body).value("field", "") == "limits.max_connections_per_address");
+    // Another address is not affected, and a freed slot serves this one again.
+    CHECK(httpRequest(daemon.port(), "GET", "/healthz").status == 503);  // 127.0.0.1 too
+    int other = connectFrom("127.0.0.2", daemon.port());
+    REQUIRE(other >= 0);
+    CHECK(getHealthz(other, true) == 200);
+    ::close(other);
+    ::close(held.served.back());
+    held.served.pop_back();
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the daemon sees it close
+    CHECK(httpRequest(daemon.port(), "GET", "/healthz").status == 200);
     CHECK(daemon.stop() == 0);
 }
 
@@ -234,15 +274,20 @@ TEST_CASE("connection limits: a client that never reads its responses is closed 
             static_cast<ssize_t>(pipeline.size()));
     auto start = Clock::now();
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    // The one slot is held by the stuck writer (busy, so nobody may take it)...
+    // The one slot is held by the stuck writer (busy, so nobody may take it): a newcomer is
+    // told so...
     bool closed = false;
-    CHECK(rawExchange(daemon.port(), "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 1000, &closed).empty());
+    auto refused = rawExchange(daemon.port(), "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 1000, &closed);
+    CHECK(refused.starts_with("HTTP/1.1 503 "));
+    CHECK(refused.find(R"("field":"limits.max_connections")") != std::string::npos);
     // ...until send_timeout closes it, well before body_timeout (30 s) would.
     bool served = false;
     while (!served && Clock::now() - start < std::chrono::seconds(10)) {
         try {
             served = httpRequest(daemon.port(), "GET", "/healthz").status == 200;
         } catch (const std::exception&) {
+        }
+        if (!served) {
             std::this_thread::sleep_for(std::chrono::milliseconds(100));
         }
     }

@@ -151,9 +151,10 @@ TEST_CASE("http: a lingering close is bounded in time and counts as a connection
     int fd = lingeringClient(daemon.port());
     auto start = std::chrono::steady_clock::now();
     std::thread trickle(trickleUntilClosed, fd);
-    // While it lingers it holds the one connection allowed.
+    // While it lingers it holds the one connection allowed: a newcomer is told 503 and closed.
     bool closed = false;
-    CHECK(rawExchange(daemon.port(), "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 3000, &closed).empty());
+    CHECK(rawExchange(daemon.port(), "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 3000, &closed)
+              .starts_with("HTTP/1.1 503 "));
     CHECK(closed);
     trickle.join();  // a send failed: the server closed, never idle but out of time (5 s)
     CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(8));
@@ -296,7 +297,7 @@ TEST_CASE("http: the OpenAPI document is served as JSON") {
     CHECK(json::parse(response.body).at("info").at("version") == "v1alpha1");
 }
 
-TEST_CASE("http: past max_connections with none idle new sockets are closed at once, capacity returns") {
+TEST_CASE("http: past max_connections with none idle new sockets are told 503 and closed, capacity returns") {
     // Each slot is held by a request still being sent: not idle, so nothing can make room (an
     // idle keep-alive one would be closed for the newcomer: connection_limits_test.cpp).
     Daemon daemon("limits:\n  max_connections: 4\n  header_timeout_s: 30\n");
@@ -311,14 +312,15 @@ TEST_CASE("http: past max_connections with none idle new sockets are closed at o
     bool closed = false;
     std::string reply = rawExchange(daemon.port(), "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 3000, &closed);
     CHECK(closed);
-    CHECK(reply.empty());
+    CHECK(reply.starts_with("HTTP/1.1 503 "));
+    CHECK(reply.find("Retry-After: 1\r\n") != std::string::npos);
     ::close(held.back());
     held.pop_back();
     std::string answered;
-    for (int i = 0; i < 50 && answered.empty(); ++i) {  // the server notices the close asynchronously
+    for (int i = 0; i < 50 && !answered.starts_with("HTTP/1.1 200 "); ++i) {  // noticed asynchronously
         answered =
             rawExchange(daemon.port(), "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-        if (answered.empty()) {
+        if (!answered.starts_with("HTTP/1.1 200 ")) {
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
         }
     }
