@@ -197,16 +197,6 @@ asio::awaitable<WorkOutcome> ClusterController::bootstrap(model::Uuid id) {
         co_return WorkOutcome::Done;
     }
     auto outcome = co_await kind->bootstrap(*current);
-    if (outcome.nodesChanged) {
-        // Shown before the progress that relies on it; if it cannot be read, the step is run
-        // again (each of its steps is idempotent) rather than shown over a stale view.
-        if (auto refreshed = co_await refreshReport(*current, *kind); !refreshed) {
-            table_.updateProgress(id, [&](ClusterProgress& p) {
-                p.problem = "reading the nodes after " + outcome.step + ": " + refreshed.error().message;
-            });
-            co_return WorkOutcome::Retry;
-        }
-    }
     if (outcome.kindState) {
         // Durable before the next step relies on it (a join token, the upgrade roll's place).
         auto save = [this, id, text = *outcome.kindState] { return store_.updateClusterKindState(id, text); };
@@ -232,6 +222,9 @@ asio::awaitable<WorkOutcome> ClusterController::bootstrap(model::Uuid id) {
         log::warn("cluster step failed",
                   {{"cluster", id.str()}, {"step", outcome.step}, {"error", outcome.problem}});
     }
+    if (outcome.observeSoon) {
+        queue_.schedule(id, Poll);  // runs once this job ends: one job at a time per cluster
+    }
     if (outcome.recheck) {
         queue_.scheduleAfter(id, Bootstrap, options_.bootRecheck);
     } else if (outcome.recheckAfter) {
@@ -247,30 +240,20 @@ asio::awaitable<WorkOutcome> ClusterController::poll(model::Uuid id) {
     }
     auto* kind = driver(current->entry.cluster.kind);
     if (kind != nullptr) {
-        auto refreshed = co_await refreshReport(*current, *kind);
-        if (!refreshed && refreshed.error().code != ErrorCode::Unavailable) {
-            log::warn("cluster nodes not read",
-                      {{"cluster", id.str()}, {"error", refreshed.error().message}});
+        auto report = co_await kind->observe(*current);
+        if (report) {
+            report->at = std::chrono::steady_clock::now();
+            table_.updateProgress(id, [&](ClusterProgress& p) { p.report = std::move(*report); });
+            // Once every node was usable, later changes of size are SCALING, not PROVISIONING.
+            if (auto fresh = state(id); fresh && allNodesReady(*fresh, *kind)) {
+                table_.updateProgress(id, [](ClusterProgress& p) { p.everReady = true; });
+            }
+        } else if (report.error().code != ErrorCode::Unavailable) {
+            log::warn("cluster nodes not read", {{"cluster", id.str()}, {"error", report.error().message}});
         }
     }
     queue_.scheduleAfter(id, Poll, options_.observeInterval);
     co_return WorkOutcome::Done;
-}
-
-asio::awaitable<model::Result<void>> ClusterController::refreshReport(const ClusterState& current,
-                                                                      ClusterKindDriver& kind) {
-    const auto& id = current.entry.cluster.id;
-    auto report = co_await kind.observe(current);
-    if (!report) {
-        co_return report.error();
-    }
-    report->at = std::chrono::steady_clock::now();
-    table_.updateProgress(id, [&](ClusterProgress& p) { p.report = std::move(*report); });
-    // Once every node was usable, later changes of size are SCALING, not PROVISIONING.
-    if (auto fresh = state(id); fresh && allNodesReady(*fresh, kind)) {
-        table_.updateProgress(id, [](ClusterProgress& p) { p.everReady = true; });
-    }
-    co_return model::Result<void>{};
 }
 
 }  // namespace gpuhost::agent

@@ -53,9 +53,6 @@ class ClusterController final : public MemberObserver {
     boost::asio::awaitable<WorkOutcome> finishDelete(const ClusterState& state);
     boost::asio::awaitable<WorkOutcome> bootstrap(model::Uuid id);
     boost::asio::awaitable<WorkOutcome> poll(model::Uuid id);
-    /// Asks the kind for the nodes as the scheduler sees them now and shows that.
-    boost::asio::awaitable<model::Result<void>> refreshReport(const ClusterState& state,
-                                                              ClusterKindDriver& kind);
 
     boost::asio::any_io_executor executor_;
     ClusterTable& table_;

@@ -53,10 +53,9 @@ struct StepOutcome {
     std::optional<std::string> kindState{};
     /// Look again after this long even when nothing changes (Kubernetes: renew the join token).
     std::optional<std::chrono::milliseconds> recheckAfter{};
-    /// The step changed the nodes (an upgrade finished, a node uncordoned): the scheduler's
-    /// view of them is read again before this step's progress shows, so the status never pairs
-    /// the new progress (READY) with nodes as they were before the step.
-    bool nodesChanged = false;
+    /// The step waits to see a change it made in the scheduler's report of the nodes (an
+    /// upgraded node Ready on its new version): ask the scheduler now, not at the next poll.
+    bool observeSoon = false;
 
     static StepOutcome finished(std::string step) { return make(true, false, std::move(step), {}, false); }
     static StepOutcome transient(std::string step, std::string problem) {

@@ -16,7 +16,8 @@ struct KubernetesProgress {
     /// The version the control plane was set up with (kubeadm init) or last upgraded to;
     /// the cluster's spec version differs while an upgrade rolls.
     std::string controlPlaneVersion;
-    /// The nodes already on the spec's version during a roll (the control plane first).
+    /// The nodes the roll has finished (the control plane first). A worker the API server
+    /// lists on the spec's version, Ready and schedulable, needs nothing and need not be here.
     std::vector<std::string> upgradedNodes;
     /// The owner's asks to retry a stopped roll (Cluster::rollRetries) already served.
     unsigned rollRetriesSeen = 0;

@@ -28,10 +28,30 @@ StepOutcome pending(std::string step, const Error& error) {
                                                 : StepOutcome::transient(std::move(step), error.message);
 }
 
-/// A node finished its upgrade: what the API server says of it is read before the roll moves
-/// on, so the status does not show READY over a node still listed as cordoned on the old version.
-StepOutcome nodesChanged(StepOutcome outcome) {
-    outcome.nodesChanged = true;
+/// Why the API server's last report does not show `name` finished on `target` yet ("" when
+/// it does): Ready on the new version and, when we cordoned it, schedulable again. The
+/// runner's marker comes right after the kubelet restarts, a moment before the kubelet
+/// reports; a roll that moved on then would end READY over nodes shown as they were.
+std::string unconfirmed(const ClusterState& cluster, const std::string& name,
+                        const kubernetes::KubernetesVersion& target, bool uncordoned) {
+    const auto& report = cluster.entry.progress.report;
+    auto found = report ? report->nodes.find(name) : decltype(report->nodes.end()){};
+    if (!report || found == report->nodes.end() || found->second.version != target.text()) {
+        return "waiting for " + name + " to report " + target.tag();
+    }
+    if (!found->second.ready) {
+        return "waiting for " + name + " to be Ready on " + target.tag();
+    }
+    if (uncordoned && found->second.kubernetes && found->second.kubernetes->unschedulable) {
+        return "waiting for " + name + " to show as uncordoned";
+    }
+    return {};
+}
+
+/// Waits for the API server to show a finished node, asking it now rather than at the next poll.
+StepOutcome confirming(std::string step) {
+    auto outcome = StepOutcome::waiting(std::move(step));
+    outcome.observeSoon = true;
     return outcome;
 }
 
@@ -222,10 +242,12 @@ asio::awaitable<RollPass> KubernetesUpgrade::step(const ClusterState& cluster, K
         if (auto wait = unfinished(result, step)) {
             co_return RollPass{std::move(*wait), changed};
         }
+        if (auto wait = unconfirmed(cluster, std::string(kControlPlaneRole), *target, false); !wait.empty()) {
+            co_return RollPass{confirming(step + ": " + wait), changed};
+        }
         progress.controlPlaneVersion = spec.version;
         progress.upgradedNodes = {std::string(kControlPlaneRole)};
-        co_return RollPass{
-            nodesChanged(StepOutcome::waiting(rollTo + "control plane done; the workers next")), true};
+        co_return RollPass{StepOutcome::waiting(rollTo + "control plane done; the workers next"), true};
     }
     // Workers in name order; one that already runs the version (it joined after the control
     // plane moved) needs nothing.
@@ -274,14 +296,18 @@ asio::awaitable<RollPass> KubernetesUpgrade::step(const ClusterState& cluster, K
     if (auto wait = unfinished(result, step)) {
         co_return RollPass{std::move(*wait), changed};
     }
+    // Ours (the marker says so): uncordoned, again on each pass until the report shows it.
     if (result->state == NodeState::Done) {
         if (auto uncordoned = co_await guest_.kubectl(cluster, *controlPlane, guestArgv("uncordon", name));
             !uncordoned) {
             co_return RollPass{pending(step + ": uncordon", uncordoned.error()), changed};
         }
+        if (auto wait = unconfirmed(cluster, name, *target, true); !wait.empty()) {
+            co_return RollPass{confirming(step + ": " + wait), changed};
+        }
     }
     progress.upgradedNodes.push_back(name);
-    co_return RollPass{nodesChanged(StepOutcome::waiting(rollTo + name + " done")), true};
+    co_return RollPass{StepOutcome::waiting(rollTo + name + " done"), true};
 }
 
 }  // namespace gpuhost::agent

@@ -66,15 +66,17 @@ class FakeKubernetesGuests final : public ScriptedGuestAgent<KubernetesGuest> {
     }
     /// The upgrade runner started on `domain` finishes: its unit stops and it leaves its done
     /// marker (and the node's kubelet reports the version on `controlPlane`), or its failed one.
+    /// The node's runner ends; with `kubeletReports` false its kubelet has not yet reported
+    /// the new version to the API server (it restarted a moment before the marker).
     void finishUpgrade(const std::string& domain, const std::string& controlPlane, const std::string& node,
-                       bool succeeded) {
+                       bool succeeded, bool kubeletReports = true) {
         std::lock_guard lock(mutex_);
         auto& guest = guests_[domain];
         REQUIRE_MESSAGE(!guest.upgrades.empty(), "no upgrade was started on " << domain);
         const auto& args = guest.upgrades.back();  // MODE VERSION REVISION FAILED DONE LOG
         guest.activeUnits.clear();
         guest.files.insert(succeeded ? args[4] : args[3]);
-        if (succeeded) {
+        if (succeeded && kubeletReports) {
             guests_[controlPlane].nodes[node].kubeletVersion = "v" + args[1];
         }
     }
