@@ -56,7 +56,7 @@ struct Rolling {
     /// Asks for `version` and lets the control plane's upgrade succeed: the first worker's
     /// domain, once its upgrade has started.
     std::string throughControlPlane(const std::string& version) {
-        REQUIRE(w.world.await(w.api().upgrade(w.world.project, ClusterKind::Kubernetes, id, version)).ok());
+        ask(version);
         waitForUpgradeOn(cp);
         w.guests.finishUpgrade(cp, cp, "control-plane", true);
         auto worker0 = domainOf("cpu", 0);
@@ -64,6 +64,15 @@ struct Rolling {
         return worker0;
     }
     model::ClusterStatus status() { return w.view(id).status; }
+    /// The owner asks for `version` (PATCH); it must be accepted.
+    void ask(const std::string& version) {
+        REQUIRE(w.world.await(w.api().upgrade(w.world.project, ClusterKind::Kubernetes, id, version)).ok());
+    }
+    /// Lets the roll make several passes, seen as commands run on `domain`.
+    void severalPassesOver(const std::string& domain) {
+        auto before = w.guests.commands(domain).size();
+        w.world.waitFor([&] { return w.guests.commands(domain).size() > before + 6; });
+    }
     /// cpu-0's running upgrade succeeds, then cpu-1's, and the cluster is READY; cpu-1's domain.
     std::string workersSucceed(const std::string& worker0) {
         w.guests.finishUpgrade(worker0, cp, "cpu-0", true);
@@ -247,8 +256,7 @@ TEST_CASE("a retry whose every pass is repeated (its progress not stored) still 
                                                    : "ask taken";
         return refused.insert(pass).second;
     });
-    REQUIRE(
-        r.w.world.await(r.w.api().upgrade(r.w.world.project, ClusterKind::Kubernetes, r.id, "1.32.4")).ok());
+    r.ask("1.32.4");
     r.w.world.waitFor([&] { return r.upgradesOn(worker0).size() == 2; });
     r.w.world.waitFor([&] { return r.stored().rollRetriesSeen == 1 && r.stored().retryNode.empty(); });
     r.w.clusterStore.refuseKindStateWhen(nullptr);
@@ -262,8 +270,7 @@ TEST_CASE("a retry whose every pass is repeated (its progress not stored) still 
     // The relaunched run fails too: its marker stays, and it is not started a third time.
     r.w.guests.finishUpgrade(worker0, r.cp, "cpu-0", false);
     r.w.world.waitFor([&] { return r.status().phase == ClusterPhase::Error; });
-    auto polls = r.w.guests.commands(worker0).size();
-    r.w.world.waitFor([&] { return r.w.guests.commands(worker0).size() > polls + 6; });  // several passes
+    r.severalPassesOver(worker0);
     CHECK(r.w.guests.guest(worker0).files.contains(failed));
     CHECK(removals() == 2);
     CHECK(r.upgradesOn(worker0).size() == 2);
@@ -271,8 +278,7 @@ TEST_CASE("a retry whose every pass is repeated (its progress not stored) still 
 
 TEST_CASE("a failed control-plane upgrade is retried when the version is asked for again") {
     Rolling r;
-    REQUIRE(
-        r.w.world.await(r.w.api().upgrade(r.w.world.project, ClusterKind::Kubernetes, r.id, "1.32.4")).ok());
+    r.ask("1.32.4");
     r.waitForUpgradeOn(r.cp);
     r.w.guests.finishUpgrade(r.cp, r.cp, "control-plane", false);
     r.w.world.waitFor([&] { return r.status().phase == ClusterPhase::Error; });
@@ -280,8 +286,7 @@ TEST_CASE("a failed control-plane upgrade is retried when the version is asked f
     CHECK(r.stored().stoppedOn == "control-plane");
     CHECK(r.upgradesOn(r.domainOf("cpu", 0)).empty());  // no worker while the control plane failed
 
-    REQUIRE(
-        r.w.world.await(r.w.api().upgrade(r.w.world.project, ClusterKind::Kubernetes, r.id, "1.32.4")).ok());
+    r.ask("1.32.4");
     r.w.world.waitFor([&] { return r.upgradesOn(r.cp).size() == 2; });
     CHECK(r.upgradesOn(r.cp).back().at(0) == "apply");
     r.w.guests.finishUpgrade(r.cp, r.cp, "control-plane", true);
@@ -310,8 +315,7 @@ TEST_CASE(
     auto worker0 = r.throughControlPlane("1.32.4");
     // kubeadm upgrade node and the kubelet restart are done; the runner has not written its marker.
     r.w.guests.setKubeletVersion(r.cp, "cpu-0", "v1.32.4");
-    auto polls = r.w.guests.commands(r.cp).size();
-    r.w.world.waitFor([&] { return r.w.guests.commands(r.cp).size() > polls + 6; });  // several passes
+    r.severalPassesOver(r.cp);
     CHECK(r.w.guests.guest(r.cp).nodes.at("cpu-0").unschedulable);  // not taken for done yet
     CHECK(r.upgradesOn(r.domainOf("cpu", 1)).empty());
     r.w.guests.finishUpgrade(worker0, r.cp, "cpu-0", true);
@@ -322,8 +326,7 @@ TEST_CASE(
 
 TEST_CASE("a node finished is counted once the API server lists it on the new version, and uncordoned") {
     Rolling r;
-    REQUIRE(
-        r.w.world.await(r.w.api().upgrade(r.w.world.project, ClusterKind::Kubernetes, r.id, "1.32.4")).ok());
+    r.ask("1.32.4");
     r.waitForUpgradeOn(r.cp);
     // The runners' markers come a moment before their kubelets report the new version.
     r.w.guests.finishUpgrade(r.cp, r.cp, "control-plane", true, false);
@@ -331,8 +334,7 @@ TEST_CASE("a node finished is counted once the API server lists it on the new ve
         return r.status().details.find("waiting for control-plane to report v1.32.4") != std::string::npos;
     });
     auto worker0 = r.domainOf("cpu", 0);
-    auto cpCommands = r.w.guests.commands(r.cp).size();
-    r.w.world.waitFor([&] { return r.w.guests.commands(r.cp).size() > cpCommands + 6; });  // several passes
+    r.severalPassesOver(r.cp);
     CHECK(r.upgradesOn(worker0).empty());
     CHECK(r.stored().controlPlaneVersion == "1.31.2");
     r.w.guests.setKubeletVersion(r.cp, "control-plane", "v1.32.4");
@@ -341,8 +343,7 @@ TEST_CASE("a node finished is counted once the API server lists it on the new ve
     r.w.guests.finishUpgrade(worker0, r.cp, "cpu-0", true, false);
     r.w.world.waitFor(
         [&] { return r.status().details.find("waiting for cpu-0 to report v1.32.4") != std::string::npos; });
-    cpCommands = r.w.guests.commands(r.cp).size();
-    r.w.world.waitFor([&] { return r.w.guests.commands(r.cp).size() > cpCommands + 6; });
+    r.severalPassesOver(r.cp);
     CHECK(r.upgradesOn(r.domainOf("cpu", 1)).empty());
     CHECK(r.status().phase == ClusterPhase::Upgrading);
     CHECK_FALSE(r.w.guests.guest(r.cp).nodes.at("cpu-0").unschedulable);  // uncordoned meanwhile
@@ -382,8 +383,7 @@ TEST_CASE(
     auto readsBefore = nodeReads();
     r.w.start();
     r.w.world.waitFor([&] { return nodeReads() > readsBefore; });
-    auto passes = r.w.guests.commands(r.cp).size();
-    r.w.world.waitFor([&] { return r.w.guests.commands(r.cp).size() > passes + 6; });
+    r.severalPassesOver(r.cp);
     r.w.guests.finishUpgrade(worker1, r.cp, "cpu-1", true);
     // The first view that says READY, taken as soon as it does.
     model::ClusterView view;
