@@ -36,11 +36,24 @@ std::string unconfirmed(const ClusterState& cluster, const std::string& name,
                         const kubernetes::KubernetesVersion& target, bool uncordoned) {
     const auto& report = cluster.entry.progress.report;
     auto found = report ? report->nodes.find(name) : decltype(report->nodes.end()){};
-    if (!report || found == report->nodes.end() || found->second.version != target.text()) {
+    if (!report || found == report->nodes.end()) {
         return "waiting for " + name + " to report " + target.tag();
     }
+    // A kubelet that does not come back keeps the roll here: its Ready condition says why.
+    std::string why;
+    if (const auto& facts = found->second.kubernetes) {
+        for (const auto& condition : facts->conditions) {
+            if (condition.type == "Ready" && condition.status != "True") {
+                why = " (Ready " + condition.status + ": " + condition.reason +
+                      (condition.message.empty() ? "" : ", " + condition.message) + ")";
+            }
+        }
+    }
+    if (found->second.version != target.text()) {
+        return "waiting for " + name + " to report " + target.tag() + why;
+    }
     if (!found->second.ready) {
-        return "waiting for " + name + " to be Ready on " + target.tag();
+        return "waiting for " + name + " to be Ready on " + target.tag() + why;
     }
     if (uncordoned && found->second.kubernetes && found->second.kubernetes->unschedulable) {
         return "waiting for " + name + " to show as uncordoned";
@@ -263,12 +276,13 @@ asio::awaitable<RollPass> KubernetesUpgrade::step(const ClusterState& cluster, K
         auto reported = report ? report->nodes.find(name) : decltype(report->nodes.end()){};
         bool onTarget =
             report && reported != report->nodes.end() && reported->second.version == target->text();
-        // Cordoned on the new version: maybe ours, upgraded just before a restart; looked at below.
-        bool cordoned = onTarget && reported->second.kubernetes && reported->second.kubernetes->unschedulable;
+        // Cordoned or not Ready on the new version: maybe ours, just upgraded (its kubelet coming
+        // back) or upgraded just before a restart; looked at below.
+        bool settled = onTarget && reported->second.ready &&
+                       !(reported->second.kubernetes && reported->second.kubernetes->unschedulable);
         bool done = std::find(progress.upgradedNodes.begin(), progress.upgradedNodes.end(), name) !=
                     progress.upgradedNodes.end();
-        if (!done && (!onTarget || cordoned) && member.state == InstanceState::Running &&
-            isSafeNodeName(name)) {
+        if (!done && !settled && member.state == InstanceState::Running && isSafeNodeName(name)) {
             workers.push_back(&member);
         }
     }
@@ -284,9 +298,9 @@ asio::awaitable<RollPass> KubernetesUpgrade::step(const ClusterState& cluster, K
     auto name = kubernetesNodeName(*next.owner);
     auto step = rollTo + "kubeadm upgrade node on " + name + " (" +
                 std::to_string(total - workers.size() + 1) + " of " + std::to_string(total) + " workers)";
-    // On the version already (and cordoned, or it would not be here): our upgrade there (its
-    // kubelet restarted before the runner wrote its marker, or the agent restarted), or a
-    // cordon of the node's owner, which stays. Nothing is started on such a node.
+    // On the version already (and cordoned or not Ready, or it would not be here): our upgrade
+    // there (its kubelet restarted before the runner wrote its marker, or the agent restarted),
+    // or the owner's cordon, which stays, or a node that joined on it. Nothing is started there.
     const auto& report = cluster.entry.progress.report;
     bool onTarget =
         report && report->nodes.contains(name) && report->nodes.at(name).version == target->text();

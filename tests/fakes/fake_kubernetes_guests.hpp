@@ -65,9 +65,8 @@ class FakeKubernetesGuests final : public ScriptedGuestAgent<KubernetesGuest> {
         guests_[controlPlane].nodes[node] = Node{ready, false, "v1.31.2"};
     }
     /// The upgrade runner started on `domain` finishes: its unit stops and it leaves its done
-    /// marker (and the node's kubelet reports the version on `controlPlane`), or its failed one.
-    /// The node's runner ends; with `kubeletReports` false its kubelet has not yet reported
-    /// the new version to the API server (it restarted a moment before the marker).
+    /// marker (and the node's kubelet reports the version on `controlPlane`, unless
+    /// `kubeletReports` is false: it restarted a moment before the marker), or its failed one.
     void finishUpgrade(const std::string& domain, const std::string& controlPlane, const std::string& node,
                        bool succeeded, bool kubeletReports = true) {
         std::lock_guard lock(mutex_);
@@ -84,6 +83,11 @@ class FakeKubernetesGuests final : public ScriptedGuestAgent<KubernetesGuest> {
     void removeFile(const std::string& domain, const std::string& path) {
         std::lock_guard lock(mutex_);
         guests_[domain].files.erase(path);
+    }
+    /// The API server lists `node` Ready or NotReady (a kubelet coming back after a restart).
+    void setReady(const std::string& controlPlane, const std::string& node, bool ready) {
+        std::lock_guard lock(mutex_);
+        guests_[controlPlane].nodes[node].ready = ready;
     }
     /// The node's kubelet reports `version` (it restarted on the new one).
     void setKubeletVersion(const std::string& controlPlane, const std::string& node,

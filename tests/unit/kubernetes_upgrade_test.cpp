@@ -347,7 +347,18 @@ TEST_CASE("a node finished is counted once the API server lists it on the new ve
     CHECK(r.upgradesOn(r.domainOf("cpu", 1)).empty());
     CHECK(r.status().phase == ClusterPhase::Upgrading);
     CHECK_FALSE(r.w.guests.guest(r.cp).nodes.at("cpu-0").unschedulable);  // uncordoned meanwhile
+    // Its kubelet reports the version but is not Ready yet (the runtime's check pending):
+    // the next worker still waits, and the step says why.
+    r.w.guests.setReady(r.cp, "cpu-0", false);
     r.w.guests.setKubeletVersion(r.cp, "cpu-0", "v1.32.4");
+    r.w.world.waitFor([&] {
+        return r.status().details.find(
+                   "waiting for cpu-0 to be Ready on v1.32.4 (Ready False: KubeletNotReady") !=
+               std::string::npos;
+    });
+    r.severalPassesOver(r.cp);
+    CHECK(r.upgradesOn(r.domainOf("cpu", 1)).empty());
+    r.w.guests.setReady(r.cp, "cpu-0", true);
     r.waitForUpgradeOn(r.domainOf("cpu", 1));
     r.w.guests.finishUpgrade(r.domainOf("cpu", 1), r.cp, "cpu-1", true);
     r.w.world.waitFor([&] { return r.status().phase == ClusterPhase::Ready; });
