@@ -272,14 +272,9 @@ asio::awaitable<RollPass> KubernetesUpgrade::step(const ClusterState& cluster, K
         }
         ++total;
         auto name = kubernetesNodeName(*member.owner);
-        const auto& report = cluster.entry.progress.report;
-        auto reported = report ? report->nodes.find(name) : decltype(report->nodes.end()){};
-        bool onTarget =
-            report && reported != report->nodes.end() && reported->second.version == target->text();
         // Cordoned or not Ready on the new version: maybe ours, just upgraded (its kubelet coming
         // back) or upgraded just before a restart; looked at below.
-        bool settled = onTarget && reported->second.ready &&
-                       !(reported->second.kubernetes && reported->second.kubernetes->unschedulable);
+        bool settled = unconfirmed(cluster, name, *target, true).empty();
         bool done = std::find(progress.upgradedNodes.begin(), progress.upgradedNodes.end(), name) !=
                     progress.upgradedNodes.end();
         if (!done && !settled && member.state == InstanceState::Running && isSafeNodeName(name)) {

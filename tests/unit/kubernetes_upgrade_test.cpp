@@ -84,11 +84,14 @@ struct Rolling {
     }
 };
 
+bool endsWith(const std::vector<std::string>& argv, const std::vector<std::string>& tail) {
+    return argv.size() >= tail.size() && std::equal(tail.begin(), tail.end(), argv.end() - tail.size());
+}
+
 std::size_t indexOf(const std::vector<std::vector<std::string>>& commands,
                     const std::vector<std::string>& tail) {
     for (std::size_t i = 0; i < commands.size(); ++i) {
-        const auto& argv = commands[i];
-        if (argv.size() >= tail.size() && std::equal(tail.begin(), tail.end(), argv.end() - tail.size())) {
+        if (endsWith(commands[i], tail)) {
             return i;
         }
     }
@@ -385,9 +388,7 @@ TEST_CASE(
     auto nodeReads = [&] {
         auto commands = r.w.guests.commands(r.cp);
         return std::count_if(commands.begin(), commands.end(), [](const std::vector<std::string>& argv) {
-            return argv.size() >= 4 &&
-                   std::equal(argv.end() - 4, argv.end(),
-                              std::vector<std::string>{"get", "nodes", "-o", "json"}.begin());
+            return endsWith(argv, {"get", "nodes", "-o", "json"});
         });
     };
     r.w.clusterOptions.observeInterval = std::chrono::hours(24);
